@@ -1,0 +1,75 @@
+"""The one interface every measurement model of the book shares.
+
+A measurement model is a linear operator ``A`` with its adjoint ``A_adjoint``; the data-fidelity
+term of eq. (2) is h(x) = 1/2 ||A x - y||_2^2, whose gradient is ``A^H (A x - y)``. MBDL networks
+only ever talk to the physics through these methods, so a DEQ written for MRI runs unchanged on
+super-resolution.
+
+Inner products are real: <u, v> = sum(u * v) over every entry of the real tensors (complex data
+is stored as a trailing or channel axis of size 2, see each operator's docstring). For a
+complex-linear operator this real inner product makes ``A_adjoint`` the Hermitian adjoint A^H.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class LinearPhysics:
+    """Base class: ``y = A x`` (eq. 1 without noise), its adjoint and the data-fidelity term.
+
+    Subclasses implement :meth:`A` and :meth:`A_adjoint`; everything else is derived.
+    """
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802 (the maths name)
+        raise NotImplementedError
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x)
+
+    def residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``A x - y``."""
+        return self.A(x) - y
+
+    def data_fidelity(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """h(x) = 1/2 ||A x - y||^2, one value per batch item: shape (B,)."""
+        r = self.residual(x, y)
+        return 0.5 * r.pow(2).flatten(1).sum(1)
+
+    def grad(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Gradient of h at x: ``A^H (A x - y)``, the same shape as x (used in eq. 3)."""
+        return self.A_adjoint(self.residual(x, y))
+
+    def to(self, *args, **kwargs) -> "LinearPhysics":
+        """Move every tensor attribute (coil maps, masks, kernels) like ``Tensor.to``."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor):
+                setattr(self, name, value.to(*args, **kwargs))
+        return self
+
+
+def inner(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Real inner product <u, v> summed over all entries (float64 for the adjointness tests)."""
+    return (u.double() * v.double()).sum()
+
+
+def check_shape(t: torch.Tensor, name: str, ndim: int, layout: str, *, last: int | None = None,
+                dim1: int | None = None) -> None:
+    """Raise a ValueError naming the tensor and the expected layout when ``t`` does not fit.
+
+    Args:
+        t: the tensor to check.
+        name: its name in the message (``"x"``, ``"coil_maps"``).
+        ndim: expected number of dimensions.
+        layout: the documented layout, e.g. ``"(B, 2, H, W) real/imag"``.
+        last: required size of the last axis, if any.
+        dim1: required size of axis 1, if any.
+    """
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor {layout}, got {type(t).__name__}")
+    ok = t.dim() == ndim and (last is None or t.shape[-1] == last) and (
+        dim1 is None or t.shape[1] == dim1)
+    if not ok:
+        raise ValueError(f"{name} must have shape {layout}, got {tuple(t.shape)}")
