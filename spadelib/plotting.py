@@ -189,14 +189,18 @@ def show_images(images: Mapping[str, Any], target: Any = None, *, target_key: st
         raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
     ncols = min(int(ncols), n)
     img_rows = math.ceil(n / ncols)
-    rows_per = 2 if error_maps else 1
-    fig, axes = _grid(img_rows * rows_per, ncols, size, extra_width=0.6 if error_maps else 0.0)
+    # grid row of each image row; an error row follows an image row with a non-target panel
+    has_err = [error_maps and any(k != target_key for k in names[r * ncols:(r + 1) * ncols])
+               for r in range(img_rows)]
+    row_of = [r + sum(has_err[:r]) for r in range(img_rows)]
+    fig, axes = _grid(img_rows + sum(has_err), ncols, size,
+                      extra_width=0.6 if error_maps else 0.0)
 
     metrics: dict[str, dict[str, float]] = {}
     errors: dict[str, np.ndarray] = {}
     for i, name in enumerate(names):
         disp, met = panels[name]
-        ax = axes[(i // ncols) * rows_per, i % ncols]
+        ax = axes[row_of[i // ncols], i % ncols]
         if disp.ndim == 3:
             ax.imshow(disp)
         else:
@@ -221,7 +225,7 @@ def show_images(images: Mapping[str, Any], target: Any = None, *, target_key: st
 
     used = set()
     for i, name in enumerate(names):
-        r, c = (i // ncols) * rows_per, i % ncols
+        r, c = row_of[i // ncols], i % ncols
         used.add((r, c))
         if name in errors:
             used.add((r + 1, c))
@@ -233,7 +237,7 @@ def show_images(images: Mapping[str, Any], target: Any = None, *, target_key: st
         for i, name in enumerate(names):
             if name not in errors:
                 continue
-            ax = axes[(i // ncols) * rows_per + 1, i % ncols]
+            ax = axes[row_of[i // ncols] + 1, i % ncols]
             im = ax.imshow(errors[name], cmap=ERROR_CMAP, vmin=0.0, vmax=emax)
             err_axes.append(ax)
         fig.colorbar(im, ax=err_axes, shrink=0.9, label="|x − target|")

@@ -232,14 +232,16 @@ class SuperResolution(LinearPhysics):
         """True for one kernel per batch item, ``(B, k, k)``."""
         return self.kernel.dim() == 3
 
-    def otf(self, shape: Sequence[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def otf(self, shape: Sequence[int], dtype: torch.dtype = torch.float32,
+            device: torch.device | str | None = None) -> torch.Tensor:
         """OTF broadcastable against ``(B, C, H, W)``: ``(H, W)`` or ``(B, 1, H, W)``.
 
         Args:
             shape: HR size ``(H, W)``.
             dtype: real dtype of the images (float32 -> complex64, float64 -> complex128).
+            device: where to compute it; default the kernel's device.
         """
-        otf = kernel_to_otf(self.kernel.to(dtype), shape)
+        otf = kernel_to_otf(self.kernel.to(device=device, dtype=dtype), shape)
         return otf.unsqueeze(1) if self.batched_kernel else otf
 
     def _check_x(self, x: torch.Tensor, name: str = "x") -> None:
@@ -275,7 +277,7 @@ class SuperResolution(LinearPhysics):
     def blur(self, x: torch.Tensor) -> torch.Tensor:
         """``H x``: circular convolution with the kernel, ``Re IFFT(OTF * FFT(x))``."""
         self._check_x(x)
-        otf = self.otf(x.shape[-2:], x.dtype)
+        otf = self.otf(x.shape[-2:], x.dtype, x.device)
         return torch.fft.ifft2(torch.fft.fft2(x) * otf).real
 
     # -- LinearPhysics ---------------------------------------------------------------------
@@ -304,7 +306,7 @@ class SuperResolution(LinearPhysics):
         """
         hr = self._hr_size(y)
         up = upsample_zero(y, self.scale, hr)
-        otf = self.otf(hr, y.dtype)
+        otf = self.otf(hr, y.dtype, y.device)
         return torch.fft.ifft2(torch.fft.fft2(up) * otf.conj()).real
 
     # -- USRNet's data module ----------------------------------------------------------------
@@ -358,11 +360,14 @@ class SuperResolution(LinearPhysics):
                                  f"{tuple(alpha.shape)}")
             if alpha.dim() == 1:  # (B,) -> (B, 1, 1, 1)
                 alpha = alpha.view(-1, 1, 1, 1)
+            target = (z.shape[0], 1, 1, 1)
             try:
-                torch.broadcast_shapes(alpha.shape, (z.shape[0], 1, 1, 1))
+                ok = torch.broadcast_shapes(alpha.shape, target) == target
             except RuntimeError:
+                ok = False
+            if not ok:
                 raise ValueError(f"alpha must be broadcastable to (B, 1, 1, 1) with "
-                                 f"B={z.shape[0]}, got shape {tuple(alpha.shape)}") from None
+                                 f"B={z.shape[0]}, got shape {tuple(alpha.shape)}")
             if bool((alpha.detach() <= 0).any()):
                 raise ValueError("alpha must be positive (it weighs ||x - z||^2 and divides "
                                  "the solution)")
@@ -371,7 +376,7 @@ class SuperResolution(LinearPhysics):
             if not alpha > 0 or not math.isfinite(alpha):
                 raise ValueError(f"alpha must be a positive finite number, got {alpha}")
 
-        fb = self.otf((h, w), z.dtype)
+        fb = self.otf((h, w), z.dtype, z.device)
         fbc = fb.conj()
         f2b = fb.real ** 2 + fb.imag ** 2
         fbfy = fbc * torch.fft.fft2(upsample_zero(y.to(z.dtype), s, (h, w)))

@@ -1,0 +1,29 @@
+import os
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from spadelib.presets import get_preset  # noqa: E402
+
+
+@pytest.fixture
+def tiny_preset():
+    """A preset far smaller than quick, for tests that build data."""
+    return get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(2, 1, 1),
+                                       mri_slices_per_subject=2, espirit_calib=12)
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """Send every cache write of the test to a temporary folder."""
+    monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture(autouse=True)
+def _no_preset_leak(monkeypatch):
+    monkeypatch.delenv("SPADE_PRESET", raising=False)
+    yield
+    os.environ.pop("SPADE_PRESET", None)

@@ -1,0 +1,142 @@
+"""Synthetic multi-coil brain data and the fastMRI .h5 loader."""
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from spadelib.data.common import has_ground_truth
+from spadelib.data.mri import (MRIMeasurement, MRISample, build_synthetic, fastmri_dataset,
+                               mri_dataset)
+
+
+@pytest.fixture
+def test_split(tiny_preset, data_dir):
+    return mri_dataset("test", tiny_preset, progress=False)
+
+
+def test_sample_layout(test_split, tiny_preset):
+    assert len(test_split) == tiny_preset.mri_split_sizes["test"] == 2
+    s = test_split[0]
+    assert isinstance(s, MRISample)
+    c, (h, w) = tiny_preset.mri_coils, tiny_preset.mri_size
+    assert s.kspace.shape == (c, h, w, 2) and s.coil_maps.shape == (c, h, w, 2)
+    assert s.mask.shape == (1, 1, w, 1) and s.target.shape == (2, h, w)
+    assert torch.isclose(s.target.pow(2).sum(0).sqrt().max(), torch.tensor(1.0), atol=1e-5)
+    # unsampled columns hold no data
+    assert torch.all(s.kspace[:, :, s.mask.reshape(-1) == 0] == 0)
+
+
+def test_measurements_are_consistent_with_ground_truth(test_split):
+    b = test_split.batch()
+    y = b.kspace
+    resid = (b.physics().A(b.target) - y).norm() / y.norm()
+    assert resid < 0.05, resid   # noise and the ESPIRiT projection only
+
+
+def test_splits_are_disjoint_by_subject(tiny_preset, data_dir):
+    subjects = {s: set(build_synthetic(s, tiny_preset, progress=False)["subject"].tolist())
+                for s in ("train", "val", "test")}
+    assert not subjects["train"] & subjects["val"]
+    assert not subjects["train"] & subjects["test"]
+    assert not subjects["val"] & subjects["test"]
+    assert len(subjects["train"]) == tiny_preset.mri_subjects[0]
+
+
+def test_measurement_only_view_cannot_reach_ground_truth(test_split):
+    view = test_split.measurements_only()
+    assert has_ground_truth(test_split) and not has_ground_truth(view)
+    m = view[0]
+    assert type(m) is MRIMeasurement and not hasattr(m, "target")
+    assert set(view.fields) == {"kspace", "mask", "coil_maps"}
+    assert not has_ground_truth(view.batch([0, 1]))
+    # a copy, not a window on the original storage
+    assert view.fields["kspace"].data_ptr() != test_split.fields["kspace"].data_ptr()
+
+
+def test_cached_and_deterministic(tiny_preset, data_dir):
+    a = build_synthetic("val", tiny_preset, progress=False)
+    files = sorted(data_dir.glob("mri-synthetic-val-*.pt"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    b = build_synthetic("val", tiny_preset, progress=False)
+    assert files[0].stat().st_mtime_ns == stamp            # read, not rebuilt
+    assert torch.equal(a["target"], b["target"])
+    other = build_synthetic("val", tiny_preset.replace(seed=1), progress=False)
+    assert not torch.equal(a["target"], other["target"])   # another key, another file
+    assert len(list(data_dir.glob("mri-synthetic-val-*.pt"))) == 2
+
+
+def test_rates_change_masks_only(tiny_preset, data_dir):
+    a = mri_dataset("test", tiny_preset, rate=0.167, progress=False)
+    b = mri_dataset("test", tiny_preset, rate=0.1, progress=False)
+    assert torch.equal(a.fields["target"], b.fields["target"])
+    assert a.fields["mask"].mean() > b.fields["mask"].mean()
+
+
+def test_bad_split_and_rate(tiny_preset, data_dir):
+    with pytest.raises(ValueError, match="unknown split 'training'"):
+        mri_dataset("training", tiny_preset)
+    with pytest.raises(ValueError, match="no mask is defined for sampling rate 0.5"):
+        mri_dataset("test", tiny_preset, rate=0.5)
+    assert not any(data_dir.glob("*.pt")) if data_dir.exists() else True
+
+
+# ------------------------------------------------------------------------------ fastMRI files
+def write_mock_fastmri(folder, n_files=4, slices=3, coils=4, size=48, seed=0):
+    """Tiny files in fastMRI's multi-coil brain layout: kspace (slices, coils, 2*size, size),
+    complex64, readout-oversampled by two, plus the usual attributes."""
+    import sigpy as sp
+    import sigpy.mri as mr
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    maps = mr.birdcage_maps((coils, 2 * size, size), r=1.2, nzz=coils)
+    for f in range(n_files):
+        kspace = np.zeros((slices, coils, 2 * size, size), np.complex64)
+        for z in range(slices):
+            img = np.zeros((2 * size, size), np.complex64)
+            img[size // 2: size // 2 + size] = sp.shepp_logan((size, size)) * (1 + 0.1 * z + f)
+            k = sp.fft(maps * img, axes=(-2, -1))
+            kspace[z] = k + 1e-3 * rng.standard_normal(k.shape)
+        with h5py.File(folder / f"file_brain_AXT2_{f:03d}.h5", "w") as fh:
+            fh.create_dataset("kspace", data=kspace)
+            fh.create_dataset("reconstruction_rss", data=np.zeros((slices, size, size), "f4"))
+            fh.attrs["acquisition"] = "AXT2"
+            fh.attrs["patient_id"] = f"mock{f}"
+
+
+def test_fastmri_loader_on_mock_files(tmp_path, tiny_preset, data_dir):
+    write_mock_fastmri(tmp_path / "fastmri")
+    sets = {s: fastmri_dataset(tmp_path / "fastmri", s, tiny_preset, progress=False)
+            for s in ("train", "val", "test")}
+    # 4 files = 2 + 1 + 1 subjects: the preset's counts are used, 2 slices per file
+    assert [len(sets[s]) for s in ("train", "val", "test")] == [4, 2, 2]
+    s = sets["test"][0]
+    assert isinstance(s, MRISample)
+    assert s.kspace.shape == (4, 32, 32, 2) and s.target.shape == (2, 32, 32)
+    assert torch.isclose(s.target.pow(2).sum(0).sqrt().max(), torch.tensor(1.0), atol=1e-5)
+    b = sets["train"].batch()
+    # the sharp-edged phantom leaves more outside ESPIRiT's support than the smooth brains
+    assert (b.physics().A(b.target) - b.kspace).norm() / b.kspace.norm() < 0.15
+    # the ground truth looks like the phantom: compare with its low-resolution magnitude
+    import sigpy as sp
+    from skimage.transform import resize
+    ref = resize(np.abs(sp.shepp_logan((48, 48))), (32, 32), anti_aliasing=True)
+    mag = s.target.pow(2).sum(0).sqrt().numpy()
+    corr = np.corrcoef(ref.ravel(), mag.ravel())[0, 1]
+    assert corr > 0.9, corr
+
+
+def test_fastmri_loader_errors(tmp_path, tiny_preset, data_dir):
+    with pytest.raises(FileNotFoundError, match="fastMRI data folder not found"):
+        fastmri_dataset(tmp_path / "nowhere", "train", tiny_preset)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no .h5 files"):
+        fastmri_dataset(tmp_path / "empty", "train", tiny_preset)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for i in range(3):
+        with h5py.File(bad / f"x{i}.h5", "w") as fh:
+            fh.create_dataset("image", data=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="no 'kspace' dataset"):
+        fastmri_dataset(bad, "train", tiny_preset, progress=False)
