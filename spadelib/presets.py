@@ -43,6 +43,14 @@ class Preset:
         sr_scale: default super-resolution scale factor.
         sr_noise: std of the Gaussian noise on the low-resolution images (images in [0, 1]).
         sr_crops_per_image: training crops drawn from each training photo.
+        deq_blocks, deq_features: EDSR prior of the DEQ (paper: 13 blocks x 64 features).
+        deq_max_iter, deq_tol: DEQ forward solver budget (paper: 100 iterations, 1e-4).
+        varnet_cascades, varnet_chans, varnet_pools: (E2E-)VarNet cascades and U-Net sizes
+            (paper: 8, 18, 4); sens_chans, sens_pools: E2E-VarNet's sensitivity U-Net (8, 4).
+        usrnet_channels, usrnet_blocks, usrnet_iters: USRNet's ResUNet widths, residual blocks
+            per level and unrolled iterations (paper: (64, 128, 256, 512), 2, 8).
+        train_epochs, train_batch, train_lr: pre-training budget (Adam).
+        train_minutes: wall-clock cap of one pre-training run (``None``: no cap).
     """
 
     name: str
@@ -60,6 +68,24 @@ class Preset:
     sr_scale: int = 4
     sr_noise: float = 0.01
     sr_crops_per_image: int = 4
+    # --- networks (REFERENCE.md section 2 for the paper's sizes) ---
+    deq_blocks: int = 4
+    deq_features: int = 32
+    deq_max_iter: int = 30
+    deq_tol: float = 1e-3
+    varnet_cascades: int = 4
+    varnet_chans: int = 8
+    varnet_pools: int = 2
+    sens_chans: int = 4
+    sens_pools: int = 2
+    usrnet_channels: tuple[int, int, int, int] = (16, 32, 64, 128)
+    usrnet_blocks: int = 1
+    usrnet_iters: int = 8
+    # --- training budgets ---
+    train_epochs: int = 40
+    train_batch: int = 4
+    train_lr: float = 1e-3
+    train_minutes: float | None = 2.5
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -92,6 +118,22 @@ PRESETS: dict[str, Preset] = {
         espirit_calib=24,
         sr_size=252,
         sr_crops_per_image=32,
+        deq_blocks=13,
+        deq_features=64,
+        deq_max_iter=100,
+        deq_tol=1e-4,
+        varnet_cascades=8,
+        varnet_chans=18,
+        varnet_pools=4,
+        sens_chans=8,
+        sens_pools=4,
+        usrnet_channels=(64, 128, 256, 512),
+        usrnet_blocks=2,
+        usrnet_iters=8,
+        train_epochs=100,
+        train_batch=4,
+        train_lr=1e-4,
+        train_minutes=None,
     ),
 }
 
