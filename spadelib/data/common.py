@@ -106,6 +106,15 @@ class SampleSet(Dataset):
                          self.measurement_type, {**self.info, "view": "measurements only"})
 
 
+def to_device(sample, device):
+    """A copy of a sample (or batch) dataclass with every tensor field moved to ``device``."""
+    if not dataclasses.is_dataclass(sample):
+        raise TypeError(f"expected a sample dataclass, got {type(sample).__name__}")
+    moved = {f.name: getattr(sample, f.name).to(device)
+             for f in dataclasses.fields(sample) if isinstance(getattr(sample, f.name), torch.Tensor)}
+    return dataclasses.replace(sample, **moved)
+
+
 def collate(samples: list):
     """Stack a list of same-type sample dataclasses into one batched dataclass."""
     if not samples:

@@ -67,9 +67,6 @@ class MRIMeasurement:
         """The measurements with a batch axis: ``(B, C, H, W, 2)``."""
         return self.kspace if self.batched else self.kspace[None]
 
-    def to(self, device) -> "MRIMeasurement":
-        return type(self)(**{k: v.to(device) for k, v in vars(self).items()})
-
 
 @dataclass
 class MRISample(MRIMeasurement):

@@ -1,0 +1,84 @@
+"""One evaluation for every chapter: PSNR, SSIM, time per reconstruction and parameters."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .data.common import SampleSet, has_ground_truth, to_device
+from .metrics import count_parameters, measure_latency, psnr, ssim
+
+
+@dataclass
+class Evaluation:
+    """Mean metrics of a network on a split.
+
+    Attributes:
+        psnr, ssim: means over the samples (magnitude images, data range from the ground truth).
+        psnr_std: standard deviation of the per-sample PSNR.
+        time_ms: median time of one reconstruction (batch of one), after warm-up.
+        params: number of parameters of the network.
+        n: number of samples evaluated.
+    """
+
+    psnr: float
+    ssim: float
+    psnr_std: float
+    time_ms: float
+    params: int
+    n: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"PSNR {self.psnr:.2f} dB, SSIM {self.ssim:.4f}, {self.time_ms:.1f} ms per "
+                f"reconstruction, {self.params:,} parameters ({self.n} samples)")
+
+
+def reconstruct(net: torch.nn.Module, data: SampleSet, batch_size: int = 4,
+                device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
+    """Reconstructions of every sample of ``data`` (in order), on the CPU."""
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for batch in tqdm(data.loader(batch_size), disable=not progress, desc="reconstructing"):
+            out.append(net(to_device(batch, device)).cpu())
+    net.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_repeats: int = 5,
+             device: torch.device | str | None = None, progress: bool = False) -> Evaluation:
+    """PSNR, SSIM, time per reconstruction and parameters of ``net`` on ``data``.
+
+    Args:
+        net: an MBDL network (``net(batched measurement) -> image``).
+        data: a :class:`SampleSet` with ground truth (MRI or SR).
+        batch_size: batch size of the reconstructions used for PSNR / SSIM.
+        timing_repeats: timed single-sample reconstructions (median reported, after 1 warm-up).
+        device: where to run; default: the network's device.
+        progress: show a progress bar.
+    """
+    if not has_ground_truth(data):
+        raise ValueError("evaluate needs a split with ground truth; this set holds measurements "
+                         "only")
+    if len(data) == 0:
+        raise ValueError("evaluate got an empty data set")
+    recon = reconstruct(net, data, batch_size, device, progress)
+    target = data.fields["target"]
+    complex_input = target.shape[1] == 2
+    p = np.atleast_1d(psnr(recon, target, complex_input=complex_input))
+    s = np.atleast_1d(ssim(recon, target, complex_input=complex_input))
+    dev = torch.device(device) if device is not None else next(net.parameters()).device
+    one = to_device(data.batch([0]), dev)
+    was_training = net.training
+    net.eval()
+    lat = measure_latency(net, one, warmup=1, repeats=timing_repeats, device=dev)
+    net.train(was_training)
+    return Evaluation(float(p.mean()), float(s.mean()), float(p.std()), lat.median_ms,
+                      count_parameters(net), len(data))

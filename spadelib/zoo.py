@@ -1,0 +1,164 @@
+"""Pre-trained networks, trained on first use and cached.
+
+``pretrained("deq")`` returns the DEQ trained (supervised, as in the paper) on the current
+preset's data. The first call trains it with :func:`spadelib.training.fit` (resuming an
+interrupted run) and saves a checkpoint under the cache folder; later calls, and later chapters,
+load it. Checkpoints are keyed by the network, the whole preset (network sizes, data, budget) and
+a format version, and they carry that configuration inside, so a checkpoint is never loaded into
+a network or a data configuration it was not made for.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+
+from .cache import atomic_save, cache_dir, config_key
+from .data.common import SampleSet
+from .models import TASKS, build, check_name
+from .presets import Preset, get_preset
+from .training import FitConfig, History, default_device, fit, supervised_loss
+
+FORMAT = "spadelib-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: corrupted, foreign, or made for another setup."""
+
+
+def preset_config(preset: Preset) -> dict:
+    """The preset as plain data (what a checkpoint is keyed by)."""
+    d = dataclasses.asdict(preset)
+    d.pop("extras", None)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def checkpoint_path(name: str, preset: Preset) -> Path:
+    name = check_name(name)
+    key = config_key({"network": name, "preset": preset_config(preset), "v": FORMAT_VERSION})
+    return cache_dir() / f"model-{name}-{preset.name}-{key}.pt"
+
+
+def training_data(name: str, preset: Preset) -> tuple[SampleSet, SampleSet]:
+    """The (train, validation) sets a network is pre-trained on.
+
+    MRI networks: the synthetic train and val splits at ``preset.mri_rate``. USRNet: random
+    crops of the training photos at ``preset.sr_scale`` with noise std drawn in
+    [0, 2 * preset.sr_noise]; the crops of the last training photo are held out for validation
+    (the SR test photos are never used for model selection).
+    """
+    from .data import mri_dataset, sr_dataset
+
+    if TASKS[check_name(name)] == "mri":
+        return (mri_dataset("train", preset, preset.mri_rate),
+                mri_dataset("val", preset, preset.mri_rate))
+    full = sr_dataset("train", preset, scale=preset.sr_scale, sigma=(0.0, 2 * preset.sr_noise))
+    n_val = preset.sr_crops_per_image
+    idx = list(range(len(full)))
+    return full.subset(idx[:-n_val]), full.subset(idx[-n_val:])
+
+
+def fit_config(preset: Preset) -> FitConfig:
+    return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch,
+                     lr=preset.train_lr, max_minutes=preset.train_minutes, seed=preset.seed)
+
+
+def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset,
+                    history: History | None = None) -> Path:
+    """Write ``net``'s weights with the configuration they belong to (atomically)."""
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": check_name(name),
+               "preset": preset_config(preset), "state_dict": net.state_dict(),
+               "history": dataclasses.asdict(history) if history is not None else None}
+    return atomic_save(payload, path)
+
+
+def load_checkpoint(path: str | Path, name: str | None = None,
+                    preset: Preset | str | None = None,
+                    device: torch.device | str | None = None) -> torch.nn.Module:
+    """Rebuild a network from a checkpoint written by :func:`save_checkpoint`.
+
+    Args:
+        path: the checkpoint file.
+        name: the network you expect (refused if the file holds another).
+        preset: the preset you expect (refused if the file was made with other settings);
+            ``None`` accepts the file's own preset.
+        device: where to put the network.
+
+    Raises:
+        FileNotFoundError: no such file.
+        CheckpointError: the file is truncated or corrupted, is not a spadelib checkpoint, or
+            was made for another network or configuration.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupted ({type(err).__name__}: "
+            f"{str(err)[:120]}); delete it and run again to retrain") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a spadelib checkpoint")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format {payload.get('format_version')}, "
+                              f"this spadelib reads format {FORMAT_VERSION}")
+    stored = payload["network"]
+    if name is not None and check_name(name) != stored:
+        raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
+    stored_preset = payload["preset"]
+    if preset is not None:
+        wanted = preset_config(get_preset(preset))
+        diff = sorted(k for k in set(wanted) | set(stored_preset)
+                      if wanted.get(k) != stored_preset.get(k))
+        if diff:
+            details = ", ".join(f"{k}: file {stored_preset.get(k)!r} vs wanted {wanted.get(k)!r}"
+                                for k in diff[:4])
+            raise CheckpointError(
+                f"{path} was made with preset {stored_preset.get('name')!r} and other settings "
+                f"than the {wanted['name']!r} preset you asked for ({details})")
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    rebuilt = Preset(**{k: tuple(v) if isinstance(v, list) else v
+                        for k, v in stored_preset.items() if k in fields})
+    net = build(stored, rebuilt)
+    try:
+        net.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not fit the {stored!r} network: {str(err)[:200]}")
+    if payload.get("history"):
+        net.history = History(**payload["history"])
+    return net.to(device) if device is not None else net
+
+
+def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool = False,
+               device: torch.device | str | None = None, progress: bool = True):
+    """The network ``name`` pre-trained (supervised) on the preset's data, in eval mode.
+
+    The first call trains it (Adam, the preset's budget, a validation PSNR per epoch, the best
+    epoch kept), resuming an interrupted run, and caches the checkpoint; later calls load it.
+    The training history is attached as ``net.history``.
+
+    Args:
+        name: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
+        preset: a preset or its name; default: the current one.
+        retrain: ignore a cached checkpoint and train again.
+        device: where to train and return the network; default: CUDA if available.
+        progress: show progress bars.
+    """
+    name = check_name(name)
+    preset = get_preset(preset)
+    device = torch.device(device) if device is not None else default_device()
+    path = checkpoint_path(name, preset)
+    if path.exists() and not retrain:
+        return load_checkpoint(path, name, preset, device).eval()
+    torch.manual_seed(preset.seed)
+    net = build(name, preset)
+    train, val = training_data(name, preset)
+    history = fit(net, train, supervised_loss, fit_config(preset), val_data=val,
+                  checkpoint=path.with_suffix(".partial"), device=device, progress=progress,
+                  desc=f"pre-training {name} ({preset.name})")
+    save_checkpoint(net, path, name, preset, history)
+    net.history = history
+    return net.eval()

@@ -1,0 +1,116 @@
+"""The four networks: exact paper sizes, declared priors; the trainer and the checkpoint zoo."""
+import pytest
+import torch
+
+from spadelib import zoo
+from spadelib.data import mri_dataset
+from spadelib.metrics import count_parameters
+from spadelib.models import NAMES, build, check_name
+from spadelib.training import FitConfig, fit, supervised_loss
+
+PAPER_PARAMS = {"deq": 999_428, "varnet": 19_634_712, "e2e-varnet": 20_119_610,
+                "usrnet": 17_016_016}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_paper_parameter_counts(name):
+    assert count_parameters(build(name, "paper")) == PAPER_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_priors_are_declared_and_run(name):
+    net = build(name, "quick")
+    priors = net.priors()
+    assert priors and net.cnn_applications() >= len(priors)
+    for spec in priors:
+        assert isinstance(spec.example_inputs, tuple) and spec.example_inputs[0].shape[0] >= 2
+        inside = {id(m) for m in spec.module.modules()}
+        assert spec.ignored_layers and all(id(m) in inside for m in spec.ignored_layers)
+        with torch.no_grad():
+            out = spec.module(*spec.example_inputs)
+        assert out.shape[0] == spec.example_inputs[0].shape[0]
+    if name == "e2e-varnet":   # the sensitivity network is never declared for pruning
+        sens = {id(m) for m in net.sens_net.modules()}
+        assert all(id(spec.module) not in sens for spec in priors)
+
+
+def test_unknown_network_is_named():
+    with pytest.raises(ValueError, match=r"unknown network 'unet'; choose one of deq, varnet"):
+        build("unet")
+    assert check_name("E2E_VarNet") == "e2e-varnet"
+
+
+@pytest.fixture
+def tiny_varnet_preset(tiny_preset):
+    return tiny_preset.replace(varnet_cascades=1, varnet_chans=4, varnet_pools=1,
+                               train_epochs=2, train_batch=2, train_minutes=None)
+
+
+def test_pretrained_trains_once_then_loads(tiny_varnet_preset, data_dir):
+    net = zoo.pretrained("varnet", tiny_varnet_preset, progress=False, device="cpu")
+    path = zoo.checkpoint_path("varnet", tiny_varnet_preset)
+    assert path.exists() and not path.with_suffix(".partial").exists()
+    assert len(net.history.val_psnr) == 2 and not net.training
+    stamp = path.stat().st_mtime_ns
+    again = zoo.pretrained("varnet", tiny_varnet_preset, progress=False, device="cpu")
+    assert path.stat().st_mtime_ns == stamp
+    for a, b in zip(net.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    assert again.history.val_psnr == net.history.val_psnr
+
+
+def test_checkpoint_faults_give_clear_errors(tiny_varnet_preset, data_dir, tmp_path):
+    net = build("varnet", tiny_varnet_preset)
+    path = zoo.save_checkpoint(net, tmp_path / "v.pt", "varnet", tiny_varnet_preset)
+    assert isinstance(zoo.load_checkpoint(path, "varnet", tiny_varnet_preset), type(net))
+    with pytest.raises(zoo.CheckpointError, match="varnet_chans"):
+        zoo.load_checkpoint(path, "varnet", tiny_varnet_preset.replace(varnet_chans=8))
+    with pytest.raises(zoo.CheckpointError, match="other settings than the 'paper' preset"):
+        zoo.load_checkpoint(path, "varnet", "paper")
+    with pytest.raises(zoo.CheckpointError, match="holds a 'varnet' network, not 'deq'"):
+        zoo.load_checkpoint(path, "deq")
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(zoo.CheckpointError, match="truncated or corrupted"):
+        zoo.load_checkpoint(broken)
+    torch.save({"weights": torch.ones(2)}, tmp_path / "foreign.pt")
+    with pytest.raises(zoo.CheckpointError, match="not a spadelib checkpoint"):
+        zoo.load_checkpoint(tmp_path / "foreign.pt")
+    with pytest.raises(FileNotFoundError):
+        zoo.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_interrupted_training_resumes(tiny_varnet_preset, data_dir, tmp_path):
+    data = mri_dataset("train", tiny_varnet_preset, progress=False)
+    val = mri_dataset("val", tiny_varnet_preset, progress=False)
+    config = FitConfig(epochs=3, batch_size=2, lr=1e-3)
+    ckpt = tmp_path / "run.partial"
+    calls = {"n": 0}
+
+    def flaky_loss(net, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:          # the first step of the second epoch
+            raise KeyboardInterrupt
+        return supervised_loss(net, batch)
+
+    torch.manual_seed(0)
+    net = build("varnet", tiny_varnet_preset)
+    with pytest.raises(KeyboardInterrupt):
+        fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
+            progress=False)
+    assert ckpt.exists()                      # epoch 0 survived the interruption
+    history = fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
+                  progress=False)
+    assert len(history.loss) == 3 and len(history.val_psnr) == 3
+    assert calls["n"] == 3 + 2 * 2            # epoch 0 was not run again
+    assert not ckpt.exists()
+
+
+def test_fit_config_and_supervised_loss_refuse_bad_input(tiny_preset, data_dir):
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        FitConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr must be positive"):
+        FitConfig(epochs=1, lr=0)
+    view = mri_dataset("test", tiny_preset, progress=False).measurements_only()
+    with pytest.raises(ValueError, match="needs ground truth"):
+        supervised_loss(build("varnet", tiny_preset), view.batch([0, 1]))
