@@ -58,7 +58,7 @@ class Preset:
     # --- compressed-sensing MRI ---
     mri_size: tuple[int, int] = (64, 64)
     mri_coils: int = 4
-    mri_subjects: tuple[int, int, int] = (8, 2, 2)
+    mri_subjects: tuple[int, int, int] = (40, 4, 4)
     mri_slices_per_subject: int = 4
     mri_noise: float = 0.01
     mri_rate: float = 0.167
@@ -67,7 +67,7 @@ class Preset:
     sr_size: int = 96
     sr_scale: int = 4
     sr_noise: float = 0.01
-    sr_crops_per_image: int = 4
+    sr_crops_per_image: int = 16
     # --- networks (REFERENCE.md section 2 for the paper's sizes) ---
     deq_blocks: int = 4
     deq_features: int = 32
