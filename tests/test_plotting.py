@@ -195,3 +195,22 @@ def test_show_images_wrapped_error_maps_skip_rows_without_errors(mri):
     assert len(fig.axes) == 3 + 2 + 1
     # rows: images, their errors, the target alone (no empty error row under it)
     assert fig.get_size_inches()[1] == pytest.approx(3 * 2.0)
+
+
+def test_show_groups_draws_one_column_per_group():
+    import torch
+    from torch import nn
+
+    from spadelib.plotting import show_groups
+    from spadelib.pruning import groups
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 5, 3),
+                        nn.BatchNorm2d(5))
+    infos = groups(net, (torch.randn(2, 3, 8, 8),))
+    fig = show_groups(infos, net, title="toy")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0\n(4)", "1\n(5)"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["0", "1", "2", "3"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="at least one group"):
+        show_groups([])
