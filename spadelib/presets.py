@@ -50,7 +50,13 @@ class Preset:
         usrnet_channels, usrnet_blocks, usrnet_iters: USRNet's ResUNet widths, residual blocks
             per level and unrolled iterations (paper: (64, 128, 256, 512), 2, 8).
         train_epochs, train_batch, train_lr: pre-training budget (Adam).
-        train_minutes: wall-clock cap of one pre-training run (``None``: no cap).
+        train_minutes: wall-clock cap of one pre-training run (``None``: no cap); also the
+            default cap of a fine-tuning run.
+        finetune_epochs: fine-tuning budget (epochs over the fine-tuning set) of
+            :func:`spadelib.finetune.finetune`. The paper does not state it: ``paper`` uses 50.
+        finetune_lr: Adam learning rate of fine-tuning. ``paper``: 1e-5, the paper's value.
+            ``quick`` uses 1e-4: its budget is a handful of epochs, in which 1e-5 would barely
+            move the weights.
     """
 
     name: str
@@ -86,6 +92,8 @@ class Preset:
     train_batch: int = 4
     train_lr: float = 1e-3
     train_minutes: float | None = 2.5
+    finetune_epochs: int = 10
+    finetune_lr: float = 1e-4
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -134,6 +142,8 @@ PRESETS: dict[str, Preset] = {
         train_batch=4,
         train_lr=1e-4,
         train_minutes=None,
+        finetune_epochs=50,
+        finetune_lr=1e-5,
     ),
 }
 

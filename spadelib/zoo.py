@@ -28,10 +28,16 @@ class CheckpointError(ValueError):
     """A checkpoint file that cannot be used: corrupted, foreign, or made for another setup."""
 
 
+# fields that do not affect pre-training: changing them must not invalidate a checkpoint
+NOT_PRETRAINING = ("extras", "finetune_epochs", "finetune_lr")
+
+
 def preset_config(preset: Preset) -> dict:
-    """The preset as plain data (what a checkpoint is keyed by)."""
+    """The preset as plain data, less the fields pre-training ignores (what a pre-trained
+    checkpoint is keyed by)."""
     d = dataclasses.asdict(preset)
-    d.pop("extras", None)
+    for key in NOT_PRETRAINING:
+        d.pop(key, None)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
