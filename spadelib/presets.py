@@ -90,7 +90,7 @@ class Preset:
     # --- training budgets ---
     train_epochs: int = 40
     train_batch: int = 4
-    train_lr: float = 1e-3
+    train_lr: float = 3e-3
     train_minutes: float | None = 2.5
     finetune_epochs: int = 10
     finetune_lr: float = 1e-4

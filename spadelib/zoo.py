@@ -16,7 +16,7 @@ import torch
 
 from .cache import atomic_save, cache_dir, config_key
 from .data.common import SampleSet
-from .models import TASKS, build, check_name
+from .models import TASKS, VERSIONS, build, check_name
 from .presets import Preset, get_preset
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
@@ -43,7 +43,8 @@ def preset_config(preset: Preset) -> dict:
 
 def checkpoint_path(name: str, preset: Preset) -> Path:
     name = check_name(name)
-    key = config_key({"network": name, "preset": preset_config(preset), "v": FORMAT_VERSION})
+    key = config_key({"network": name, "preset": preset_config(preset), "v": FORMAT_VERSION,
+                      "model_version": VERSIONS[name]})
     return cache_dir() / f"model-{name}-{preset.name}-{key}.pt"
 
 

@@ -9,6 +9,7 @@ from spadelib.data import SRMeasurement, sr_dataset
 from spadelib.kernels import sr_kernels
 from spadelib.models.base import MBDLNetwork
 from spadelib.models.usrnet import HyPaNet, ResUNet, USRNet, build_usrnet
+from spadelib.physics.sr import nearest_upsample
 from spadelib.presets import get_preset
 
 SMALL = dict(channels=(8, 8, 16, 16), blocks=1, iters=3)
@@ -96,10 +97,26 @@ def test_hyperparameters_positive_and_shaped(quick_batches):
     assert torch.allclose(u.flatten(1), torch.tensor([[0.0, 1.0], [1.0, 1.0]]))
 
 
+def test_untrained_usrnet_is_pure_data_steps(quick_batches):
+    """The residual prior's output conv starts at zero: an untrained USRNet applies only the
+    closed-form data steps, so it starts from a sensible reconstruction."""
+    batch = quick_batches[4]
+    net = USRNet(**SMALL)
+    assert torch.count_nonzero(net.prior.tail.weight) == 0
+    physics = batch.physics()
+    alphas, _ = net.hyperparameters(batch)
+    x = nearest_upsample(batch.lr, batch.scale)
+    for k in range(net.iters):
+        x = physics.data_step(x, batch.lr, alphas[:, k].reshape(-1, 1, 1, 1))
+    with torch.no_grad():
+        assert torch.allclose(net(batch), x, atol=1e-5)
+
+
 def test_gradients_reach_prior_and_hypanet(quick_batches):
     torch.manual_seed(0)
     batch = quick_batches[4]
     net = USRNet(**SMALL)
+    nn.init.normal_(net.prior.tail.weight, std=0.05)   # as after some training
     loss = (net(batch) - batch.target).abs().mean()
     loss.backward()
     for name, p in net.named_parameters():
@@ -110,15 +127,17 @@ def test_gradients_reach_prior_and_hypanet(quick_batches):
     assert net.hypa.mlp[0].weight.grad.abs().sum() > 0
 
 
-class _Identity3(nn.Module):
+class _NoCorrection(nn.Module):
+    """A prior whose residual correction is zero: the prior step is the identity."""
+
     def forward(self, x):
-        return x[:, :3]
+        return torch.zeros_like(x[:, :3])
 
 
 def _with_alpha(bias: float) -> USRNet:
-    """A USRNet whose prior passes the image through and whose alphas all equal ~softplus(bias)."""
+    """A USRNet whose prior step leaves the image unchanged and whose alphas all equal ~softplus(bias)."""
     net = USRNet(**SMALL)
-    net.prior = _Identity3()
+    net.prior = _NoCorrection()
     last = net.hypa.mlp[4]
     with torch.no_grad():
         last.weight.zero_()

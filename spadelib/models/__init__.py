@@ -23,6 +23,9 @@ BUILDERS = {"deq": build_deq, "varnet": build_varnet, "e2e-varnet": build_e2e_va
             "usrnet": build_usrnet}
 TASKS = {"deq": "mri", "varnet": "mri", "e2e-varnet": "mri", "usrnet": "sr"}
 NAMES = tuple(BUILDERS)
+# bumped whenever a network's forward pass or initialisation changes, so that cached
+# checkpoints of the old behaviour are never loaded into the new one
+VERSIONS = {"deq": 1, "varnet": 1, "e2e-varnet": 2, "usrnet": 2}
 
 
 def check_name(name: str) -> str:

@@ -223,12 +223,18 @@ class USRNet(MBDLNetwork):
 
         x_0 = \\mathrm{nearest}_s(y),\\quad (\\alpha, \\beta) = \\mathrm{HyPaNet}(u),\\quad
         z_k = \\mathrm{data\\_step}(x_{k-1}, y, \\alpha_k),\\quad
-        x_k = \\mathrm{ResUNet}([z_k, \\beta_k \\mathbf 1]),
+        x_k = z_k + \\mathrm{ResUNet}([z_k, \\beta_k \\mathbf 1]),
 
     for ``k = 1..iters``, returning ``x_K`` ``(B, 3, s h, s w)``. HyPaNet's input is
     ``u = (sigma / SIGMA_REF, s / SCALE_REF)`` with ``SIGMA_REF = 0.05`` (images in [0, 1], so
     the usual noise levels 0..0.05, i.e. 0..12.75 / 255, map to [0, 1]) and ``SCALE_REF = 4``
     (scales 2, 3, 4 map to 0.5, 0.75, 1): inputs of order one at initialisation.
+
+    The prior step is residual, ``x_k = z_k + ResUNet(...)``, and the ResUNet's output conv
+    starts at zero, so an untrained USRNet is exactly ``iters`` closed-form data steps. Without
+    this, eight applications of a randomly initialised bias-free ResUNet compound: the
+    untrained output is far off (about 5 dB) and early training steps blow up (a loss of 6e6
+    was seen in the second epoch on the quick preset). The parameter count is unchanged.
 
     Args:
         channels: ResUNet widths ``(c_0, c_1, c_2, c_3)``.
@@ -255,6 +261,7 @@ class USRNet(MBDLNetwork):
         self.iters = _positive_int(iters, "iters")
         self.prior = ResUNet(in_channels=4, out_channels=3, channels=channels, blocks=blocks)
         self.hypa = HyPaNet(in_channels=2, hidden=hypa_hidden, out=2 * self.iters)
+        nn.init.zeros_(self.prior.tail.weight)      # residual prior: starts as the identity
 
     def extra_repr(self) -> str:
         return f"iters={self.iters}, channels={self.prior.channels}, blocks={self.prior.blocks}"
@@ -348,7 +355,7 @@ class USRNet(MBDLNetwork):
         for k in range(self.iters):
             x = physics.data_step(x, lr, ab[:, k:k + 1])        # alpha_k (B, 1, 1, 1)
             beta = ab[:, self.iters + k:self.iters + k + 1].expand(b, 1, *hr)
-            x = self.prior(torch.cat([x, beta], dim=1))
+            x = x + self.prior(torch.cat([x, beta], dim=1))
         return x
 
 

@@ -11,7 +11,12 @@ Both unroll ``T`` cascades of a k-space gradient step with a learned U-Net prior
 
 Unlike ``fastmri.models.VarNet``, which returns a root-sum-of-squares magnitude, the networks
 here return the complex coil-combined image ``sum_i S_i^H F^H k_i`` as ``(B, 2, H, W)``, the
-same layout as the ground truth and the DEQ, so every chapter compares like with like.
+same layout as the ground truth and the DEQ, so every chapter compares like with like. The
+combination uses the measurement's ESPIRiT maps for both networks (E2E-VarNet's own estimated
+maps drive its cascades): ESPIRiT maps fix the phase reference of the ground truth, and maps
+learned from scratch have an arbitrary one, so combining with them would ask the network to
+learn ESPIRiT's phase convention (on the quick preset E2E-VarNet then started at 15.7 dB, below
+the zero-filled image).
 """
 from __future__ import annotations
 
@@ -63,7 +68,9 @@ class _Cascades(MBDLNetwork):
         k = y.clone()
         for cascade in self.cascades:
             k = cascade(k, y, mask, maps)
-        image = fastmri.complex_mul(fastmri.complex_conj(maps), fastmri.ifft2c(k)).sum(1)
+        # read out with the measurement's ESPIRiT maps: the ground truth's complex frame
+        image = fastmri.complex_mul(fastmri.complex_conj(measurement.coil_maps),
+                                    fastmri.ifft2c(k)).sum(1)
         return complex_to_channels(image)
 
     def priors(self) -> list[PriorSpec]:
