@@ -1,0 +1,267 @@
+r"""Benchmarks behind the book's speed-up tables (paper Tables 1-2, columns Time / Speed Up).
+
+``python -m spadelib.bench pruning`` prunes each network at several channel ratios and
+measures, on the current device:
+
+* parameters of the whole network and the fraction removed;
+* MACs of one CNN application at the preset's image size (one item, counted by
+  ``tp.utils.count_ops_and_params``: convolutions and norms only, FFTs and the data steps are
+  not counted; transposed convs are over-counted by stride^2), and CNN applications per
+  reconstruction;
+* the time of one reconstruction of one measurement: the median of ``repeats`` runs after one
+  warm-up run (:func:`spadelib.metrics.measure_latency`), the variants of a network timed in
+  interleaved rounds, and the speed-up over the unpruned network.
+
+The weights are untrained (random): the time of a forward pass does not depend on their values
+(the DEQ's iteration count does, so it is fixed: ``max_iter = deq_iters`` and ``tol = 1e-30``,
+every run does exactly ``deq_iters`` iterations, checked). The measurement is random data of
+the preset's size, so no data set is built: for MRI random k-space ``(1, C, H, W, 2)`` under the
+preset's real Cartesian mask with random coil maps normalised to :math:`\sum_i |S_i|^2 = 1`;
+for SR a random low-resolution image at the preset's scale with the first of the 12 kernels.
+
+Real speed-up lags the reduction of MACs on a CPU: oneDNN pads channels to blocks of 16
+(AVX-512) or 8 (AVX2), so a 3x3 conv at 256 x 256 takes the same time for 49 to 64 channels
+(and for 33 to 48): the paper's widths 60 / 57 / 51 (ratios 0.05 / 0.1 / 0.2 of 64) bring no
+speed-up there, 38 (ratio 0.4) does. ``--round-to 16`` makes the widths multiples of the block,
+at the price of removing more channels than the ratio says.
+
+Example::
+
+    OMP_NUM_THREADS=1 python -m spadelib.bench pruning --preset paper --networks deq,usrnet \
+        --ratios 0,0.4 --repeats 5 --out bench-pruning.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .data import MRIMeasurement, SRMeasurement
+from .kernels import sr_kernels
+from .metrics import count_parameters, measure_latency
+from .models import NAMES, TASKS, build, check_name
+from .physics.masks import cartesian_mask
+from .presets import Preset, get_preset
+from .pruning import check_ratio, prune
+
+__all__ = ["random_mri_measurement", "random_sr_measurement", "random_measurement",
+           "image_size", "bench_pruning", "format_table", "main"]
+
+
+def random_mri_measurement(preset: Preset | str | None = None, batch: int = 1,
+                           seed: int = 0) -> MRIMeasurement:
+    r"""A random multi-coil MRI measurement at the preset's size (for timing, no data needed).
+
+    Args:
+        preset: gives ``mri_size`` (H, W), ``mri_coils`` C and ``mri_rate`` (the mask).
+        batch: B.
+        seed: seeds the k-space, the coil maps and the mask offset.
+
+    Returns:
+        A batched :class:`~spadelib.data.MRIMeasurement`: k-space ``(B, C, H, W, 2)`` (random,
+        zero off the mask), mask ``(B, 1, 1, W, 1)``, coil maps ``(B, C, H, W, 2)`` with
+        :math:`\sum_i |S_i|^2 = 1` at every pixel.
+    """
+    P = get_preset(preset)
+    (h, w), c = P.mri_size, P.mri_coils
+    gen = torch.Generator().manual_seed(seed)
+    maps = torch.randn(batch, c, h, w, 2, generator=gen)
+    maps = maps / maps.pow(2).sum(dim=(1, 4), keepdim=True).sqrt()
+    mask = cartesian_mask(w, P.mri_rate, seed=seed)[None].expand(batch, 1, 1, w, 1).clone()
+    kspace = torch.randn(batch, c, h, w, 2, generator=gen) * mask
+    return MRIMeasurement(kspace=kspace, mask=mask, coil_maps=maps)
+
+
+def random_sr_measurement(preset: Preset | str | None = None, batch: int = 1,
+                          seed: int = 0) -> SRMeasurement:
+    """A random SR measurement: LR image ``(B, 3, S/s, S/s)`` for the preset's HR side S and
+    scale s, the first of the 12 kernels (isotropic Gaussian), noise ``preset.sr_noise``."""
+    P = get_preset(preset)
+    side = P.sr_size // P.sr_scale
+    gen = torch.Generator().manual_seed(seed)
+    lr = torch.rand(batch, 3, side, side, generator=gen)
+    kernel = sr_kernels()[0].expand(batch, -1, -1).clone()
+    return SRMeasurement(lr=lr, kernel=kernel, sigma=torch.full((batch,), float(P.sr_noise)),
+                         scale=P.sr_scale)
+
+
+def random_measurement(name: str, preset: Preset | str | None = None, batch: int = 1,
+                       seed: int = 0):
+    """The random measurement that network ``name`` takes (MRI or SR)."""
+    if TASKS[check_name(name)] == "mri":
+        return random_mri_measurement(preset, batch, seed)
+    return random_sr_measurement(preset, batch, seed)
+
+
+def image_size(name: str, preset: Preset | str | None = None) -> tuple[int, int]:
+    """(H, W) of the images the CNN priors of ``name`` see at this preset."""
+    P = get_preset(preset)
+    if TASKS[check_name(name)] == "mri":
+        return tuple(P.mri_size)
+    return (P.sr_size, P.sr_size)
+
+
+def _fix_iterations(net, deq_iters: int) -> None:
+    if check_name(net.name) == "deq":
+        net.max_iter = int(deq_iters)
+        net.tol = 1e-30            # never reached: every run does exactly deq_iters iterations
+
+
+def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = NAMES,
+                  ratios: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4), repeats: int = 5,
+                  deq_iters: int = 20, round_to: int | None = None, warmup: int = 1,
+                  device: str | torch.device = "cpu", seed: int = 0,
+                  log=print) -> list[dict]:
+    """Parameters, MACs and reconstruction time of each network at each channel ratio.
+
+    For each network, every pruned variant is built first, warmed up, and then timed in
+    rounds: each round times one reconstruction of every variant
+    (:func:`~spadelib.metrics.measure_latency` with one repeat), and the median over the
+    rounds is reported. Interleaving the variants spreads any slowdown of a shared machine
+    evenly over them, so the speed-ups stay fair.
+
+    Args:
+        preset: sizes of the networks and of the measurement.
+        networks: names from :data:`spadelib.models.NAMES`.
+        ratios: channel ratios; 0 (the unpruned baseline of the speed-up) is always measured.
+        repeats: timed reconstructions per entry (the median is reported), >= 1.
+        deq_iters: the DEQ's fixed number of iterations.
+        round_to: passed to :func:`~spadelib.pruning.prune` (None: the paper's counts).
+        warmup: untimed runs of each variant first.
+        device: where to run.
+        seed: seeds the weights and the measurement.
+        log: called with a line of progress per entry (``None``: silent).
+
+    Returns:
+        One dict per (network, ratio): ``network, ratio, params, param_reduction,
+        macs_per_application`` and ``cnn_applications`` (of the main CNN prior: the one with
+        the most MACs per reconstruction), ``macs_total``
+        (CNN MACs of one reconstruction), ``time_ms`` (median), ``time_mean_ms,
+        time_std_ms, times_ms, speedup, iterations`` (DEQ) and ``device``.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    P = get_preset(preset)
+    ratios = sorted({0.0, *(check_ratio(r) for r in ratios)})
+    device = torch.device(device)
+    rows = []
+    for name in networks:
+        name = check_name(name)
+        torch.manual_seed(seed)
+        net = build(name, P)
+        _fix_iterations(net, deq_iters)
+        net = net.to(device).eval()
+        measurement = random_measurement(name, P, batch=1, seed=seed)
+        size = image_size(name, P)
+        variants = []
+        for ratio in ratios:
+            pruned, report = prune(net, ratio, round_to=round_to, macs_size=size)
+            variants.append((ratio, pruned.eval(), report))
+        for _, pruned, _ in variants:
+            if warmup:
+                measure_latency(pruned, measurement, warmup=warmup - 1, repeats=1,
+                                device=device)
+        times = {ratio: [] for ratio in ratios}
+        for _ in range(repeats):
+            for ratio, pruned, _ in variants:
+                lat = measure_latency(pruned, measurement, warmup=0, repeats=1, device=device)
+                times[ratio].extend(lat.times_ms)
+                if name == "deq" and pruned.last_stats["iterations"] != deq_iters:
+                    raise RuntimeError(
+                        f"the DEQ ran {pruned.last_stats['iterations']} iterations instead of "
+                        f"{deq_iters} (diverged?); its timings would not compare")
+        base_ms = statistics.median(times[0.0])
+        for ratio, pruned, report in variants:
+            t = times[ratio]
+            # the main prior (most MACs per reconstruction): USRNet's one HyPaNet application
+            # is negligible and would only blur a per-application figure
+            main = max(report.priors, key=lambda p: p.macs_before * p.applications)
+            apps = main.applications
+            row = {"network": name, "preset": P.name, "ratio": ratio,
+                   "params": count_parameters(pruned),
+                   "param_reduction": report.param_reduction,
+                   "channels": sorted({(g.before, g.after) for p in report.priors
+                                       for g in p.groups}),
+                   "macs_per_application": main.macs_after,
+                   "cnn_applications": apps, "macs_total": report.macs_after,
+                   "image_size": list(size), "time_ms": statistics.median(t),
+                   "time_mean_ms": statistics.fmean(t),
+                   "time_std_ms": statistics.pstdev(t) if len(t) > 1 else 0.0, "times_ms": t,
+                   "speedup": base_ms / statistics.median(t),
+                   "iterations": deq_iters if name == "deq" else None,
+                   "round_to": round_to, "device": str(device)}
+            rows.append(row)
+            if log is not None:
+                log(f"{name:>10} r={ratio:<5g} {row['params']:>11,} params  "
+                    f"{row['time_ms']:>10.1f} ms  x{row['speedup']:.2f}")
+        del variants
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows of :func:`bench_pruning` as a Markdown table."""
+    head = ("| network | ratio | # params | removed | GMACs / CNN app. | CNN apps | "
+            "time (ms) | speed-up |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        apps = f"{r['cnn_applications']}" + (f" ({r['iterations']} it.)"
+                                             if r.get("iterations") else "")
+        lines.append(f"| {r['network']} | {r['ratio']:g} | {r['params']:,} | "
+                     f"{100 * r['param_reduction']:.1f} % | "
+                     f"{r['macs_per_application'] / 1e9:.2f} | {apps} | "
+                     f"{r['time_ms']:,.1f} | x{r['speedup']:.2f} |")
+    return "\n".join(lines)
+
+
+def _parse_list(text: str, cast) -> list:
+    return [cast(t) for t in text.split(",") if t.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``python -m spadelib.bench pruning [options]`` (``--help``)."""
+    parser = argparse.ArgumentParser(prog="python -m spadelib.bench",
+                                     description="Benchmarks of the SPADE book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("pruning", help="parameters, MACs and time of pruned networks")
+    p.add_argument("--preset", default=None, help="quick or paper (default: $SPADE_PRESET)")
+    p.add_argument("--networks", default=",".join(NAMES),
+                   help="comma-separated names (default: all four)")
+    p.add_argument("--ratios", default="0,0.05,0.1,0.2,0.4", help="channel ratios")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
+    p.add_argument("--deq-iters", type=int, default=20, help="fixed DEQ iterations")
+    p.add_argument("--round-to", type=int, default=None, help="round channels to a multiple")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--out", default="bench-pruning.json", help="JSON file to write")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset)
+    networks = [check_name(n) for n in _parse_list(args.networks, str)]
+    ratios = _parse_list(args.ratios, float)
+    start = time.perf_counter()
+    rows = bench_pruning(preset, networks, ratios, repeats=args.repeats,
+                         deq_iters=args.deq_iters, round_to=args.round_to, device=args.device)
+    table = format_table(rows)
+    print(table)
+    info = {"preset": preset.name, "repeats": args.repeats, "deq_iters": args.deq_iters,
+            "round_to": args.round_to, "device": args.device,
+            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "machine": platform.processor() or platform.machine(),
+            "seconds": time.perf_counter() - start}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"info": info, "rows": rows, "table": table}, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
