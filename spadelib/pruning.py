@@ -303,21 +303,55 @@ def groups(module: nn.Module, example_inputs: tuple, ignored_layers: Sequence[nn
         >>> [g.layers() for g in groups(net, (torch.randn(2, 3, 8, 8),))]
         [['0', '1', '2'], ['2', '3']]
     """
+    return [info for info, _ in _traced_groups(module, example_inputs, ignored_layers,
+                                                target_types)]
+
+
+def _traced_groups(module, example_inputs, ignored_layers, target_types, importance=None):
+    """(GroupInfo, scores or None) for every prunable group, sorted by root position."""
     example_inputs = _check_example_inputs(example_inputs, module)
     ignored = _check_ignored(module, ignored_layers)
     names = {m: n for n, m in module.named_modules()}
     order = {n: i for i, n in enumerate(names.values())}
+    scorer = make_importance(importance) if importance is not None else None
     with _traceable(module):
         DG = _build_graph(module, example_inputs)
         found = list(DG.get_all_groups(ignored_layers=ignored,
                                        root_module_types=tuple(target_types)))
-        infos = [GroupInfo(index=0, channels=int(DG.get_out_channels(_root_of(g))),
-                           root=names[_root_of(g)], members=_group_members(g, names, DG))
-                 for g in found]
-    infos.sort(key=lambda g: order[g.root])
-    for i, g in enumerate(infos):
-        g.index = i
-    return infos
+        out = []
+        for g in found:
+            info = GroupInfo(index=0, channels=int(DG.get_out_channels(_root_of(g))),
+                             root=names[_root_of(g)], members=_group_members(g, names, DG))
+            scores = scorer(g).detach().cpu() if scorer is not None else None
+            out.append((info, scores))
+    out.sort(key=lambda pair: order[pair[0].root])
+    for i, (info, _) in enumerate(out):
+        info.index = i
+    return out
+
+
+def group_scores(module: nn.Module, example_inputs: tuple, ignored_layers: Sequence[nn.Module] = (),
+                 importance: str = "l1",
+                 target_types: Sequence[type] = CONV_TYPES) -> list[tuple[GroupInfo, torch.Tensor]]:
+    """Every layer group of a CNN with the importance of each of its channels.
+
+    With ``importance="l1"`` the scores are eq. (6), :func:`group_l1_importance`: channel k of
+    a group scores :math:`\\alpha_k`, the mean l1 norm of its out-filters and in-slices over
+    the group's convs; pruning at ratio r removes the lowest-scoring channels of each group.
+
+    Args:
+        module, example_inputs, ignored_layers, target_types: as for :func:`groups`.
+        importance: ``"l1"``, ``"l2"``, ``"random"`` (``"taylor"`` needs gradients: call
+            :func:`prune_module` instead).
+
+    Returns:
+        ``[(GroupInfo, scores)]`` with ``scores`` a ``(channels,)`` tensor, in the order of
+        :func:`groups`.
+    """
+    if importance == "taylor":
+        raise ValueError("taylor scores need gradients of a loss; use prune_module(..., "
+                         "importance='taylor', loss_fn=...) instead")
+    return _traced_groups(module, example_inputs, ignored_layers, target_types, importance)
 
 
 # --------------------------------------------------------------------------------------------

@@ -401,3 +401,21 @@ def test_bench_runs_and_tabulates():
     m = random_mri_measurement("quick", batch=2)
     energy = m.coil_maps.pow(2).sum(dim=(1, 4))
     torch.testing.assert_close(energy, torch.ones_like(energy))
+
+
+def test_group_scores_are_eq6_per_group():
+    """group_scores returns eq. (6) for every group of the paper's Conv-BN example."""
+    from spadelib.pruning import group_scores
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 5, 3),
+                        nn.BatchNorm2d(5))
+    (g0, s0), (g1, s1) = group_scores(net, (torch.randn(2, 3, 8, 8),))
+    w1, w2 = net[0].weight.detach(), net[2].weight.detach()
+    by_hand0 = (w1.abs().sum((1, 2, 3)) + w2.abs().sum((0, 2, 3))) / 2   # M = 2 convs
+    by_hand1 = w2.abs().sum((1, 2, 3))                                    # M = 1 conv
+    torch.testing.assert_close(s0, by_hand0)
+    torch.testing.assert_close(s1, by_hand1)
+    assert g0.layers() == ["0", "1", "2"] and g1.layers() == ["2", "3"]
+    with pytest.raises(ValueError, match="taylor scores need gradients"):
+        group_scores(net, (torch.randn(2, 3, 8, 8),), importance="taylor")

@@ -41,7 +41,7 @@ def test_paper_parameter_count_is_exact():
     assert n_params(net.hypa) == 5_392
     convs = [m for m in net.prior.modules() if isinstance(m, nn.modules.conv._ConvNd)]
     assert len(convs) == 2 + 6 + 2 * 2 * (2 * 3 + 1) and all(m.bias is None for m in convs)
-    assert net.iters == 8 and net.cnn_applications() == 8
+    assert net.iters == 8 and net.cnn_applications() == 8 + 1   # ResUNet x 8, HyPaNet once
 
 
 def test_quick_preset_size():
@@ -53,12 +53,15 @@ def test_quick_preset_size():
 
 def test_priors_spec():
     net = USRNet(**SMALL)
-    (spec,) = net.priors()
+    spec, hypa = net.priors()
     assert spec.name == "prior" and spec.module is net.prior
     assert spec.ignored_layers == [net.prior.tail] and spec.applications == 3
     (x,) = spec.example_inputs
     assert x.shape == (2, 4, 32, 32)
     assert net.prior(x).shape == (2, 3, 32, 32)
+    assert hypa.name == "hypa" and hypa.module is net.hypa and hypa.applications == 1
+    assert hypa.ignored_layers == [net.hypa.mlp[4]]
+    assert net.hypa(*hypa.example_inputs).shape == (2, 6, 1, 1)
 
 
 @pytest.mark.parametrize("hw", [(1, 1), (7, 13), (32, 32), (33, 40)])
@@ -165,7 +168,7 @@ def test_pruned_prior_still_runs():
     tp = pytest.importorskip("torch_pruning")
     torch.manual_seed(0)
     net = USRNet(channels=(8, 16, 16, 32), blocks=1, iters=2)
-    (spec,) = net.priors()
+    spec = net.priors()[0]
     imp = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="mean", normalizer=None,
                                                  target_types=[nn.modules.conv._ConvNd])
     tp.pruner.BasePruner(spec.module, spec.example_inputs, importance=imp, pruning_ratio=0.25,
