@@ -997,14 +997,6 @@ def save_pruned(pruned: nn.Module, path: str | Path, name: str, preset, report: 
     return atomic_save(payload, path)
 
 
-def _preset_from_config(config: dict):
-    from .presets import Preset
-
-    fields = {f.name for f in dataclasses.fields(Preset)}
-    return Preset(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in config.items() if k in fields})
-
-
 def load_pruned(path: str | Path, name: str | None = None, preset=None,
                 device: torch.device | str | None = None) -> nn.Module:
     """Rebuild a pruned network written by :func:`save_pruned`.
@@ -1026,40 +1018,14 @@ def load_pruned(path: str | Path, name: str | None = None, preset=None,
         spadelib.zoo.CheckpointError: a truncated or foreign file, or one made for another
             network, preset or architecture.
     """
-    from .models import build, check_name
-    from .presets import get_preset
-    from .zoo import CheckpointError, preset_config
+    from .models import build
+    from .zoo import CheckpointError, read_payload
 
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no pruned network at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(f"{path} is truncated or corrupted ({type(err).__name__}: "
-                              f"{str(err)[:120]}); prune and save the network again") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a pruned spadelib network (written by "
-                              f"save_pruned)")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format version {payload.get('format_version')}, "
-                              f"this spadelib reads version {FORMAT_VERSION}")
-    stored = payload["network"]
-    if name is not None and check_name(name) != stored:
-        raise CheckpointError(f"{path} holds a pruned {stored!r} network, not "
-                              f"{check_name(name)!r}")
-    stored_preset = payload["preset"]
-    if preset is not None:
-        wanted = preset_config(get_preset(preset))
-        diff = sorted(k for k in set(wanted) | set(stored_preset)
-                      if wanted.get(k) != stored_preset.get(k))
-        if diff:
-            details = ", ".join(f"{k}: file {stored_preset.get(k)!r} vs wanted "
-                                f"{wanted.get(k)!r}" for k in diff[:4])
-            raise CheckpointError(f"{path} was pruned from a network of preset "
-                                  f"{stored_preset.get('name')!r}, not of the "
-                                  f"{wanted['name']!r} preset you asked for ({details})")
-    net = build(stored, _preset_from_config(stored_preset))
+    payload, stored, stored_preset = read_payload(
+        path, FORMAT, FORMAT_VERSION, name, preset, what="pruned network",
+        remedy="prune and save the network again")
+    net = build(stored, stored_preset)
     histories = payload["histories"]
     specs = _priors_of(net)
     missing = sorted({s.name for s in specs} ^ set(histories))

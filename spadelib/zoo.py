@@ -81,6 +81,53 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
     return atomic_save(payload, path)
 
 
+def preset_from_config(config: dict) -> Preset:
+    """Rebuild a :class:`Preset` from :func:`preset_config` data (fields it lacks: defaults)."""
+    fields = {f.name for f in dataclasses.fields(Preset)}
+    return Preset(**{k: tuple(v) if isinstance(v, list) else v
+                     for k, v in config.items() if k in fields})
+
+
+def read_payload(path: str | Path, fmt: str, version: int, name: str | None = None,
+                 preset: Preset | str | None = None, *, what: str = "checkpoint",
+                 remedy: str = "delete it and run again to retrain"):
+    """Read and check the header of a file written by this package.
+
+    Returns ``(payload, network name, preset the file was made with)`` after checking that the
+    file loads, has format ``fmt`` at ``version``, holds the network ``name`` (if given) and was
+    made with ``preset``'s settings (if given). Every failure is a :class:`CheckpointError`
+    that names the file and the mismatch (``what`` names the kind of file in messages).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no {what} at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(f"{what} {path} is truncated or corrupted ({type(err).__name__}: "
+                              f"{str(err)[:120]}); {remedy}") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a spadelib {what}")
+    if payload.get("format_version") != version:
+        raise CheckpointError(f"{path} has {what} format {payload.get('format_version')}, "
+                              f"this spadelib reads format {version}")
+    stored = payload["network"]
+    if name is not None and check_name(name) != stored:
+        raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
+    stored_preset = payload["preset"]
+    if preset is not None:
+        wanted = preset_config(get_preset(preset))
+        diff = sorted(k for k in set(wanted) | set(stored_preset)
+                      if wanted.get(k) != stored_preset.get(k))
+        if diff:
+            details = ", ".join(f"{k}: file {stored_preset.get(k)!r} vs wanted {wanted.get(k)!r}"
+                                for k in diff[:4])
+            raise CheckpointError(
+                f"{path} was made with preset {stored_preset.get('name')!r} and other settings "
+                f"than the {wanted['name']!r} preset you asked for ({details})")
+    return payload, stored, preset_from_config(stored_preset)
+
+
 def load_checkpoint(path: str | Path, name: str | None = None,
                     preset: Preset | str | None = None,
                     device: torch.device | str | None = None) -> torch.nn.Module:
@@ -98,37 +145,7 @@ def load_checkpoint(path: str | Path, name: str | None = None,
         CheckpointError: the file is truncated or corrupted, is not a spadelib checkpoint, or
             was made for another network or configuration.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupted ({type(err).__name__}: "
-            f"{str(err)[:120]}); delete it and run again to retrain") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a spadelib checkpoint")
-    if payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format {payload.get('format_version')}, "
-                              f"this spadelib reads format {FORMAT_VERSION}")
-    stored = payload["network"]
-    if name is not None and check_name(name) != stored:
-        raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
-    stored_preset = payload["preset"]
-    if preset is not None:
-        wanted = preset_config(get_preset(preset))
-        diff = sorted(k for k in set(wanted) | set(stored_preset)
-                      if wanted.get(k) != stored_preset.get(k))
-        if diff:
-            details = ", ".join(f"{k}: file {stored_preset.get(k)!r} vs wanted {wanted.get(k)!r}"
-                                for k in diff[:4])
-            raise CheckpointError(
-                f"{path} was made with preset {stored_preset.get('name')!r} and other settings "
-                f"than the {wanted['name']!r} preset you asked for ({details})")
-    fields = {f.name for f in dataclasses.fields(Preset)}
-    rebuilt = Preset(**{k: tuple(v) if isinstance(v, list) else v
-                        for k, v in stored_preset.items() if k in fields})
+    payload, stored, rebuilt = read_payload(path, FORMAT, FORMAT_VERSION, name, preset)
     net = build(stored, rebuilt)
     try:
         net.load_state_dict(payload["state_dict"])
