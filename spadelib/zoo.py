@@ -67,9 +67,11 @@ def training_data(name: str, preset: Preset) -> tuple[SampleSet, SampleSet]:
     return full.subset(idx[:-n_val]), full.subset(idx[-n_val:])
 
 
-def fit_config(preset: Preset) -> FitConfig:
-    return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch,
-                     lr=preset.train_lr, max_minutes=preset.train_minutes, seed=preset.seed)
+def fit_config(name: str, preset: Preset) -> FitConfig:
+    """The pre-training budget of network ``name`` under ``preset``."""
+    lr = preset.sr_train_lr if TASKS[check_name(name)] == "sr" else preset.train_lr
+    return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch, lr=lr,
+                     max_minutes=preset.train_minutes, seed=preset.seed)
 
 
 def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset,
@@ -180,7 +182,7 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
     torch.manual_seed(preset.seed)
     net = build(name, preset)
     train, val = training_data(name, preset)
-    history = fit(net, train, supervised_loss, fit_config(preset), val_data=val,
+    history = fit(net, train, supervised_loss, fit_config(name, preset), val_data=val,
                   checkpoint=path.with_suffix(".partial"), device=device, progress=progress,
                   desc=f"pre-training {name} ({preset.name})")
     save_checkpoint(net, path, name, preset, history)
