@@ -34,12 +34,6 @@ def complex_to_channels(z: torch.Tensor) -> torch.Tensor:
     return z.permute(0, 3, 1, 2).contiguous()
 
 
-def to_torch_complex(x: torch.Tensor) -> torch.Tensor:
-    """``(B, 2, H, W)`` real/imag channels -> ``(B, H, W)`` complex dtype."""
-    check_shape(x, "x", 4, IMAGE_LAYOUT, dim1=2)
-    return torch.complex(x[:, 0], x[:, 1])
-
-
 def from_torch_complex(z: torch.Tensor) -> torch.Tensor:
     """``(B, H, W)`` complex dtype -> ``(B, 2, H, W)`` real/imag channels."""
     return torch.stack([z.real, z.imag], dim=1)
