@@ -34,11 +34,14 @@ def cache_dir() -> Path:
     return path
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON data with a canonical form: dicts sorted by key, tuples as lists,
+    floats rounded to 12 digits, anything else as its ``str``. Two configurations are the
+    same for a cache exactly when their ``jsonable`` forms are equal."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): jsonable(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, float):
         return round(obj, 12)
     if isinstance(obj, (int, str, bool)) or obj is None:
@@ -48,7 +51,7 @@ def _jsonable(obj: Any) -> Any:
 
 def config_key(config: dict) -> str:
     """A short, stable hash of a configuration dictionary."""
-    text = json.dumps(_jsonable(config), sort_keys=True)
+    text = json.dumps(jsonable(config), sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -92,11 +95,11 @@ def cached(kind: str, config: dict, build: Callable[[], dict], *,
     if path.exists():
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
-            if payload.get("config") == _jsonable(config):
+            if payload.get("config") == jsonable(config):
                 return payload["data"]
             warnings.warn(f"{path} holds another configuration; rebuilding it")
         except Exception as err:  # noqa: BLE001 - any unreadable file is rebuilt
             warnings.warn(f"{path} could not be read ({type(err).__name__}: {err}); rebuilding")
     data = build()
-    atomic_save({"config": _jsonable(config), "data": data}, path)
+    atomic_save({"config": jsonable(config), "data": data}, path)
     return data

@@ -76,7 +76,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import _jsonable, atomic_save, cache_dir, config_key
+from .cache import jsonable, atomic_save, cache_dir, config_key
 from .data.common import SampleSet, has_ground_truth
 from .data.mri import MRIMeasurement
 from .data.sr import SRMeasurement
@@ -489,7 +489,7 @@ def _load_cached(path: Path, config: dict):
         warnings.warn(f"{path} could not be read ({type(err).__name__}); fine-tuning again")
         return None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT \
-            or payload.get("config") != _jsonable(config):
+            or payload.get("config") != jsonable(config):
         warnings.warn(f"{path} holds another configuration; fine-tuning again")
         return None
     return payload
@@ -695,7 +695,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
                   device=device, progress=progress, desc=f"{regime} fine-tuning")
     if path is not None:
         atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION,
-                     "config": _jsonable(key_config),
+                     "config": jsonable(key_config),
                      "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                      "history": dataclasses.asdict(history)}, path)
     net.history = history

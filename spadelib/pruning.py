@@ -987,7 +987,7 @@ def save_pruned(pruned: nn.Module, path: str | Path, name: str, preset, report: 
         raise ValueError(f"the report prunes priors {[p.name for p in report.priors]} but the "
                          f"network declares {declared}; pass the report of this network")
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": name,
-               "preset": preset_config(get_preset(preset)), "ratio": report.ratio,
+               "preset": preset_config(get_preset(preset), name), "ratio": report.ratio,
                "options": {"importance": report.importance, "steps": report.steps,
                            "round_to": report.round_to,
                            "target_reduction": report.target_reduction},

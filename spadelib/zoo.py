@@ -3,8 +3,8 @@
 ``pretrained("deq")`` returns the DEQ trained (supervised, as in the paper) on the current
 preset's data. The first call trains it with :func:`spadelib.training.fit` (resuming an
 interrupted run) and saves a checkpoint under the cache folder; later calls, and later chapters,
-load it. Checkpoints are keyed by the network, the whole preset (network sizes, data, budget) and
-a format version, and they carry that configuration inside, so a checkpoint is never loaded into
+load it. Checkpoints are keyed by the network, the preset fields of its task (network sizes,
+data, budget), the version of the data synthesis and a format version, and they carry that configuration inside, so a checkpoint is never loaded into
 a network or a data configuration it was not made for.
 """
 from __future__ import annotations
@@ -30,21 +30,45 @@ class CheckpointError(ValueError):
 
 # fields that do not affect pre-training: changing them must not invalidate a checkpoint
 NOT_PRETRAINING = ("extras", "finetune_epochs", "finetune_lr")
+# field-name prefixes that belong to one task only (the shared ones: seed and the budgets)
+TASK_FIELDS = {"mri": ("mri_", "espirit_", "deq_", "varnet_", "sens_", "train_lr"),
+               "sr": ("sr_", "usrnet_")}
 
 
-def preset_config(preset: Preset) -> dict:
+def _field_task(field: str) -> str | None:
+    for task, prefixes in TASK_FIELDS.items():
+        if field.startswith(prefixes):
+            return task
+    return None
+
+
+def preset_config(preset: Preset, name: str | None = None) -> dict:
     """The preset as plain data, less the fields pre-training ignores (what a pre-trained
-    checkpoint is keyed by)."""
+    checkpoint is keyed by). With a network ``name``, also less the fields of the other task,
+    so that changing an SR setting never invalidates an MRI network, and vice versa."""
     d = dataclasses.asdict(preset)
     for key in NOT_PRETRAINING:
         d.pop(key, None)
+    if name is not None:
+        task = TASKS[check_name(name)]
+        d = {k: v for k, v in d.items() if _field_task(k) in (None, task)}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
+def data_version(name: str) -> int:
+    """The version of the data synthesis network ``name`` is trained on (part of its key)."""
+    from .data import mri, sr
+
+    return mri.DATA_VERSION if TASKS[check_name(name)] == "mri" else sr.DATA_VERSION
+
+
 def checkpoint_path(name: str, preset: Preset) -> Path:
+    """Where the pre-trained ``name`` of ``preset`` is cached: keyed by the network, its
+    model version, the preset fields of its task and the version of its data synthesis."""
     name = check_name(name)
-    key = config_key({"network": name, "preset": preset_config(preset), "v": FORMAT_VERSION,
-                      "model_version": VERSIONS[name]})
+    key = config_key({"network": name, "preset": preset_config(preset, name),
+                      "v": FORMAT_VERSION, "model_version": VERSIONS[name],
+                      "data_version": data_version(name)})
     return cache_dir() / f"model-{name}-{preset.name}-{key}.pt"
 
 
@@ -78,7 +102,7 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
                     history: History | None = None) -> Path:
     """Write ``net``'s weights with the configuration they belong to (atomically)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": check_name(name),
-               "preset": preset_config(preset), "state_dict": net.state_dict(),
+               "preset": preset_config(preset, name), "state_dict": net.state_dict(),
                "history": dataclasses.asdict(history) if history is not None else None}
     return atomic_save(payload, path)
 
@@ -118,7 +142,7 @@ def read_payload(path: str | Path, fmt: str, version: int, name: str | None = No
         raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
     stored_preset = payload["preset"]
     if preset is not None:
-        wanted = preset_config(get_preset(preset))
+        wanted = preset_config(get_preset(preset), stored)
         diff = sorted(k for k in set(wanted) | set(stored_preset)
                       if wanted.get(k) != stored_preset.get(k))
         if diff:

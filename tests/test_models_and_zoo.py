@@ -59,12 +59,33 @@ def test_pretrained_trains_once_then_loads(tiny_varnet_preset, data_dir):
     assert again.history.val_psnr == net.history.val_psnr
 
 
+def test_checkpoints_are_keyed_by_their_own_task_only(tiny_varnet_preset):
+    P = tiny_varnet_preset
+    for mri in ("deq", "varnet", "e2e-varnet"):
+        assert zoo.checkpoint_path(mri, P) == zoo.checkpoint_path(
+            mri, P.replace(sr_train_lr=0.5, sr_size=48, usrnet_iters=3))
+        assert zoo.checkpoint_path(mri, P) != zoo.checkpoint_path(mri, P.replace(train_lr=0.5))
+        assert zoo.checkpoint_path(mri, P) != zoo.checkpoint_path(mri, P.replace(mri_noise=0.1))
+    assert zoo.checkpoint_path("usrnet", P) == zoo.checkpoint_path(
+        "usrnet", P.replace(train_lr=0.5, mri_size=(16, 16), deq_blocks=1))
+    assert zoo.checkpoint_path("usrnet", P) != zoo.checkpoint_path(
+        "usrnet", P.replace(sr_train_lr=0.5))
+    # fields both tasks share (seed, budget) key both
+    for name in ("varnet", "usrnet"):
+        assert zoo.checkpoint_path(name, P) != zoo.checkpoint_path(name, P.replace(seed=3))
+        assert zoo.checkpoint_path(name, P) != zoo.checkpoint_path(
+            name, P.replace(train_minutes=9))
+
+
 def test_checkpoint_faults_give_clear_errors(tiny_varnet_preset, data_dir, tmp_path):
     net = build("varnet", tiny_varnet_preset)
     path = zoo.save_checkpoint(net, tmp_path / "v.pt", "varnet", tiny_varnet_preset)
     assert isinstance(zoo.load_checkpoint(path, "varnet", tiny_varnet_preset), type(net))
     with pytest.raises(zoo.CheckpointError, match="varnet_chans"):
         zoo.load_checkpoint(path, "varnet", tiny_varnet_preset.replace(varnet_chans=8))
+    # an SR-only setting does not concern an MRI network
+    assert isinstance(zoo.load_checkpoint(path, "varnet", tiny_varnet_preset.replace(
+        sr_train_lr=0.5)), type(net))
     with pytest.raises(zoo.CheckpointError, match="other settings than the 'paper' preset"):
         zoo.load_checkpoint(path, "varnet", "paper")
     with pytest.raises(zoo.CheckpointError, match="holds a 'varnet' network, not 'deq'"):

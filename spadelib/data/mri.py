@@ -15,6 +15,16 @@ From the noisy fully sampled k-space we then do what the paper does with real da
 coil maps with ESPIRiT (sigpy) and take the ESPIRiT coil combination as the ground truth.
 Everything is normalised so the ground-truth magnitude peaks at 1.
 
+ESPIRiT fixes each pixel's coil-map vector only up to a phase; sigpy takes coil 0 as the
+reference, so the combined image carries coil 0's phase on top of the object's. We reference
+the maps to the phase of the low-resolution image of the calibration region instead (the role a
+body coil plays on a scanner): the maps absorb the smooth phase, the ground truth becomes
+nearly real (on the quick preset its imaginary part holds 0.3 % of the energy instead of 51 %)
+and its magnitude is unchanged. The maps still satisfy ``sum_i |S_i|^2 = 1`` on the support.
+This matters for learning: with coil 0's phase reference the quick VarNet plateaued at about
+25.5 dB in its 2.5-minute budget, with this one it reaches 28.2 dB in 1.5 minutes (TV: 27.1 dB
+on either).
+
 Layouts (per sample; a batch adds a leading axis): ``kspace`` and ``coil_maps`` ``(C, H, W, 2)``,
 ``mask`` ``(1, 1, W, 1)``, ``target`` ``(2, H, W)`` real/imag.
 """
@@ -35,7 +45,7 @@ from ..presets import Preset, get_preset
 from .common import SampleSet
 
 SPLITS = ("train", "val", "test")
-DATA_VERSION = 1  # bump when the synthesis changes, so caches are rebuilt
+DATA_VERSION = 2  # bump when the synthesis changes, so caches are rebuilt
 
 
 @dataclass
@@ -183,6 +193,30 @@ def _to_view(z: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([z.real, z.imag], -1).astype(np.float32))
 
 
+def calibration_phase(kspace: np.ndarray, maps: np.ndarray, calib_width: int) -> np.ndarray:
+    """The unit-modulus phase map ``exp(i angle(x_low))`` of the low-resolution image ``x_low``.
+
+    ``x_low = sum_i conj(S_i) F^H (w * y_i)`` with ``w`` a separable Hann window on the central
+    ``calib_width`` x ``calib_width`` block of k-space (the calibration region, so it is known
+    from undersampled data too). Multiplying ESPIRiT maps by it moves the image's smooth phase
+    into the maps (module docstring).
+
+    Args:
+        kspace: complex (C, H, W) k-space, centred.
+        maps: complex (C, H, W) coil maps.
+        calib_width: side of the calibration block.
+    """
+    import sigpy as sp
+
+    _, h, w = kspace.shape
+    c = min(calib_width, h, w)
+    window = np.zeros((h, w))
+    h0, w0 = h // 2 - c // 2, w // 2 - c // 2
+    window[h0:h0 + c, w0:w0 + c] = np.outer(np.hanning(c), np.hanning(c))
+    low = np.sum(np.conj(maps) * sp.ifft(kspace * window, axes=(-2, -1)), axis=0)
+    return np.exp(1j * np.angle(low)).astype(np.complex64)
+
+
 def espirit_reference(kspace_full: np.ndarray, calib_width: int) -> tuple[np.ndarray, ...]:
     """ESPIRiT coil maps and the coil-combined ground truth of fully sampled k-space.
 
@@ -192,14 +226,16 @@ def espirit_reference(kspace_full: np.ndarray, calib_width: int) -> tuple[np.nda
 
     Returns:
         ``(kspace, maps, target)``: k-space and maps (C, H, W) and the image
-        ``x = sum_i conj(S_i) F^H y_i`` (H, W), all scaled so that ``|x|`` peaks at 1.
+        ``x = sum_i conj(S_i) F^H y_i`` (H, W), all scaled so that ``|x|`` peaks at 1. The
+        maps are phase-referenced with :func:`calibration_phase`.
     """
     import sigpy as sp
     import sigpy.mri as mr
 
     maps = mr.app.EspiritCalib(kspace_full, calib_width=calib_width, thresh=0.02,
                                kernel_width=6, crop=0.95, show_pbar=False).run()
-    maps = np.asarray(maps, dtype=np.complex64)
+    maps = np.asarray(maps, dtype=np.complex64) * calibration_phase(kspace_full, maps,
+                                                                    calib_width)
     target = np.sum(np.conj(maps) * sp.ifft(kspace_full, axes=(-2, -1)), axis=0)
     scale = 1.0 / (np.abs(target).max() + 1e-12)
     return ((kspace_full * scale).astype(np.complex64), maps,

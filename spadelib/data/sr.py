@@ -51,6 +51,8 @@ TEST_IMAGES = ("chelsea", "coffee")
 #: file suffixes :func:`load_image_folder` reads (case-insensitive)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
+DATA_VERSION = 1  # bump when the degradation or the crops change, so pre-training reruns
+
 _SPLIT_SEED = {"train": 1, "test": 2, "folder": 3}
 
 
