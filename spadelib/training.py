@@ -10,6 +10,7 @@ supervised fine-tuning of eq. 7).
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .evaluation import reconstruct
 from .metrics import psnr
 
 LOSSES = ("l1", "l2")
+SCHEDULES = ("constant", "cosine")
 
 
 def default_device() -> torch.device:
@@ -49,7 +51,23 @@ def supervised_loss(net, batch, kind: str = "l1") -> torch.Tensor:
 
 @dataclass
 class FitConfig:
-    """Budget and optimiser settings of one training run."""
+    """Budget and optimiser settings of one training run.
+
+    Attributes:
+        epochs: most passes over the training set.
+        batch_size: samples per Adam step.
+        lr: Adam's (initial) learning rate.
+        max_minutes: wall-clock cap: the run stops after an epoch when one more epoch as long
+            would end past it, so it stays within the cap (unless a single epoch exceeds it);
+            ``None``: no cap.
+        seed: seed of the shuffling.
+        grad_clip: gradient-norm clipping threshold; ``None``: no clipping.
+        schedule: ``"constant"`` or ``"cosine"``: the learning rate of epoch ``e`` is
+            ``lr * (1 + cos(pi * p)) / 2`` with ``p`` the fraction of the budget spent when the
+            epoch starts, the larger of ``e / epochs`` and, under a wall-clock cap, the
+            fraction of ``max_minutes`` used. A capped run thus anneals within its time, at the
+            price of depending slightly on the machine's speed.
+    """
 
     epochs: int
     batch_size: int = 4
@@ -57,8 +75,20 @@ class FitConfig:
     max_minutes: float | None = None
     seed: int = 0
     grad_clip: float | None = 1.0
+    schedule: str = "constant"
+
+    def lr_at(self, epoch: int, elapsed_s: float = 0.0) -> float:
+        """The learning rate of epoch ``epoch`` started after ``elapsed_s`` seconds."""
+        if self.schedule == "constant":
+            return self.lr
+        spent = epoch / self.epochs
+        if self.max_minutes:
+            spent = max(spent, elapsed_s / (60 * self.max_minutes))
+        return self.lr * 0.5 * (1 + math.cos(math.pi * min(spent, 1.0)))
 
     def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -132,6 +162,8 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
     for epoch in bar:
         t0 = time.perf_counter()
         net.train()
+        for group in opt.param_groups:
+            group["lr"] = config.lr_at(epoch, elapsed)
         gen.manual_seed(config.seed * 100_003 + epoch)
         losses = []
         for batch in data.loader(config.batch_size, shuffle=True, seed=int(
@@ -151,11 +183,14 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
                 best_state = copy.deepcopy(net.state_dict())
         else:
             history.best_epoch = epoch
-        elapsed += time.perf_counter() - t0
+        epoch_s = time.perf_counter() - t0
+        elapsed += epoch_s
         history.seconds.append(elapsed)
         bar.set_postfix(loss=f"{history.loss[-1]:.4g}", **(
             {"val_psnr": f"{history.val_psnr[-1]:.2f}"} if history.val_psnr else {}))
-        out_of_time = config.max_minutes is not None and elapsed > 60 * config.max_minutes
+        # stop when another epoch as long as this one would end past the cap
+        out_of_time = (config.max_minutes is not None
+                       and elapsed + epoch_s > 60 * config.max_minutes)
         if ckpt is not None and epoch + 1 < config.epochs and not out_of_time:
             atomic_save({"run_key": run_key, "net": net.state_dict(),
                          "optimizer": opt.state_dict(), "history": history,

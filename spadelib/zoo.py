@@ -95,7 +95,8 @@ def fit_config(name: str, preset: Preset) -> FitConfig:
     """The pre-training budget of network ``name`` under ``preset``."""
     lr = preset.sr_train_lr if TASKS[check_name(name)] == "sr" else preset.train_lr
     return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch, lr=lr,
-                     max_minutes=preset.train_minutes, seed=preset.seed)
+                     max_minutes=preset.train_minutes, seed=preset.seed,
+                     schedule=preset.train_schedule)
 
 
 def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset,

@@ -1,4 +1,6 @@
 """The four networks: exact paper sizes, declared priors; the trainer and the checkpoint zoo."""
+import math
+
 import pytest
 import torch
 
@@ -125,6 +127,56 @@ def test_interrupted_training_resumes(tiny_varnet_preset, data_dir, tmp_path):
     assert len(history.loss) == 3 and len(history.val_psnr) == 3
     assert calls["n"] == 3 + 2 * 2            # epoch 0 was not run again
     assert not ckpt.exists()
+
+
+def test_cosine_schedule_anneals_over_epochs_or_time():
+    flat = FitConfig(epochs=4, lr=0.1)
+    assert [flat.lr_at(e) for e in range(4)] == [0.1] * 4
+    cos = FitConfig(epochs=4, lr=0.1, schedule="cosine")
+    lrs = [cos.lr_at(e) for e in range(4)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[2] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    # under a wall-clock cap the time spent counts when it is the larger fraction
+    capped = FitConfig(epochs=100, lr=0.1, schedule="cosine", max_minutes=1.0)
+    assert capped.lr_at(1, elapsed_s=30.0) == pytest.approx(0.05)
+    assert capped.lr_at(1, elapsed_s=90.0) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        FitConfig(epochs=1, schedule="step")
+
+
+def test_fit_uses_the_schedule_and_stops_before_the_cap(tiny_preset, data_dir, monkeypatch):
+    """fit sets the scheduled rate at every epoch, and under a cap stops before an epoch it
+    expects to end past it (a simulated clock: every epoch takes 40 s)."""
+    import types
+
+    import spadelib.training as T
+
+    clock = {"t": 0.0}
+
+    def perf_counter():
+        clock["t"] += 20.0           # fit reads the clock at the start and end of an epoch
+        return clock["t"]
+
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=perf_counter))
+    rates = []
+    real_lr_at = T.FitConfig.lr_at
+
+    def lr_at(self, epoch, elapsed_s=0.0):
+        rates.append(real_lr_at(self, epoch, elapsed_s))
+        return rates[-1]
+
+    monkeypatch.setattr(T.FitConfig, "lr_at", lr_at)
+    train = mri_dataset("train", tiny_preset, progress=False)
+    net = build("varnet", tiny_preset.replace(varnet_cascades=1, varnet_chans=2,
+                                              varnet_pools=1))
+    config = FitConfig(epochs=50, batch_size=2, lr=0.01, schedule="cosine", max_minutes=2.0)
+    history = T.fit(net, train, supervised_loss, config, progress=False)
+    # 40 s epochs, 120 s cap: after epoch 2 (80 s) a third would end at 120 s, not past the
+    # cap, so it runs; after it (120 s) a fourth would end at 160 s: stop
+    assert len(history.loss) == 3 and history.stopped_by == "time"
+    assert history.seconds == pytest.approx([40.0, 80.0, 120.0])
+    assert rates == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * f))
+                                   for f in (0, 1 / 3, 2 / 3)])
 
 
 def test_fit_config_and_supervised_loss_refuse_bad_input(tiny_preset, data_dir):
