@@ -154,7 +154,7 @@ def test_fit_uses_the_schedule_and_stops_before_the_cap(tiny_preset, data_dir, m
     clock = {"t": 0.0}
 
     def perf_counter():
-        clock["t"] += 20.0           # fit reads the clock at the start and end of an epoch
+        clock["t"] += 40.0           # fit reads it at the start and at the end of an epoch
         return clock["t"]
 
     monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=perf_counter))
