@@ -76,7 +76,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import jsonable, atomic_save, cache_dir, config_key
+from .cache import atomic_save, cache_dir, config_key, jsonable
 from .data.common import SampleSet, has_ground_truth
 from .data.mri import MRIMeasurement
 from .data.sr import SRMeasurement

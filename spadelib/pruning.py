@@ -976,7 +976,7 @@ def save_pruned(pruned: nn.Module, path: str | Path, name: str, preset, report: 
     """
     from .models import check_name
     from .presets import get_preset
-    from .zoo import preset_config
+    from .zoo import data_version, preset_config
 
     name = check_name(name)
     own = getattr(pruned, "name", None)
@@ -987,7 +987,8 @@ def save_pruned(pruned: nn.Module, path: str | Path, name: str, preset, report: 
         raise ValueError(f"the report prunes priors {[p.name for p in report.priors]} but the "
                          f"network declares {declared}; pass the report of this network")
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": name,
-               "preset": preset_config(get_preset(preset), name), "ratio": report.ratio,
+               "preset": preset_config(get_preset(preset), name),
+               "data_version": data_version(name), "ratio": report.ratio,
                "options": {"importance": report.importance, "steps": report.steps,
                            "round_to": report.round_to,
                            "target_reduction": report.target_reduction},

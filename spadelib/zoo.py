@@ -4,8 +4,9 @@
 preset's data. The first call trains it with :func:`spadelib.training.fit` (resuming an
 interrupted run) and saves a checkpoint under the cache folder; later calls, and later chapters,
 load it. Checkpoints are keyed by the network, the preset fields of its task (network sizes,
-data, budget), the version of the data synthesis and a format version, and they carry that configuration inside, so a checkpoint is never loaded into
-a network or a data configuration it was not made for.
+data, budget), the version of the data synthesis and a format version, and they carry that
+configuration inside, so a checkpoint is never loaded into a network or a data configuration it
+was not made for.
 """
 from __future__ import annotations
 
@@ -103,7 +104,8 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
                     history: History | None = None) -> Path:
     """Write ``net``'s weights with the configuration they belong to (atomically)."""
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": check_name(name),
-               "preset": preset_config(preset, name), "state_dict": net.state_dict(),
+               "preset": preset_config(preset, name), "data_version": data_version(name),
+               "state_dict": net.state_dict(),
                "history": dataclasses.asdict(history) if history is not None else None}
     return atomic_save(payload, path)
 
@@ -141,6 +143,10 @@ def read_payload(path: str | Path, fmt: str, version: int, name: str | None = No
     stored = payload["network"]
     if name is not None and check_name(name) != stored:
         raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
+    made_on = payload.get("data_version")
+    if made_on is not None and made_on != data_version(stored):
+        raise CheckpointError(f"{path} was made on data version {made_on}, this spadelib "
+                              f"builds version {data_version(stored)}; {remedy}")
     stored_preset = payload["preset"]
     if preset is not None:
         wanted = preset_config(get_preset(preset), stored)

@@ -85,6 +85,12 @@ def test_checkpoint_faults_give_clear_errors(tiny_varnet_preset, data_dir, tmp_p
     assert isinstance(zoo.load_checkpoint(path, "varnet", tiny_varnet_preset), type(net))
     with pytest.raises(zoo.CheckpointError, match="varnet_chans"):
         zoo.load_checkpoint(path, "varnet", tiny_varnet_preset.replace(varnet_chans=8))
+    # a checkpoint made on another version of the data synthesis is refused
+    stale = torch.load(path, weights_only=True)
+    stale["data_version"] = zoo.data_version("varnet") - 1
+    torch.save(stale, tmp_path / "stale.pt")
+    with pytest.raises(zoo.CheckpointError, match="data version"):
+        zoo.load_checkpoint(tmp_path / "stale.pt", "varnet", tiny_varnet_preset)
     # an SR-only setting does not concern an MRI network
     assert isinstance(zoo.load_checkpoint(path, "varnet", tiny_varnet_preset.replace(
         sr_train_lr=0.5)), type(net))
