@@ -78,8 +78,8 @@ def training_data(name: str, preset: Preset) -> tuple[SampleSet, SampleSet]:
 
     MRI networks: the synthetic train and val splits at ``preset.mri_rate``. USRNet: random
     crops of the training photos at ``preset.sr_scale`` with noise std drawn in
-    [0, 2 * preset.sr_noise]; the crops of the last training photo are held out for validation
-    (the SR test photos are never used for model selection).
+    [0, 2 * preset.sr_noise]; the crops of the last training photo (immunohistochemistry) are
+    held out for validation (the SR test photos are never used for model selection).
     """
     from .data import mri_dataset, sr_dataset
 
