@@ -148,13 +148,14 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
     run_key = config_key({"fit": asdict(config), "n": len(data), "desc": desc})
     if ckpt is not None and ckpt.exists():
         try:
-            state = torch.load(ckpt, map_location=device, weights_only=False)
+            # tensors, numbers and containers only: no code runs on load
+            state = torch.load(ckpt, map_location=device, weights_only=True)
         except Exception:  # noqa: BLE001 - an unreadable partial run is started afresh
             state = None
-        if state is not None and state.get("run_key") == run_key:
+        if isinstance(state, dict) and state.get("run_key") == run_key:
             net.load_state_dict(state["net"])
             opt.load_state_dict(state["optimizer"])
-            history, best_state = state["history"], state["best_state"]
+            history, best_state = History(**state["history"]), state["best_state"]
             start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
     gen = torch.Generator().manual_seed(config.seed)
     bar = tqdm(range(start_epoch, config.epochs), disable=not progress, desc=desc, unit="epoch",
@@ -193,7 +194,7 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
                        and elapsed + epoch_s > 60 * config.max_minutes)
         if ckpt is not None and epoch + 1 < config.epochs and not out_of_time:
             atomic_save({"run_key": run_key, "net": net.state_dict(),
-                         "optimizer": opt.state_dict(), "history": history,
+                         "optimizer": opt.state_dict(), "history": asdict(history),
                          "best_state": best_state, "epoch": epoch, "elapsed": elapsed}, ckpt)
         if out_of_time:
             history.stopped_by = "time"

@@ -128,6 +128,8 @@ def test_interrupted_training_resumes(tiny_varnet_preset, data_dir, tmp_path):
         fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
             progress=False)
     assert ckpt.exists()                      # epoch 0 survived the interruption
+    saved = torch.load(ckpt, weights_only=True)   # plain data: loads without running code
+    assert saved["epoch"] == 0 and len(saved["history"]["loss"]) == 1
     history = fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
                   progress=False)
     assert len(history.loss) == 3 and len(history.val_psnr) == 3
