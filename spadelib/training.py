@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -58,15 +59,17 @@ class FitConfig:
         batch_size: samples per Adam step.
         lr: Adam's (initial) learning rate.
         max_minutes: wall-clock cap: the run stops after an epoch when one more epoch as long
-            would end past it, so it stays within the cap (unless a single epoch exceeds it);
-            ``None``: no cap.
+            would end past it, so it stays within the cap; an epoch that runs past the cap
+            all the same (the first of a slower training phase, a slower machine) is cut
+            short after the step that crossed it, validated, and ends the run. ``None``: no
+            cap.
         seed: seed of the shuffling.
         grad_clip: gradient-norm clipping threshold; ``None``: no clipping.
         schedule: ``"constant"`` or ``"cosine"``: the learning rate of epoch ``e`` is
-            ``lr * (1 + cos(pi * p)) / 2`` with ``p`` the fraction of the budget spent when the
-            epoch starts, the larger of ``e / epochs`` and, under a wall-clock cap, the
-            fraction of ``max_minutes`` used. A capped run thus anneals within its time, at the
-            price of depending slightly on the machine's speed.
+            ``lr * (1 + cos(pi * p)) / 2`` with ``p = spent(e, elapsed)`` the fraction of the
+            budget spent when the epoch starts, the larger of ``e / epochs`` and, under a
+            wall-clock cap, the fraction of ``max_minutes`` used. A capped run thus anneals
+            within its time, at the price of depending slightly on the machine's speed.
     """
 
     epochs: int
@@ -77,14 +80,20 @@ class FitConfig:
     grad_clip: float | None = 1.0
     schedule: str = "constant"
 
+    def spent(self, epoch: int, elapsed_s: float = 0.0) -> float:
+        """The fraction of the budget (in [0, 1]) spent when epoch ``epoch`` starts after
+        ``elapsed_s`` seconds: ``epoch / epochs`` or, under a wall-clock cap, the fraction of
+        ``max_minutes`` used, whichever is larger."""
+        spent = epoch / self.epochs
+        if self.max_minutes:
+            spent = max(spent, elapsed_s / (60 * self.max_minutes))
+        return min(spent, 1.0)
+
     def lr_at(self, epoch: int, elapsed_s: float = 0.0) -> float:
         """The learning rate of epoch ``epoch`` started after ``elapsed_s`` seconds."""
         if self.schedule == "constant":
             return self.lr
-        spent = epoch / self.epochs
-        if self.max_minutes:
-            spent = max(spent, elapsed_s / (60 * self.max_minutes))
-        return self.lr * 0.5 * (1 + math.cos(math.pi * min(spent, 1.0)))
+        return self.lr * 0.5 * (1 + math.cos(math.pi * self.spent(epoch, elapsed_s)))
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -99,11 +108,13 @@ class FitConfig:
 
 @dataclass
 class History:
-    """What happened during a run: per-epoch mean loss, validation PSNR and wall time."""
+    """What happened during a run: per-epoch mean loss, validation PSNR and wall time, and
+    the training phase of each epoch when the run had phases (``before_epoch``)."""
 
     loss: list = field(default_factory=list)
     val_psnr: list = field(default_factory=list)
     seconds: list = field(default_factory=list)
+    phase: list = field(default_factory=list)
     best_epoch: int = -1
     stopped_by: str = "epochs"
 
@@ -122,7 +133,8 @@ def validation_psnr(net, data: SampleSet, batch_size: int, device) -> float:
 def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         val_data: SampleSet | None = None, checkpoint: str | Path | None = None,
         device: torch.device | str | None = None, progress: bool = True,
-        desc: str = "training") -> History:
+        desc: str = "training",
+        before_epoch: Callable[[torch.nn.Module, float], None] | None = None) -> History:
     """Train ``net`` in place with Adam and return its :class:`History`.
 
     Args:
@@ -138,6 +150,10 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         device: default :func:`default_device`.
         progress: show a progress bar over epochs.
         desc: progress-bar label.
+        before_epoch: called as ``before_epoch(net, spent)`` before each epoch's training
+            steps, with ``spent = config.spent(epoch, elapsed)`` (also on resume), to switch
+            a training phase by the budget used (the DEQ's unrolled warm-up does). What it
+            returns (a label, or None) is recorded in ``History.phase``.
     """
     device = torch.device(device) if device is not None else default_device()
     net.to(device)
@@ -163,10 +179,13 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
     for epoch in bar:
         t0 = time.perf_counter()
         net.train()
+        if before_epoch is not None:
+            history.phase.append(before_epoch(net, config.spent(epoch, elapsed)))
         for group in opt.param_groups:
             group["lr"] = config.lr_at(epoch, elapsed)
         gen.manual_seed(config.seed * 100_003 + epoch)
-        losses = []
+        losses, cut = [], False
+        cap_s = 60 * config.max_minutes if config.max_minutes is not None else math.inf
         for batch in data.loader(config.batch_size, shuffle=True, seed=int(
                 torch.randint(0, 2**31 - 1, (1,), generator=gen))):
             loss = loss_fn(net, to_device(batch, device))
@@ -176,6 +195,9 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
                 torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
             opt.step()
             losses.append(float(loss.detach()))
+            if elapsed + time.perf_counter() - t0 > cap_s:
+                cut = True           # past the cap mid-epoch: validate what we have and stop
+                break
         history.loss.append(float(np.mean(losses)))
         if val_data is not None:
             history.val_psnr.append(validation_psnr(net, val_data, config.batch_size, device))
@@ -190,8 +212,7 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         bar.set_postfix(loss=f"{history.loss[-1]:.4g}", **(
             {"val_psnr": f"{history.val_psnr[-1]:.2f}"} if history.val_psnr else {}))
         # stop when another epoch as long as this one would end past the cap
-        out_of_time = (config.max_minutes is not None
-                       and elapsed + epoch_s > 60 * config.max_minutes)
+        out_of_time = cut or elapsed + epoch_s > cap_s
         if ckpt is not None and epoch + 1 < config.epochs and not out_of_time:
             atomic_save({"run_key": run_key, "net": net.state_dict(),
                          "optimizer": opt.state_dict(), "history": asdict(history),

@@ -3,10 +3,10 @@
 ``pretrained("deq")`` returns the DEQ trained (supervised, as in the paper) on the current
 preset's data. The first call trains it with :func:`spadelib.training.fit` (resuming an
 interrupted run) and saves a checkpoint under the cache folder; later calls, and later chapters,
-load it. Checkpoints are keyed by the network, the preset fields of its task (network sizes,
-data, budget), the version of the data synthesis and a format version, and they carry that
-configuration inside, so a checkpoint is never loaded into a network or a data configuration it
-was not made for.
+load it. Checkpoints are keyed by the network, the preset fields that concern it (its sizes,
+its task's data, the budget), the version of the data synthesis and a format version, and they
+carry that configuration inside, so a checkpoint is never loaded into a network or a data
+configuration it was not made for.
 """
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ NOT_PRETRAINING = ("extras", "finetune_epochs", "finetune_lr")
 # field-name prefixes that belong to one task only (the shared ones: seed and the budgets)
 TASK_FIELDS = {"mri": ("mri_", "espirit_", "deq_", "varnet_", "sens_", "train_lr"),
                "sr": ("sr_", "usrnet_")}
+# field-name prefixes that concern some networks of their task only
+NETWORK_FIELDS = {"deq_": ("deq",), "varnet_": ("varnet", "e2e-varnet"),
+                  "sens_": ("e2e-varnet",), "usrnet_": ("usrnet",)}
 
 
 def _field_task(field: str) -> str | None:
@@ -43,16 +46,28 @@ def _field_task(field: str) -> str | None:
     return None
 
 
+def _concerns(field: str, name: str) -> bool:
+    """Whether preset field ``field`` can change the pre-training of network ``name``."""
+    if _field_task(field) not in (None, TASKS[name]):
+        return False
+    for prefix, owners in NETWORK_FIELDS.items():
+        if field.startswith(prefix):
+            return name in owners
+    return True
+
+
 def preset_config(preset: Preset, name: str | None = None) -> dict:
     """The preset as plain data, less the fields pre-training ignores (what a pre-trained
-    checkpoint is keyed by). With a network ``name``, also less the fields of the other task,
-    so that changing an SR setting never invalidates an MRI network, and vice versa."""
+    checkpoint is keyed by). With a network ``name``, also less the fields that do not concern
+    it: those of the other task (an SR setting never invalidates an MRI network, and vice
+    versa) and those of the other networks of its task (the DEQ's sizes and recipe never
+    invalidate a VarNet)."""
     d = dataclasses.asdict(preset)
     for key in NOT_PRETRAINING:
         d.pop(key, None)
     if name is not None:
-        task = TASKS[check_name(name)]
-        d = {k: v for k, v in d.items() if _field_task(k) in (None, task)}
+        name = check_name(name)
+        d = {k: v for k, v in d.items() if _concerns(k, name)}
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -98,6 +113,37 @@ def fit_config(name: str, preset: Preset) -> FitConfig:
     return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch, lr=lr,
                      max_minutes=preset.train_minutes, seed=preset.seed,
                      schedule=preset.train_schedule)
+
+
+def pretraining_phases(name: str, preset: Preset):
+    """The ``before_epoch`` hook of ``name``'s pre-training (:func:`~spadelib.training.fit`),
+    or ``None``. It returns the phase label of the epoch (``"unrolled x3"`` or ``"deq"``),
+    which ends up in ``History.phase``.
+
+    The DEQ trains unrolled (``preset.deq_warmup_steps`` weight-tied steps, full backprop)
+    while less than ``preset.deq_warmup`` of the budget is spent, then as an equilibrium
+    model. Under a wall-clock budget this pays: a fixed-point solve costs some 25
+    applications of T per step, an unrolled step 3 plus their backward pass, so the warm-up
+    makes many cheap steps that put T near a good operator, and the DEQ steps that follow
+    only have to adapt it to its fixed point (quick preset, 2.9 minutes: 27.9-28.0 dB on
+    the test split, against 27.2-27.6 dB trained as a DEQ throughout).
+    """
+    if check_name(name) != "deq":
+        return None
+    steps, until = preset.deq_warmup_steps, preset.deq_warmup
+    if not 0 <= until < 1:
+        raise ValueError(f"deq_warmup must be in [0, 1) (the DEQ must end its pre-training as "
+                         f"a DEQ), got {until!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"deq_warmup_steps must be an int >= 1, got {steps!r}")
+    if until == 0:
+        return None
+
+    def before_epoch(net, spent: float) -> str:
+        net.unrolled_steps = steps if spent < until else None
+        return f"unrolled x{steps}" if net.unrolled_steps else "deq"
+
+    return before_epoch
 
 
 def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset,
@@ -215,7 +261,10 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
     train, val = training_data(name, preset)
     history = fit(net, train, supervised_loss, fit_config(name, preset), val_data=val,
                   checkpoint=path.with_suffix(".partial"), device=device, progress=progress,
-                  desc=f"pre-training {name} ({preset.name})")
+                  desc=f"pre-training {name} ({preset.name})",
+                  before_epoch=pretraining_phases(name, preset))
+    if hasattr(net, "unrolled_steps"):
+        net.unrolled_steps = None        # a warm-up that filled the budget ends here too
     save_checkpoint(net, path, name, preset, history)
     net.history = history
     return net.eval()

@@ -189,6 +189,41 @@ def test_implicit_gradient_is_exact():
     assert (g_jfb - g_imp).norm() > 1e-2 * g_imp.norm()
 
 
+def test_unrolled_warm_up_backprops_through_k_steps_and_eval_still_solves():
+    """With unrolled_steps = K a training pass is T^K(x0) with its exact gradient; eval mode
+    (and no-grad) still returns the fixed point; None switches the warm-up off."""
+    m, _ = toy_measurement(seed=4)
+    w = torch.randn(2, 2, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    net = toy_deq(max_iter=200, tol=1e-10, unrolled_steps=3).train()
+    out = net(m)
+    physics, y = m.physics(), m.y()
+    T = net.operator(physics, y)
+    x = physics.A_adjoint(y)
+    for _ in range(3):
+        x = T(x)
+    torch.testing.assert_close(out, x)
+    assert net.last_stats["solver"] == "unrolled" and net.last_stats["iterations"] == 3
+    net.zero_grad()
+    (w * out).sum().backward()
+    g_net = _param_grads(net)
+    net.zero_grad()
+    (w * x).sum().backward()
+    torch.testing.assert_close(g_net, _param_grads(net))
+    # not the fixed point: evaluation solves for that, whatever unrolled_steps says
+    net.eval()
+    fixed = net(m)
+    assert net.last_stats["converged"]
+    torch.testing.assert_close(fixed, T(fixed).detach(), rtol=1e-8, atol=1e-8)
+    assert (fixed - out.detach()).norm() > 1e-3 * fixed.norm()
+    with torch.no_grad():
+        torch.testing.assert_close(net.train()(m), fixed)
+    net.unrolled_steps = None              # back to JFB: one step from the fixed point
+    torch.testing.assert_close(net.train()(m).detach(), fixed, rtol=1e-8, atol=1e-8)
+    for bad in (0, -1, 2.5, True, "3"):
+        with pytest.raises(ValueError, match="unrolled_steps"):
+            net.unrolled_steps = bad
+
+
 # ----------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize("kwargs, match", [
     ({"solver": "newton"}, "anderson"),

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from spadelib import zoo
+from spadelib import get_preset, zoo
 from spadelib.data import mri_dataset
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build, check_name
@@ -72,6 +72,13 @@ def test_checkpoints_are_keyed_by_their_own_task_only(tiny_varnet_preset):
         "usrnet", P.replace(train_lr=0.5, mri_size=(16, 16), deq_blocks=1))
     assert zoo.checkpoint_path("usrnet", P) != zoo.checkpoint_path(
         "usrnet", P.replace(sr_train_lr=0.5))
+    # fields of one network do not key the other networks of its task
+    assert zoo.checkpoint_path("varnet", P) == zoo.checkpoint_path(
+        "varnet", P.replace(deq_blocks=1, deq_warmup=0.2, sens_chans=2))
+    assert zoo.checkpoint_path("e2e-varnet", P) != zoo.checkpoint_path(
+        "e2e-varnet", P.replace(sens_chans=2))
+    assert zoo.checkpoint_path("deq", P) == zoo.checkpoint_path("deq", P.replace(varnet_chans=2))
+    assert zoo.checkpoint_path("deq", P) != zoo.checkpoint_path("deq", P.replace(deq_warmup=0.2))
     # fields both tasks share (seed, budget) key both
     for name in ("varnet", "usrnet"):
         assert zoo.checkpoint_path(name, P) != zoo.checkpoint_path(name, P.replace(seed=3))
@@ -152,20 +159,28 @@ def test_cosine_schedule_anneals_over_epochs_or_time():
         FitConfig(epochs=1, schedule="step")
 
 
-def test_fit_uses_the_schedule_and_stops_before_the_cap(tiny_preset, data_dir, monkeypatch):
-    """fit sets the scheduled rate at every epoch, and under a cap stops before an epoch it
-    expects to end past it (a simulated clock: every epoch takes 40 s)."""
+def _simulated_clock(monkeypatch, step_seconds):
+    """Make fit's clock advance only by training steps: step k takes step_seconds(k) s."""
     import types
 
     import spadelib.training as T
 
-    clock = {"t": 0.0}
+    clock = {"t": 0.0, "steps": 0}
+    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=lambda: clock["t"]))
 
-    def perf_counter():
-        clock["t"] += 40.0           # fit reads it at the start and at the end of an epoch
-        return clock["t"]
+    def loss(net, batch):
+        clock["t"] += step_seconds(clock["steps"])
+        clock["steps"] += 1
+        return supervised_loss(net, batch)
+    return loss, clock
 
-    monkeypatch.setattr(T, "time", types.SimpleNamespace(perf_counter=perf_counter))
+
+def test_fit_uses_the_schedule_and_stops_before_the_cap(tiny_preset, data_dir, monkeypatch):
+    """fit sets the scheduled rate at every epoch, and under a cap stops before an epoch it
+    expects to end past it (a simulated clock: 2 steps of 20 s per epoch)."""
+    import spadelib.training as T
+
+    loss, clock = _simulated_clock(monkeypatch, lambda k: 20.0)
     rates = []
     real_lr_at = T.FitConfig.lr_at
 
@@ -175,16 +190,83 @@ def test_fit_uses_the_schedule_and_stops_before_the_cap(tiny_preset, data_dir, m
 
     monkeypatch.setattr(T.FitConfig, "lr_at", lr_at)
     train = mri_dataset("train", tiny_preset, progress=False)
+    assert len(train) == 4                   # 2 steps of batch 2 per epoch
     net = build("varnet", tiny_preset.replace(varnet_cascades=1, varnet_chans=2,
                                               varnet_pools=1))
     config = FitConfig(epochs=50, batch_size=2, lr=0.01, schedule="cosine", max_minutes=2.0)
-    history = T.fit(net, train, supervised_loss, config, progress=False)
+    seen = []
+    history = T.fit(net, train, loss, config, progress=False,
+                    before_epoch=lambda n, spent: seen.append((n is net, spent, n.training))
+                    or f"phase {len(seen)}")
     # 40 s epochs, 120 s cap: after epoch 2 (80 s) a third would end at 120 s, not past the
     # cap, so it runs; after it (120 s) a fourth would end at 160 s: stop
     assert len(history.loss) == 3 and history.stopped_by == "time"
-    assert history.seconds == pytest.approx([40.0, 80.0, 120.0])
+    assert history.seconds == pytest.approx([40.0, 80.0, 120.0]) and clock["steps"] == 6
     assert rates == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * f))
                                    for f in (0, 1 / 3, 2 / 3)])
+    assert seen == [(True, pytest.approx(f), True) for f in (0, 1 / 3, 2 / 3)]
+    assert history.phase == ["phase 1", "phase 2", "phase 3"]
+
+
+def test_fit_cuts_an_epoch_that_runs_past_the_cap(tiny_preset, data_dir, monkeypatch):
+    """A slower phase the cap rule could not foresee (steps of 10 s, then of 50 s from the
+    third epoch) is cut after the step that crossed the cap, validated, and kept."""
+    loss, clock = _simulated_clock(monkeypatch, lambda k: 10.0 if k < 4 else 50.0)
+    train = mri_dataset("train", tiny_preset, progress=False)
+    val = mri_dataset("val", tiny_preset, progress=False)
+    net = build("varnet", tiny_preset.replace(varnet_cascades=1, varnet_chans=2,
+                                              varnet_pools=1))
+    config = FitConfig(epochs=50, batch_size=2, lr=0.01, max_minutes=1.0)
+    history = fit(net, train, loss, config, val_data=val, progress=False)
+    # epochs of 20 s, 20 s; the third starts at 40 s, and its first 50-s step ends at 90 s,
+    # past the 60-s cap: the epoch stops there instead of running to 140 s
+    assert clock["steps"] == 5 and history.stopped_by == "time"
+    assert history.seconds == pytest.approx([20.0, 40.0, 90.0])
+    assert len(history.loss) == len(history.val_psnr) == 3
+
+
+def test_deq_pretraining_warms_up_unrolled_then_trains_the_fixed_point(tiny_preset):
+    """The DEQ's pre-training hook switches from the unrolled warm-up to the DEQ once
+    deq_warmup of the budget is spent; no other network has a hook; bad settings are refused."""
+    P = tiny_preset.replace(deq_warmup=0.5, deq_warmup_steps=2)
+    hook = zoo.pretraining_phases("deq", P)
+    net = build("deq", P)
+    assert hook(net, 0.0) == "unrolled x2" and net.unrolled_steps == 2
+    assert hook(net, 0.49) == "unrolled x2" and net.unrolled_steps == 2
+    assert hook(net, 0.5) == "deq" and net.unrolled_steps is None
+    for name in ("varnet", "e2e-varnet", "usrnet"):
+        assert zoo.pretraining_phases(name, P) is None
+    assert zoo.pretraining_phases("deq", P.replace(deq_warmup=0.0)) is None
+    assert get_preset("paper").deq_warmup == 0.0          # the paper's recipe: DEQ throughout
+    with pytest.raises(ValueError, match="deq_warmup must be in"):
+        zoo.pretraining_phases("deq", P.replace(deq_warmup=1.0))
+    with pytest.raises(ValueError, match="deq_warmup_steps"):
+        zoo.pretraining_phases("deq", P.replace(deq_warmup_steps=0))
+
+
+def test_pretrained_deq_runs_its_warm_up_and_returns_a_plain_deq(tiny_preset, data_dir,
+                                                                  monkeypatch):
+    P = tiny_preset.replace(deq_blocks=1, deq_features=4, deq_max_iter=5, train_epochs=2,
+                            train_minutes=None, deq_warmup=0.5, deq_warmup_steps=2)
+    solvers = []
+    real = zoo.pretraining_phases
+
+    def recording(name, preset):
+        hook = real(name, preset)
+
+        def before_epoch(net, spent):
+            label = hook(net, spent)
+            solvers.append(net.unrolled_steps)
+            return label
+        return before_epoch
+
+    monkeypatch.setattr(zoo, "pretraining_phases", recording)
+    net = zoo.pretrained("deq", P, progress=False, device="cpu")
+    assert solvers == [2, None]                   # epoch 0 unrolled, epoch 1 as a DEQ
+    assert net.unrolled_steps is None and len(net.history.loss) == 2
+    assert net.history.phase == ["unrolled x2", "deq"]
+    loaded = zoo.load_checkpoint(zoo.checkpoint_path("deq", P), "deq", P)
+    assert loaded.unrolled_steps is None and loaded.history.phase == ["unrolled x2", "deq"]
 
 
 def test_fit_config_and_supervised_loss_refuse_bad_input(tiny_preset, data_dir):

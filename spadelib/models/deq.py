@@ -28,6 +28,13 @@ item of the batch.
   found by a fixed-point solve whose steps are vector-Jacobian products
   (:func:`torch.autograd.grad`), and then pushed through :math:`\partial_\theta T(\bar x)`.
 
+*Unrolled warm-up* (training only, opt-in): with ``unrolled_steps = K`` set, a training
+forward pass is instead K weight-tied steps :math:`x_K = T^K(x_0)` from the zero-filled image,
+back-propagated through in full, as in deep unfolding. A step costs K applications of T and no
+fixed-point solve, and the gradient is exact for what it computes; pre-training
+(:func:`spadelib.zoo.pretrained`) uses it for the first part of a short budget and then trains
+the equilibrium itself (JFB or implicit).
+
 Why :math:`\gamma = 1`, :math:`\alpha = 0.5` by default: with ESPIRiT maps
 (:math:`\sum_i |S_i|^2 \le 1`) and an orthonormal FFT, :math:`\|A^H A\| \le 1`, so the data step
 :math:`x \mapsto x - \gamma A^H(Ax - y)` is non-expansive for :math:`0 < \gamma \le 2`, and with
@@ -209,6 +216,10 @@ class DEQ(MBDLNetwork):
         anderson_lam: relative regularisation of Anderson's least squares.
         backward_solver, backward_max_iter, backward_tol: the solver of the implicit backward
             linear fixed point ``g = v + J^T g`` (relative change < backward_tol).
+        unrolled_steps: ``None`` (default), or K >= 1 for the unrolled warm-up: in training
+            mode with gradients, forward returns :math:`T^K(x_0)` with full backprop instead
+            of the fixed point (module docstring). Evaluation always solves for the fixed
+            point. It is not part of the weights (a loaded network has ``None``).
 
     Attributes:
         last_stats: stats of the latest forward solve (:func:`solve_fixed_point`), or None.
@@ -226,7 +237,7 @@ class DEQ(MBDLNetwork):
                  max_iter: int = 100, tol: float = 1e-4, solver: str = "anderson",
                  backward: str = "jfb", anderson_m: int = 5, anderson_lam: float = 1e-4,
                  backward_solver: str = "anderson", backward_max_iter: int = 50,
-                 backward_tol: float = 1e-4):
+                 backward_tol: float = 1e-4, unrolled_steps: int | None = None):
         super().__init__()
         if not isinstance(prior, nn.Module):
             raise TypeError(f"prior must be an nn.Module (e.g. EDSR), got {type(prior).__name__}")
@@ -252,8 +263,21 @@ class DEQ(MBDLNetwork):
         self.anderson_m, self.anderson_lam = anderson_m, float(anderson_lam)
         self.backward_solver = backward_solver
         self.backward_max_iter, self.backward_tol = backward_max_iter, float(backward_tol)
+        self.unrolled_steps = unrolled_steps
         self.last_stats: dict | None = None
         self.last_backward_stats: dict | None = None
+
+    @property
+    def unrolled_steps(self) -> int | None:
+        """K of the unrolled warm-up (``None``: train the fixed point)."""
+        return self._unrolled_steps
+
+    @unrolled_steps.setter
+    def unrolled_steps(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 1):
+            raise ValueError(f"unrolled_steps must be None or an int >= 1, got {value!r}")
+        self._unrolled_steps = value
 
     # ------------------------------------------------------------------ the operator
     def operator(self, physics, y: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -287,12 +311,20 @@ class DEQ(MBDLNetwork):
         """Reconstruct a batch: ``(B, C, H, W, 2)`` k-space -> ``(B, 2, H, W)`` image.
 
         In training mode with gradients enabled the result carries the JFB or implicit
-        gradient (class docstring); otherwise it is the detached fixed point.
+        gradient (class docstring), or is :math:`T^K(x_0)` during an unrolled warm-up
+        (``unrolled_steps``); otherwise it is the detached fixed point.
         """
         physics, y = self._unpack(measurement)
         T = self.operator(physics, y)
         with torch.no_grad():
             x0 = physics.A_adjoint(y)
+        if self.unrolled_steps is not None and torch.is_grad_enabled() and self.training:
+            x = x0
+            for _ in range(self.unrolled_steps):
+                x = T(x)
+            self.last_stats = {"iterations": self.unrolled_steps, "residuals": [],
+                               "times": [], "converged": False, "solver": "unrolled"}
+            return x
         x_star, self.last_stats = self._solve(T, x0, self.solver, self.max_iter, self.tol)
         if not (torch.is_grad_enabled() and self.training):
             return x_star
