@@ -48,10 +48,14 @@ Choices the paper leaves open, and what this module does:
   :math:`\hat\theta` through both :math:`f(A\hat x_\phi)` and :math:`\hat x_\phi =
   \phi f(y)`, and the original equivariant-imaging loss (Chen et al. 2021) back-propagates
   through both; this is what pushes the reconstruction itself towards the equivariant set.
-* **Data-fidelity domain.** Where the measurements live: k-space ``(B, C, H, W, 2)`` for MRI
-  (only the sampled lines count, the mask zeroes the rest on both sides), the low-resolution
-  image ``(B, 3, h, w)`` for SR. Both terms are means over their own tensors with weight 1, as
-  eq. (9) sums them.
+* **Data-fidelity domain.** Where the measurements live: k-space ``(B, C, H, W, 2)`` for MRI,
+  the low-resolution image ``(B, 3, h, w)`` for SR. Both terms are means with weight 1, as
+  eq. (9) sums them: the equivariance term over the image, the data-fidelity term over the
+  *measured* entries (:func:`measured_loss`; for MRI only the sampled lines, for SR every
+  pixel). A mean over the whole zero-padded k-space would shrink the data term by the
+  sampling rate (6x at 16.7 %) and let the equivariance term win: on the quick DEQ pruned by
+  23 %, ten epochs of such fine-tuning lowered the test PSNR from 25.8 to 24.3 dB, while the
+  mean over the measured entries raised it to 26.9 dB.
 * **Which epoch is kept.** Supervised fine-tuning may take a validation split (with ground
   truth) and keeps its best epoch. School and self-supervised fine-tuning may not see ground
   truth, so they accept no validation split and keep the last epoch.
@@ -275,6 +279,25 @@ def ei_measurement(measurement, x_phi: torch.Tensor, angles: torch.Tensor | None
                     f"or SRMeasurement batches), got {type(measurement).__name__}")
 
 
+def measured_loss(pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
+                  kind: str = "l1") -> torch.Tensor:
+    """Mean l1 or squared-l2 distance over the *measured* k-space entries only.
+
+    ``pred`` and ``y`` are ``(B, C, H, W, 2)`` k-space; ``mask`` (broadcastable to them, e.g.
+    ``(B, 1, 1, W, 1)``) is nonzero where a line was sampled. The unsampled entries are not
+    measurements (both sides are zero there), so they do not dilute the mean: the term has
+    the same scale at every sampling rate.
+    """
+    if kind not in LOSSES:
+        raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+    measured = torch.broadcast_to(mask != 0, y.shape)
+    n = measured.sum()
+    if n == 0:
+        raise ValueError("the mask samples no k-space entry: there is no data to be faithful to")
+    diff = torch.where(measured, pred - y, torch.zeros((), dtype=y.dtype, device=y.device))
+    return (diff.abs().sum() if kind == "l1" else diff.pow(2).sum()) / n
+
+
 def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str = "90",
                          rotate_coil_maps: bool = False,
                          generator: torch.Generator | None = None,
@@ -323,7 +346,10 @@ def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str
     physics = (batch.physics() if isinstance(batch, MRIMeasurement)
                else batch.physics(tuple(x1.shape[-2:])))
     y = y.to(x1.device)
-    data_fidelity = image_loss(physics.A(x1), y, kind)
+    if isinstance(batch, MRIMeasurement):
+        data_fidelity = measured_loss(physics.A(x1), y, batch.mask.to(x1.device), kind)
+    else:
+        data_fidelity = image_loss(physics.A(x1), y, kind)
     angles = draw_rotations(x1.shape[0], tuple(x1.shape[-2:]), rotations, generator)
     x_phi = rotate(x1, angles)                                    # not detached (EI)
     x2 = net(ei_measurement(batch, x_phi, angles, rotate_coil_maps))
@@ -647,7 +673,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
 
     options = {"loss": loss}
     if regime == "self-supervised":
-        options.update(rotations=rotations, rotate_coil_maps=rotate_coil_maps)
+        options.update(rotations=rotations, rotate_coil_maps=rotate_coil_maps,
+                       data_fidelity="measured entries")
     key_config = {
         "v": FORMAT_VERSION, "regime": regime, "network": state_digest(pruned),
         "options": options, "budget": dataclasses.asdict(config), "data": data_digest(data),

@@ -134,7 +134,8 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         val_data: SampleSet | None = None, checkpoint: str | Path | None = None,
         device: torch.device | str | None = None, progress: bool = True,
         desc: str = "training",
-        before_epoch: Callable[[torch.nn.Module, float], None] | None = None) -> History:
+        before_epoch: Callable[[torch.nn.Module, float], str | None] | None = None
+        ) -> History:
     """Train ``net`` in place with Adam and return its :class:`History`.
 
     Args:

@@ -194,11 +194,34 @@ def test_self_supervised_uses_each_samples_own_operator(mri, rotate_maps):
         other = MultiCoilMRI(maps, batch.mask[1 - j:2 - j]).A(x_phi[j:j + 1])
         assert not torch.allclose(second.kspace[j:j + 1], other)
     # the two terms are eq. (9)'s, and the gradient reaches the network through both
-    df = (batch.physics().A(x) - batch.kspace).abs().mean()
+    # (the data term is a mean over the measured k-space entries only: sampled lines x coils)
+    measured = batch.mask.expand_as(batch.kspace) != 0
+    df = (batch.physics().A(x) - batch.kspace)[measured].abs().mean()
     assert torch.allclose(terms["data_fidelity"], df)
+    assert measured.float().mean() < 0.5          # so a mean over all entries would differ
+    assert not torch.allclose(df, (batch.physics().A(x) - batch.kspace).abs().mean())
     assert torch.allclose(terms["equivariance"], (x - x_phi).abs().mean())
     loss.backward()
     assert spy.images.grad is not None and spy.images.grad.abs().sum() > 0
+
+
+def test_measured_loss_ignores_unsampled_entries_and_refuses_an_empty_mask():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randn(2, 3, 4, 5, 2, generator=g)
+    mask = torch.zeros(2, 1, 1, 5, 1)
+    mask[:, ..., 1, :] = 1
+    mask[0, ..., 3, :] = 1
+    pred = torch.randn(2, 3, 4, 5, 2, generator=g)
+    sel = mask.expand_as(y) != 0
+    assert torch.allclose(ft.measured_loss(pred, y, mask), (pred - y)[sel].abs().mean())
+    assert torch.allclose(ft.measured_loss(pred, y, mask, "l2"), (pred - y)[sel].pow(2).mean())
+    garbage = pred.clone()
+    garbage[~sel] = 1e6                                # what lies off the mask never counts
+    assert torch.allclose(ft.measured_loss(garbage, y, mask), ft.measured_loss(pred, y, mask))
+    with pytest.raises(ValueError, match="samples no k-space entry"):
+        ft.measured_loss(pred, y, torch.zeros_like(mask))
+    with pytest.raises(ValueError, match="unknown loss"):
+        ft.measured_loss(pred, y, mask, "huber")
 
 
 def test_self_supervised_loss_vanishes_for_a_consistent_equivariant_net(mri):
