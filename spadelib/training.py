@@ -175,6 +175,7 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
             history, best_state = History(**state["history"]), state["best_state"]
             start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
     gen = torch.Generator().manual_seed(config.seed)
+    cap_s = 60 * config.max_minutes if config.max_minutes is not None else math.inf
     bar = tqdm(range(start_epoch, config.epochs), disable=not progress, desc=desc, unit="epoch",
                initial=start_epoch, total=config.epochs)
     for epoch in bar:
@@ -186,7 +187,6 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
             group["lr"] = config.lr_at(epoch, elapsed)
         gen.manual_seed(config.seed * 100_003 + epoch)
         losses, cut = [], False
-        cap_s = 60 * config.max_minutes if config.max_minutes is not None else math.inf
         for batch in data.loader(config.batch_size, shuffle=True, seed=int(
                 torch.randint(0, 2**31 - 1, (1,), generator=gen))):
             loss = loss_fn(net, to_device(batch, device))
