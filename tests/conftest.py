@@ -16,6 +16,13 @@ def tiny_preset():
 
 
 @pytest.fixture
+def tiny_varnet_preset(tiny_preset):
+    """A one-cascade VarNet preset with a two-epoch budget, for trainer and zoo tests."""
+    return tiny_preset.replace(varnet_cascades=1, varnet_chans=4, varnet_pools=1,
+                               train_epochs=2, train_batch=2, train_minutes=None)
+
+
+@pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """Send every cache write of the test to a temporary folder."""
     monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path / "cache"))
