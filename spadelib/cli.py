@@ -1,0 +1,173 @@
+"""The ``spade`` command: the experiment grid and the heavy steps from a terminal.
+
+::
+
+    spade run table1 [--preset paper] [--executor local|ray]   # resumable; Ctrl-C saves
+    spade status [table1]                                      # done / failed / pending
+    spade table 1 [--format md|csv|latex]                      # ours beside the paper's
+    spade pretrain deq                                         # one network, cached
+    spade data build                                           # the preset's data sets
+    spade bench pruning                                        # latency against the ratio
+
+Every command takes ``--preset`` (default ``$SPADE_PRESET``, else ``quick``) and ``--help``.
+A bad grid, network, preset or executor is a one-line error that lists the choices. Ctrl-C,
+or SIGTERM from a scheduler that pre-empts the job, stops after saving what is done; the same
+command again resumes (every finished cell is in the store, every step is cached).
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Sequence
+
+__all__ = ["main"]
+
+
+def _preset(args):
+    from .presets import get_preset
+    return get_preset(args.preset)
+
+
+def _cmd_run(args) -> int:
+    from .experiments.runner import pending, run_grid
+    from .experiments.store import ResultStore
+
+    P = _preset(args)
+    store = ResultStore.for_preset(P)
+    todo = pending(args.grid, P, store)
+    print(f"grid {args.grid} ({P.name}): {len(todo)} cell(s) to run; results in {store.path}")
+
+    def say(row: dict) -> None:
+        if row["status"] == "ok":
+            print(f"  {row['key']}: PSNR {row['psnr']:.2f} dB, SSIM {row['ssim']:.4f}, "
+                  f"{row['time_ms']:.1f} ms, {row['params']:,} params ({row['wall_s']:.0f} s)")
+        else:
+            print(f"  {row['key']}: FAILED {row['error']}")
+
+    run_grid(args.grid, P, executor=args.executor, store=store, device=args.device,
+             progress=sys.stderr.isatty(), on_row=say)
+    failed = [r for r in store.rows() if r.get("status") == "failed"]
+    return 1 if failed else 0
+
+
+def _cmd_status(args) -> int:
+    from .experiments.grid import GRIDS, cells
+    from .experiments.store import ResultStore
+
+    P = _preset(args)
+    rows = {r["key"]: r for r in ResultStore.for_preset(P).rows()}
+    names = [args.grid] if args.grid else [g for g in GRIDS if g != "all"]
+    for name in names:
+        cs = cells(name, P)
+        ok = [rows[c.key] for c in cs if rows.get(c.key, {}).get("status") == "ok"]
+        bad = [c for c in cs if rows.get(c.key, {}).get("status") == "failed"]
+        left = len(cs) - len(ok) - len(bad)
+        spent = sum(r.get("wall_s", 0) for r in ok)
+        eta = f", about {spent / len(ok) * left / 60:.0f} min left" if ok and left else ""
+        print(f"{name:8s} {len(cs):4d} cells: {len(ok)} done, {len(bad)} failed, {left} pending"
+              f" ({spent / 60:.1f} min so far{eta})")
+        for c in bad:
+            print(f"    failed {c.key}: {rows[c.key]['error']}")
+    return 0
+
+
+def _cmd_table(args) -> int:
+    from .experiments.tables import paper_table
+
+    P = _preset(args)
+    print(paper_table(args.number, P, fmt=args.format))
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from . import zoo
+    from .evaluation import evaluate
+    from .tasks import task_of
+
+    P = _preset(args)
+    start = time.perf_counter()
+    net = zoo.pretrained(args.network, P, device=args.device, retrain=args.retrain)
+    print(f"{args.network} ({P.name}): ready in {time.perf_counter() - start:.0f} s; on the test "
+          f"split: {evaluate(net, task_of(args.network).test_data(P))}")
+    return 0
+
+
+def _cmd_data(args) -> int:
+    from .tasks import TASKS
+
+    P = _preset(args)
+    for task in TASKS.values():
+        start = time.perf_counter()
+        sets = task.build_all(P, progress=True)
+        print(f"{task.title} ({P.name}): {', '.join(f'{k} {len(v)}' for k, v in sets.items())}"
+              f" samples ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+    return bench.main(["pruning", "--preset", _preset(args).name, *args.rest])
+
+
+def parser() -> argparse.ArgumentParser:
+    from .experiments.grid import GRIDS
+    from .experiments.runner import EXECUTORS
+    from .models import NAMES
+    from .presets import PRESETS
+
+    p = argparse.ArgumentParser(prog="spade", description="SPADE experiments from a terminal.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, fn) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="preset (default: $SPADE_PRESET, else quick)")
+        c.set_defaults(fn=fn)
+        return c
+
+    c = command("run", "run the pending cells of a grid and store their rows", _cmd_run)
+    c.add_argument("grid", choices=list(GRIDS))
+    c.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local: one cell after another here; ray: Ray tasks, one GPU each")
+    c.add_argument("--device", default=None, help="local executor: cpu, cuda, cuda:1, ...")
+    c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
+    c.add_argument("grid", nargs="?", choices=list(GRIDS))
+    c = command("table", "one of the paper's tables, ours beside the paper's", _cmd_table)
+    c.add_argument("number", type=int, choices=(1, 2, 3, 4, 5, 6))
+    c.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    c = command("pretrain", "pre-train one network (cached) and evaluate it", _cmd_pretrain)
+    c.add_argument("network", choices=NAMES)
+    c.add_argument("--device", default=None)
+    c.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
+    c = command("data", "build the preset's data sets (cached)", _cmd_data)
+    c.add_argument("action", choices=("build",))
+    c = command("bench", "latency benchmarks", _cmd_bench)
+    c.add_argument("what", choices=("pruning",))
+    c.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m spadelib.bench")
+    return p
+
+
+def _terminate(signum, frame):  # SIGTERM (a pre-empted job) behaves like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted: what finished is saved; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError) as err:
+        print(f"spade: error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""The paper's experiments as data: the grid, the results store, the runner and the tables.
+
+* :mod:`~spadelib.experiments.grid`: :class:`Cell` and the named grids (``table1`` ...
+  ``table6``, ``fig2``, ``all``), and which cells each preset runs;
+* :mod:`~spadelib.experiments.store`: :class:`ResultStore`, one file of rows per preset;
+* :mod:`~spadelib.experiments.runner`: :func:`run_cell`, :func:`run_grid` (local or Ray);
+* :mod:`~spadelib.experiments.paper`: the paper's own numbers;
+* :mod:`~spadelib.experiments.tables`: the paper's tables from the store, ours beside theirs.
+
+The ``spade`` command (:mod:`spadelib.cli`) drives them from a terminal.
+"""
+from .grid import GRIDS, QUICK_SUBSET, RATIOS, REGIMES, Cell, cells, check_grid
+from .runner import run_cell, run_grid
+from .store import ResultStore, store_path
+
+__all__ = ["Cell", "GRIDS", "QUICK_SUBSET", "RATIOS", "REGIMES", "cells", "check_grid",
+           "ResultStore", "store_path", "run_cell", "run_grid"]

@@ -1,0 +1,167 @@
+"""The paper's experiment grid, as data.
+
+A :class:`Cell` is one experiment of the paper: a network at one sampling rate (MRI) or SR
+scale, pruned to one channel ratio by one importance criterion, then fine-tuned in one regime
+(or trained from scratch at the pruned widths), for one seed. Running a cell
+(:func:`spadelib.experiments.run_cell`) gives one row of the results store.
+
+The named grids follow the paper's tables and figures:
+
+============ ===================================================================================
+``table1``   CS-MRI at 16.7 %: DEQ, VarNet, E2E-VarNet x ratios x (supervised, school,
+             self-supervised), plus each unpruned network
+``table2``   the same at 12.5 %
+``table5``   the same at 10 %
+``table3``   Table 3: SPADE against the same architecture trained from scratch with the same
+             loss (supervised and self-supervised), VarNet, E2E-VarNet and the DEQ at 16.7 %
+``table4``   USRNet, school fine-tuning, x2 and x3
+``table6``   USRNet, school fine-tuning, x4
+``fig2``     the networks of Figure 2: the DEQ (supervised) and USRNet (school), unpruned and
+             at the largest ratio
+``all``      the union of the above
+============ ===================================================================================
+
+A preset decides how much of a grid it runs (:func:`cells`): the ``paper`` preset runs every
+cell; the ``quick`` preset keeps a documented subset that a 2-core CPU runs in minutes (its
+ratios, networks and settings are listed in :data:`QUICK_SUBSET`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import checks
+from ..models import check_name
+from ..presets import Preset, get_preset
+
+__all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "cells", "check_grid"]
+
+#: what happens after pruning; "none" is the pruned network as it is (ratio 0: the unpruned
+#: network), "scratch-*" trains the pruned architecture from a fresh initialisation
+REGIMES = ("none", "supervised", "school", "self-supervised", "scratch-supervised",
+           "scratch-self-supervised")
+#: the paper's pre-defined channel ratios (about 10 / 20 / 35 / 65 % fewer parameters)
+RATIOS = (0.05, 0.1, 0.2, 0.4)
+MRI_NETWORKS = ("deq", "varnet", "e2e-varnet")
+FINETUNE = ("supervised", "school", "self-supervised")
+
+#: what the quick preset keeps of every grid (everything else is paper-only)
+QUICK_SUBSET = {"networks": ("deq", "varnet", "usrnet"), "ratios": (0.0, 0.2, 0.4),
+                "rates": (0.167,), "scales": (4,), "seeds": (0,)}
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One experiment.
+
+    Attributes:
+        network: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
+        setting: the sampling rate (MRI, e.g. 0.167) or the SR scale (2, 3, 4).
+        ratio: the channel ratio removed from every layer group (0: the unpruned network).
+        regime: one of :data:`REGIMES`.
+        criterion: the importance criterion of pruning (``"l1"``: the paper's group l1).
+        seed: seed of fine-tuning (and of the fresh weights of a scratch baseline).
+    """
+
+    network: str
+    setting: float
+    ratio: float
+    regime: str
+    criterion: str = "l1"
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "network", check_name(self.network))
+        checks.choice(self.regime, REGIMES, "regime")
+        ratio = checks.fraction(self.ratio, "ratio")
+        object.__setattr__(self, "ratio", ratio)
+        if ratio == 0 and self.regime != "none":
+            raise ValueError(f"an unpruned cell (ratio 0) has regime 'none', got {self.regime!r}")
+        checks.nonnegative_int(self.seed, "seed")
+        if self.task == "sr":
+            if self.setting not in (2, 3, 4):
+                raise ValueError(f"an SR cell's setting is its scale, 2, 3 or 4; got "
+                                 f"{self.setting!r}")
+            object.__setattr__(self, "setting", int(self.setting))
+        else:
+            checks.real(self.setting, "sampling rate", low=0.0, high=1.0, low_open=True)
+            object.__setattr__(self, "setting", float(self.setting))
+
+    @property
+    def task(self) -> str:
+        from ..models import spec
+        return spec(self.network).task
+
+    @property
+    def key(self) -> str:
+        """A stable, readable identity: what the results store is keyed by."""
+        setting = f"x{self.setting}" if self.task == "sr" else f"rate{self.setting:g}"
+        return (f"{self.network}|{setting}|ratio{self.ratio:g}|{self.regime}|{self.criterion}|"
+                f"seed{self.seed}")
+
+    def as_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "task": self.task}
+
+    def preset(self, preset: Preset | str | None = None) -> Preset:
+        """The preset with this cell's sampling rate or scale."""
+        P = get_preset(preset)
+        return P.replace(sr_scale=self.setting) if self.task == "sr" else \
+            P.replace(mri_rate=self.setting)
+
+
+# --------------------------------------------------------------------------------------------
+# the named grids
+# --------------------------------------------------------------------------------------------
+def _pruned_and_reference(networks, settings, regimes) -> list[Cell]:
+    out = []
+    for net in networks:
+        for s in settings:
+            out.append(Cell(net, s, 0.0, "none"))
+            out += [Cell(net, s, r, g) for r in RATIOS for g in regimes]
+    return out
+
+
+GRIDS: dict[str, Callable[[], list[Cell]]] = {
+    "table1": lambda: _pruned_and_reference(MRI_NETWORKS, (0.167,), FINETUNE),
+    "table2": lambda: _pruned_and_reference(MRI_NETWORKS, (0.125,), FINETUNE),
+    "table5": lambda: _pruned_and_reference(MRI_NETWORKS, (0.10,), FINETUNE),
+    "table3": lambda: _pruned_and_reference(
+        ("e2e-varnet", "varnet", "deq"), (0.167,),
+        ("supervised", "self-supervised", "scratch-supervised", "scratch-self-supervised")),
+    "table4": lambda: _pruned_and_reference(("usrnet",), (2, 3), ("school",)),
+    "table6": lambda: _pruned_and_reference(("usrnet",), (4,), ("school",)),
+    "fig2": lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, RATIOS[-1], "supervised"),
+                     Cell("usrnet", 4, 0.0, "none"), Cell("usrnet", 4, RATIOS[-1], "school")],
+}
+GRIDS["all"] = lambda: [c for name in sorted(GRIDS) if name != "all" for c in GRIDS[name]()]
+
+
+def check_grid(name: str) -> str:
+    """``name`` if it is a known grid; the error lists them."""
+    return checks.choice(str(name).strip().lower(), GRIDS, "grid")
+
+
+def _in_quick_subset(cell: Cell) -> bool:
+    q = QUICK_SUBSET
+    return (cell.network in q["networks"] and cell.ratio in q["ratios"] and cell.seed in q["seeds"]
+            and cell.setting in (q["scales"] if cell.task == "sr" else q["rates"]))
+
+
+def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:
+    """The cells of grid ``name`` that ``preset`` runs, without duplicates, in a fixed order.
+
+    The ``paper`` preset runs all of them. The ``quick`` preset keeps those inside
+    :data:`QUICK_SUBSET` (so it runs, for example, ``table1`` for the DEQ and VarNet at the
+    ratios 0.2 and 0.4 only); a grid may come out empty at that preset (``table2``).
+    """
+    P = get_preset(preset)
+    chosen = GRIDS[check_grid(name)]()
+    if P.name != "paper":
+        chosen = [c for c in chosen if _in_quick_subset(c)]
+    seen, out = set(), []
+    for c in chosen:
+        if c.key not in seen:
+            seen.add(c.key)
+            out.append(c)
+    return out
