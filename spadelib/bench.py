@@ -20,10 +20,11 @@ preset's real Cartesian mask with random coil maps normalised to :math:`\sum_i |
 for SR a random low-resolution image at the preset's scale with the first of the 12 kernels.
 
 Real speed-up lags the reduction of MACs on a CPU: oneDNN pads channels to blocks of 16
-(AVX-512) or 8 (AVX2), so a 3x3 conv at 256 x 256 takes the same time for 49 to 64 channels
-(and for 33 to 48): the paper's widths 60 / 57 / 51 (ratios 0.05 / 0.1 / 0.2 of 64) bring no
-speed-up there, 38 (ratio 0.4) does. ``--round-to 16`` makes the widths multiples of the block,
-at the price of removing more channels than the ratio says.
+(AVX-512) or 8 (AVX2), so a convolution costs about as much for any width within one block
+(49 to 64 channels are all computed as 64): the paper's widths 60 / 57 / 51 (ratios 0.05 /
+0.1 / 0.2 of 64) stay in the top block and can bring no speed-up there, 38 (ratio 0.4) leaves
+it. ``--round-to 16`` makes the widths multiples of the block, at the price of removing more
+channels than the ratio says. Chapter 4 (``book/04_l1_pruning.ipynb``) shows the measurements.
 
 Example::
 
@@ -43,73 +44,43 @@ from typing import Sequence
 
 import torch
 
-from .data import MRIMeasurement, SRMeasurement
-from .kernels import sr_kernels
+from . import checks
 from .metrics import count_parameters, measure_latency
-from .models import NAMES, TASKS, build, check_name
-from .physics.masks import cartesian_mask
+from .models import NAMES, spec
 from .presets import Preset, get_preset
 from .pruning import check_ratio, prune
+from .tasks import MRI, SR, task_of
 
 __all__ = ["random_mri_measurement", "random_sr_measurement", "random_measurement",
            "image_size", "bench_pruning", "format_table", "main"]
 
-
-def random_mri_measurement(preset: Preset | str | None = None, batch: int = 1,
-                           seed: int = 0) -> MRIMeasurement:
-    r"""A random multi-coil MRI measurement at the preset's size (for timing, no data needed).
-
-    Args:
-        preset: gives ``mri_size`` (H, W), ``mri_coils`` C and ``mri_rate`` (the mask).
-        batch: B.
-        seed: seeds the k-space, the coil maps and the mask offset.
-
-    Returns:
-        A batched :class:`~spadelib.data.MRIMeasurement`: k-space ``(B, C, H, W, 2)`` (random,
-        zero off the mask), mask ``(B, 1, 1, W, 1)``, coil maps ``(B, C, H, W, 2)`` with
-        :math:`\sum_i |S_i|^2 = 1` at every pixel.
-    """
-    P = get_preset(preset)
-    (h, w), c = P.mri_size, P.mri_coils
-    gen = torch.Generator().manual_seed(seed)
-    maps = torch.randn(batch, c, h, w, 2, generator=gen)
-    maps = maps / maps.pow(2).sum(dim=(1, 4), keepdim=True).sqrt()
-    mask = cartesian_mask(w, P.mri_rate, seed=seed)[None].expand(batch, 1, 1, w, 1).clone()
-    kspace = torch.randn(batch, c, h, w, 2, generator=gen) * mask
-    return MRIMeasurement(kspace=kspace, mask=mask, coil_maps=maps)
-
-
-def random_sr_measurement(preset: Preset | str | None = None, batch: int = 1,
-                          seed: int = 0) -> SRMeasurement:
-    """A random SR measurement: LR image ``(B, 3, S/s, S/s)`` for the preset's HR side S and
-    scale s, the first of the 12 kernels (isotropic Gaussian), noise ``preset.sr_noise``."""
-    P = get_preset(preset)
-    side = P.sr_size // P.sr_scale
-    gen = torch.Generator().manual_seed(seed)
-    lr = torch.rand(batch, 3, side, side, generator=gen)
-    kernel = sr_kernels()[0].expand(batch, -1, -1).clone()
-    return SRMeasurement(lr=lr, kernel=kernel, sigma=torch.full((batch,), float(P.sr_noise)),
-                         scale=P.sr_scale)
+#: a random MRI measurement (:meth:`spadelib.tasks.Task.random_measurement` of the MRI task)
+random_mri_measurement = MRI.random_measurement
+#: a random SR measurement (:meth:`spadelib.tasks.Task.random_measurement` of the SR task)
+random_sr_measurement = SR.random_measurement
 
 
 def random_measurement(name: str, preset: Preset | str | None = None, batch: int = 1,
                        seed: int = 0):
-    """The random measurement that network ``name`` takes (MRI or SR)."""
-    if TASKS[check_name(name)] == "mri":
-        return random_mri_measurement(preset, batch, seed)
-    return random_sr_measurement(preset, batch, seed)
+    """The random measurement that network ``name`` takes, at the preset's size: its task's
+    :meth:`~spadelib.tasks.Task.random_measurement`.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
+    return task_of(name).random_measurement(preset, batch, seed)
 
 
 def image_size(name: str, preset: Preset | str | None = None) -> tuple[int, int]:
-    """(H, W) of the images the CNN priors of ``name`` see at this preset."""
-    P = get_preset(preset)
-    if TASKS[check_name(name)] == "mri":
-        return tuple(P.mri_size)
-    return (P.sr_size, P.sr_size)
+    """(H, W) of the images the CNN priors of ``name`` see at this preset (its task's
+    :meth:`~spadelib.tasks.Task.image_size`).
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
+    return task_of(name).image_size(preset)
 
 
-def _fix_iterations(net, deq_iters: int) -> None:
-    if check_name(net.name) == "deq":
+def _fix_iterations(name: str, net, deq_iters: int) -> None:
+    if name == "deq":
         net.max_iter = int(deq_iters)
         net.tol = 1e-30            # never reached: every run does exactly deq_iters iterations
 
@@ -120,6 +91,8 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
                   device: str | torch.device = "cpu", seed: int = 0,
                   log=print) -> list[dict]:
     """Parameters, MACs and reconstruction time of each network at each channel ratio.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
     For each network, every pruned variant is built first, warmed up, and then timed in
     rounds: each round times one reconstruction of every variant
@@ -146,20 +119,24 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
         (CNN MACs of one reconstruction), ``time_ms`` (median), ``time_mean_ms,
         time_std_ms, times_ms, speedup, iterations`` (DEQ) and ``device``.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+    repeats = checks.positive_int(repeats, "repeats")
+    deq_iters = checks.positive_int(deq_iters, "deq_iters")
+    warmup = checks.nonnegative_int(warmup, "warmup")
     P = get_preset(preset)
+    if isinstance(networks, str):
+        networks = [networks]
+    specs = [spec(n) for n in networks]
     ratios = sorted({0.0, *(check_ratio(r) for r in ratios)})
     device = torch.device(device)
     rows = []
-    for name in networks:
-        name = check_name(name)
+    for s in specs:
+        name, task = s.name, task_of(s)
         torch.manual_seed(seed)
-        net = build(name, P)
-        _fix_iterations(net, deq_iters)
+        net = s.build(P)
+        _fix_iterations(name, net, deq_iters)
         net = net.to(device).eval()
-        measurement = random_measurement(name, P, batch=1, seed=seed)
-        size = image_size(name, P)
+        measurement = task.random_measurement(P, batch=1, seed=seed)
+        size = task.image_size(P)
         variants = []
         for ratio in ratios:
             pruned, report = prune(net, ratio, round_to=round_to, macs_size=size)
@@ -206,7 +183,10 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
 
 
 def format_table(rows: list[dict]) -> str:
-    """The rows of :func:`bench_pruning` as a Markdown table."""
+    """The rows of :func:`bench_pruning` as a Markdown table.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
     head = ("| network | ratio | # params | removed | GMACs / CNN app. | CNN apps | "
             "time (ms) | speed-up |")
     lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -244,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)
-    networks = [check_name(n) for n in _parse_list(args.networks, str)]
+    networks = _parse_list(args.networks, str)
     ratios = _parse_list(args.ratios, float)
     start = time.perf_counter()
     rows = bench_pruning(preset, networks, ratios, repeats=args.repeats,

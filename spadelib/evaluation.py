@@ -1,4 +1,7 @@
-"""One evaluation for every chapter: PSNR, SSIM, time per reconstruction and parameters."""
+"""One evaluation for every chapter: PSNR, SSIM, time per reconstruction and parameters.
+
+Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``) and used by every chapter after it.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -7,6 +10,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from . import checks
 from .data.common import SampleSet, has_ground_truth, to_device
 from .metrics import count_parameters, measure_latency, psnr, ssim
 
@@ -14,6 +18,8 @@ from .metrics import count_parameters, measure_latency, psnr, ssim
 @dataclass
 class Evaluation:
     """Mean metrics of a network on a split.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Attributes:
         psnr, ssim: means over the samples (magnitude images, data range from the ground truth).
@@ -38,9 +44,33 @@ class Evaluation:
                 f"reconstruction, {self.params:,} parameters ({self.n} samples)")
 
 
+def _check_inputs(net, data, batch_size) -> None:
+    checks.module(net, "net")
+    if not isinstance(data, SampleSet):
+        raise TypeError(f"data must be a SampleSet (e.g. mri_dataset('test')), got "
+                        f"{type(data).__name__}")
+    checks.positive_int(batch_size, "batch_size")
+    fields = getattr(data.measurement_type, "measurement_fields", None) or \
+        [f for f in data.fields if f != "target"]
+    for name in fields:
+        checks.finite_tensor(data.fields[name], f"the measurement field {name!r} of the data")
+
+
 def reconstruct(net: torch.nn.Module, data: SampleSet, batch_size: int = 4,
                 device: torch.device | str | None = None, progress: bool = False) -> torch.Tensor:
-    """Reconstructions of every sample of ``data`` (in order), on the CPU."""
+    """Reconstructions of every sample of ``data`` (in order), on the CPU.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Raises:
+        TypeError: ``net`` is not a network or ``data`` not a :class:`SampleSet`.
+        ValueError: a bad batch size, or a measurement holds NaN or Inf.
+    """
+    _check_inputs(net, data, batch_size)
+    return _reconstruct(net, data, batch_size, device, progress)
+
+
+def _reconstruct(net, data, batch_size, device, progress) -> torch.Tensor:
     device = torch.device(device) if device is not None else next(net.parameters()).device
     was_training = net.training
     net.eval()
@@ -56,6 +86,8 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
              device: torch.device | str | None = None, progress: bool = False) -> Evaluation:
     """PSNR, SSIM, time per reconstruction and parameters of ``net`` on ``data``.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Args:
         net: an MBDL network (``net(batched measurement) -> image``).
         data: a :class:`SampleSet` with ground truth (MRI or SR).
@@ -63,13 +95,20 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
         timing_repeats: timed single-sample reconstructions (median reported, after 1 warm-up).
         device: where to run; default: the network's device.
         progress: show a progress bar.
+
+    Raises:
+        TypeError: ``net`` is not a network or ``data`` not a :class:`SampleSet`.
+        ValueError: ``data`` has no ground truth or no sample, a measurement field holds NaN
+            or Inf, or a bad batch size or number of repeats.
     """
+    _check_inputs(net, data, batch_size)
+    timing_repeats = checks.positive_int(timing_repeats, "timing_repeats")
     if not has_ground_truth(data):
         raise ValueError("evaluate needs a split with ground truth; this set holds measurements "
                          "only")
     if len(data) == 0:
         raise ValueError("evaluate got an empty data set")
-    recon = reconstruct(net, data, batch_size, device, progress)
+    recon = _reconstruct(net, data, batch_size, device, progress)
     target = data.fields["target"]
     complex_input = target.shape[1] == 2
     p = np.atleast_1d(psnr(recon, target, complex_input=complex_input))

@@ -14,6 +14,8 @@ Example:
     >>> k = sr_kernels()           # (12, 25, 25) float32
     >>> KERNEL_NAMES[4]
     'aniso 2.0/0.6 0°'
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import math
 
 import numpy as np
 import torch
+
+from . import checks
 
 __all__ = ["gaussian_kernel", "motion_kernel", "sr_kernels", "KERNEL_NAMES",
            "ISO_SIGMAS", "ANISO_PARAMS", "MOTION_SEEDS"]
@@ -36,12 +40,6 @@ KERNEL_NAMES = tuple(
     [f"iso σ={s}" for s in ISO_SIGMAS]
     + [f"aniso {a}/{b} {t:g}°" for a, b, t in ANISO_PARAMS]
     + [f"motion #{i + 1}" for i in range(len(MOTION_SEEDS))])
-
-
-def _check_size(size, minimum: int = 1) -> int:
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < minimum:
-        raise ValueError(f"size must be an int >= {minimum}, got {size!r}")
-    return int(size)
 
 
 def _gaussian_np(sigma_x: float, sigma_y: float, theta: float, size: int) -> np.ndarray:
@@ -62,6 +60,8 @@ def gaussian_kernel(sigma_x: float, sigma_y: float | None = None, theta: float =
                     size: int = 25) -> torch.Tensor:
     """A (possibly anisotropic, rotated) Gaussian blur kernel.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     With offsets ``d = (u, v)`` from the centre pixel ``size // 2`` (u to the right, v upwards
     as displayed), ``R`` the rotation by ``theta`` and
     ``Sigma = R diag(sigma_x^2, sigma_y^2) R^T``:
@@ -80,18 +80,18 @@ def gaussian_kernel(sigma_x: float, sigma_y: float | None = None, theta: float =
     Raises:
         ValueError: a non-positive sigma or a bad size.
     """
-    size = _check_size(size)
+    size = checks.positive_int(size, "size")
     sigma_y = sigma_x if sigma_y is None else sigma_y
-    for name, value in (("sigma_x", sigma_x), ("sigma_y", sigma_y)):
-        if not (isinstance(value, (int, float, np.floating)) and value > 0
-                and math.isfinite(value)):
-            raise ValueError(f"{name} must be a positive number of pixels, got {value!r}")
-    return torch.from_numpy(_gaussian_np(float(sigma_x), float(sigma_y), float(theta),
-                                         size)).float()
+    sigma_x = checks.positive_real(sigma_x, "sigma_x (pixels)")
+    sigma_y = checks.positive_real(sigma_y, "sigma_y (pixels)")
+    theta = checks.real(theta, "theta (degrees)")
+    return torch.from_numpy(_gaussian_np(sigma_x, sigma_y, theta, size)).float()
 
 
 def motion_kernel(seed: int, size: int = 25) -> torch.Tensor:
     """A seeded random camera-shake blur.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Our own simple model of a shaking hand-held camera, fully determined by ``seed``:
 
@@ -118,9 +118,8 @@ def motion_kernel(seed: int, size: int = 25) -> torch.Tensor:
         keep the mean of the path, and the path stays 2 pixels inside the border), so the
         blur does not shift the image.
     """
-    size = _check_size(size, minimum=9)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    size = checks.integer(size, "size", low=9)
+    seed = checks.integer(seed, "seed")
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x5ADE])
     steps, sub = 48, 16
     phi = rng.uniform(0, 2 * np.pi)
@@ -161,13 +160,15 @@ def motion_kernel(seed: int, size: int = 25) -> torch.Tensor:
 def sr_kernels(size: int = 25) -> torch.Tensor:
     """The 12 kernels of the SR experiments, in the order of :data:`KERNEL_NAMES`.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
         size: side of each kernel (default 25, as in USRNet), >= 9.
 
     Returns:
         float32 tensor ``(12, size, size)``; each kernel non-negative and summing to 1.
     """
-    size = _check_size(size, minimum=9)
+    size = checks.integer(size, "size", low=9)
     ks = [gaussian_kernel(s, size=size) for s in ISO_SIGMAS]
     ks += [gaussian_kernel(a, b, t, size=size) for a, b, t in ANISO_PARAMS]
     ks += [motion_kernel(seed, size=size) for seed in MOTION_SEEDS]

@@ -14,6 +14,8 @@ Shapes accepted by :func:`psnr` and :func:`ssim`:
 
 Latency is the median wall-clock time of several calls (:func:`measure_latency`), with CUDA
 synchronisation so that asynchronous kernels are counted.
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from . import checks
 
 __all__ = [
     "magnitude",
@@ -54,6 +58,8 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
 
 def magnitude(x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     """Magnitude of a complex image stored as real/imaginary channels.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
         x: (..., 2, H, W) real tensor or array, channel 0 the real part and channel 1 the
@@ -115,6 +121,8 @@ def psnr(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
          complex_input: bool = False, data_range: float | None = None) -> float | np.ndarray:
     """Peak signal-to-noise ratio in dB, as fastMRI evaluates it.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     PSNR = 10 log10(data_range^2 / MSE) with data_range = ``target.max()`` (per image), computed
     by ``skimage.metrics.peak_signal_noise_ratio`` on magnitude images.
 
@@ -146,6 +154,8 @@ def psnr(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
 def ssim(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
          complex_input: bool = False, data_range: float | None = None) -> float | np.ndarray:
     """Structural similarity, as fastMRI evaluates it.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     ``skimage.metrics.structural_similarity`` with its defaults (7 x 7 uniform window) on
     magnitude images, with data_range = ``target.max()`` (per image). Multi-channel images
@@ -184,6 +194,8 @@ def ssim(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, *,
 @dataclass
 class LatencyResult:
     """Wall-clock latency of repeated calls (see :func:`measure_latency`).
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
     Attributes:
         median_ms: median time of one call, in milliseconds (the number the book reports).
@@ -230,6 +242,8 @@ def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 2, repeats
                     device: str | torch.device | None = None, **kwargs: Any) -> LatencyResult:
     """Median wall-clock time of ``fn(*args, **kwargs)`` under ``torch.no_grad()``.
 
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+
     The first ``warmup`` calls are not timed (they absorb lazy initialisation, cuDNN autotuning,
     allocator growth); then ``repeats`` calls are timed one by one with ``time.perf_counter``.
     On a CUDA device the GPU is synchronised before and after every timed call, so the time
@@ -250,10 +264,8 @@ def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 2, repeats
     Raises:
         ValueError: ``repeats < 1`` or ``warmup < 0``.
     """
-    if int(repeats) != repeats or repeats < 1:
-        raise ValueError(f"measure_latency: repeats must be an integer >= 1, got {repeats!r}")
-    if int(warmup) != warmup or warmup < 0:
-        raise ValueError(f"measure_latency: warmup must be an integer >= 0, got {warmup!r}")
+    repeats = checks.positive_int(repeats, "measure_latency: repeats")
+    warmup = checks.nonnegative_int(warmup, "measure_latency: warmup")
     dev = torch.device(device) if device is not None else _find_device(fn, args, kwargs)
     is_cuda = dev.type == "cuda"
 
@@ -284,6 +296,8 @@ def measure_latency(fn: Callable[..., Any], *args: Any, warmup: int = 2, repeats
 def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> int:
     """Number of scalar parameters of a module (shared parameters counted once).
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Args:
         module: any ``nn.Module``.
         trainable_only: count only parameters with ``requires_grad=True``.
@@ -294,8 +308,6 @@ def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> i
     Raises:
         TypeError: ``module`` is not an ``nn.Module``.
     """
-    if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"count_parameters expects a torch.nn.Module, got "
-                        f"{type(module).__name__}")
+    checks.module(module, "count_parameters: module")
     return int(sum(p.numel() for p in module.parameters()
                    if p.requires_grad or not trainable_only))

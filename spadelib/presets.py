@@ -14,6 +14,8 @@ paper (section 4) and is meant for a GPU box::
 
 The preset is a frozen dataclass, so a chapter can derive a variant without touching the global
 one: ``dataclasses.replace(P, mri_size=(96, 96))``.
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
@@ -29,6 +31,12 @@ DEFAULT = "quick"
 class Preset:
     """Sizes and budgets of one way of running the book.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``), where every chapter starts by
+    reading it. ``paper`` takes the paper's values where the paper states them; ``quick``
+    shrinks every size so that each network pre-trains on a laptop CPU within its wall-clock
+    budget, and its training choices are those that did best *within that budget* (the
+    chapters report what they give).
+
     Attributes:
         name: ``"quick"`` or ``"paper"``.
         seed: base seed of every random choice made while building data.
@@ -43,42 +51,45 @@ class Preset:
         sr_scale: default super-resolution scale factor.
         sr_noise: std of the Gaussian noise on the low-resolution images (images in [0, 1]).
         sr_crops_per_image: training crops drawn from each training photo. ``quick`` draws
-            48: in its 3-minute budget the quick USRNet did better seeing more distinct crops
-            fewer times (27.1 dB on the test photos) than 16 crops many times (26.6 dB).
+            many: in a budget of a few minutes, USRNet learns more from many distinct crops
+            seen a few times each than from a few crops seen many times.
         deq_blocks, deq_features: EDSR prior of the DEQ (paper: 13 blocks x 64 features).
         deq_max_iter, deq_tol: DEQ forward solver budget (paper: 100 iterations, 1e-4).
         deq_warmup, deq_warmup_steps: the DEQ pre-trains as an unrolled network of
             ``deq_warmup_steps`` weight-tied steps (full backprop, no fixed-point solve) until
             this fraction of its budget is spent, then as a DEQ
             (:func:`spadelib.zoo.pretraining_phases`). ``paper``: 0, no warm-up, as the
-            paper trains it. ``quick``: 3 steps for 40 % of the 2.9 minutes gave 28.2 dB on
-            the test split (two seeds: 28.20, 28.25), against 27.2-27.6 dB trained as a DEQ
-            throughout (TV: 27.1 dB); warming up for 50 % gave 27.7-28.2 dB (three runs; it
-            leaves time for only two DEQ epochs), 65 % 27.7-28.1 dB, 80 % 27.2 dB.
+            paper trains it. ``quick``: an unrolled step is far cheaper than a fixed-point
+            solve, so the warm-up makes many cheap updates that bring T close to a good
+            operator, and the DEQ epochs that follow only adapt it to its fixed point. The
+            fraction trades the two: too short a warm-up wastes the budget on expensive DEQ
+            steps from a poor start, too long a one leaves too few DEQ epochs to settle the
+            fixed point; ``quick`` keeps room for a few DEQ epochs.
         varnet_cascades, varnet_chans, varnet_pools: (E2E-)VarNet cascades and U-Net sizes
             (paper: 8, 18, 4); sens_chans, sens_pools: E2E-VarNet's sensitivity U-Net (8, 4).
         usrnet_channels, usrnet_blocks, usrnet_iters: USRNet's ResUNet widths, residual blocks
             per level and unrolled iterations (paper: (64, 128, 256, 512), 2, 8). ``quick``
-            unrolls 4 iterations: each training step costs half as much, and in the 3-minute
-            budget the 4-iteration network beat the 8-iteration one by 0.7 dB (27.2 dB against
-            26.5 dB on the test photos, same data).
+            unrolls half the paper's iterations: each training step then costs about half as
+            much, and within a fixed budget the extra updates matter more than the extra
+            iterations.
         train_epochs, train_batch, train_lr: pre-training budget (Adam); ``train_lr`` is that
-            of the MRI networks. ``quick`` uses batches of 2: in its fixed wall-clock budget
-            twice the updates made the DEQ 0.6 dB better after 1.5 minutes (VarNet: the
-            same). ``sr_train_lr`` is that of USRNet (on the quick preset USRNet reached
-            26.55 dB at 1e-3 against 26.14 dB at 3e-3, VarNet the other way round).
+            of the MRI networks. ``quick`` uses small batches: under a fixed wall-clock budget
+            more, noisier updates train these small networks further than fewer, cleaner
+            ones. ``sr_train_lr`` is that of USRNet, set apart because the two tasks prefer
+            different rates under ``quick``'s budget: USRNet trains better at a smaller rate
+            than the MRI networks' one, and VarNet worse.
         train_minutes: wall-clock cap of one pre-training run (``None``: no cap); also the
             default cap of a fine-tuning run. A run never starts an epoch it expects to end
-            past the cap, so the quick networks each pre-train in under 3 minutes.
+            past the cap (:class:`spadelib.training.FitConfig`), so ``quick`` stays within a
+            few minutes per network.
         train_schedule: learning-rate schedule of pre-training (``"cosine"`` or
             ``"constant"``, see :class:`spadelib.training.FitConfig`). Annealing within the
-            budget gave the quick DEQ 0.1-0.2 dB over a constant rate and removed the drop of
-            its last epochs.
+            budget lets the last epochs refine instead of oscillating at the initial rate.
         finetune_epochs: fine-tuning budget (epochs over the fine-tuning set) of
             :func:`spadelib.finetune.finetune`. The paper does not state it: ``paper`` uses 50.
         finetune_lr: Adam learning rate of fine-tuning. ``paper``: 1e-5, the paper's value.
-            ``quick`` uses 1e-4: its budget is a handful of epochs, in which 1e-5 would barely
-            move the weights.
+            ``quick`` uses a ten times larger rate: its budget is a handful of epochs, in
+            which the paper's rate would barely move the weights.
     """
 
     name: str
@@ -176,11 +187,14 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def get_preset(name: str | None = None) -> Preset:
+def get_preset(name: str | Preset | None = None) -> Preset:
     """The preset named ``name``, or the one chosen by the ``SPADE_PRESET`` environment variable.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
-        name: ``"quick"`` or ``"paper"``; ``None`` reads ``$SPADE_PRESET`` (default ``"quick"``).
+        name: ``"quick"`` or ``"paper"`` (a :class:`Preset` is returned as it is); ``None``
+            reads ``$SPADE_PRESET`` (default ``"quick"``).
 
     Raises:
         ValueError: the name is not a known preset.

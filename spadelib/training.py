@@ -1,11 +1,19 @@
-"""One training loop for every network and every regime.
+"""One training loop for every network and every regime (taught in Chapter 2,
+``book/02_mbdl_networks.ipynb``, and reused by the fine-tuning of Chapter 5).
 
 :func:`fit` runs Adam over a :class:`~spadelib.data.SampleSet` with any loss
 ``loss_fn(net, batch) -> scalar``, with a progress bar, a validation PSNR after every epoch, the
-best weights kept, and a resumable checkpoint written atomically after every epoch: if a run is
+best weights kept, and a resumable checkpoint written after every epoch: if a run is
 interrupted (Ctrl-C, a dead kernel, a session limit), calling it again with the same checkpoint
-path continues where it stopped. :func:`supervised_loss` is the loss of pre-training (and of the
-supervised fine-tuning of eq. 7).
+path continues where it stopped. The checkpoint is a :mod:`spadelib.checkpoints` file of kind
+``"partial"``; one that cannot be used (damaged, or written by another run) is moved aside with
+a warning and the run starts afresh.
+
+A run stops at the first non-finite loss or gradient with a :class:`NonFiniteLossError` that
+names the epoch, the step and the samples of the batch. The check comes before the optimiser
+step, so the network keeps the weights of the last good step and nothing non-finite is ever
+written. :func:`supervised_loss` is the loss of pre-training (and of the supervised
+fine-tuning of eq. 7).
 """
 from __future__ import annotations
 
@@ -18,32 +26,60 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from .cache import atomic_save, config_key
+from . import checkpoints, checks
 from .data.common import SampleSet, has_ground_truth, to_device
 from .evaluation import reconstruct
 from .metrics import psnr
+
+__all__ = ["LOSSES", "SCHEDULES", "NonFiniteLossError", "FitConfig", "History", "fit",
+           "image_loss", "supervised_loss", "validation_psnr", "default_device"]
 
 LOSSES = ("l1", "l2")
 SCHEDULES = ("constant", "cosine")
 
 
+class NonFiniteLossError(FloatingPointError):
+    """Training met a NaN or Inf loss (or gradient), and stopped before applying that step.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Attributes:
+        epoch: the epoch of the bad step (counted from 0, as in :class:`History`).
+        step: the step within that epoch (counted from 0).
+        indices: the sample indices of the batch (indices into the training set), or ``None``
+            when the loader does not tell them.
+        value: the loss, or the gradient norm when only the gradient was non-finite.
+    """
+
+    def __init__(self, message: str, *, epoch: int, step: int,
+                 indices: tuple[int, ...] | None, value: float):
+        super().__init__(message)
+        self.epoch, self.step, self.indices, self.value = epoch, step, indices, value
+
+
 def default_device() -> torch.device:
-    """CUDA when available, else the CPU."""
+    """CUDA when available, else the CPU (Chapter 2, ``book/02_mbdl_networks.ipynb``)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def image_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
-    """Mean l1 or squared-l2 distance between two images of the same layout."""
-    if kind not in LOSSES:
-        raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+    """Mean l1 or squared-l2 distance between two images of the same layout.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    checks.choice(kind, LOSSES, "loss")
     diff = pred - target
     return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
 
 
 def supervised_loss(net, batch, kind: str = "l1") -> torch.Tensor:
-    """Eq. (7): the distance between the reconstruction f(y_i) and the ground truth x_i."""
+    """Eq. (7): the distance between the reconstruction f(y_i) and the ground truth x_i.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``; Chapter 5 fine-tunes with it).
+    """
     if not has_ground_truth(batch):
         raise ValueError("the supervised loss needs ground truth, but the batch holds "
                          "measurements only")
@@ -53,6 +89,8 @@ def supervised_loss(net, batch, kind: str = "l1") -> torch.Tensor:
 @dataclass
 class FitConfig:
     """Budget and optimiser settings of one training run.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Attributes:
         epochs: most passes over the training set.
@@ -64,7 +102,7 @@ class FitConfig:
             short after the step that crossed it, validated, and ends the run. ``None``: no
             cap.
         seed: seed of the shuffling.
-        grad_clip: gradient-norm clipping threshold; ``None``: no clipping.
+        grad_clip: gradient-norm clipping threshold; ``None`` (or 0): no clipping.
         schedule: ``"constant"`` or ``"cosine"``: the learning rate of epoch ``e`` is
             ``lr * (1 + cos(pi * p)) / 2`` with ``p = spent(e, elapsed)`` the fraction of the
             budget spent when the epoch starts, the larger of ``e / epochs`` and, under a
@@ -96,20 +134,25 @@ class FitConfig:
         return self.lr * 0.5 * (1 + math.cos(math.pi * self.spent(epoch, elapsed_s)))
 
     def __post_init__(self):
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose one of {SCHEDULES}")
-        if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        # validated, not normalised: the fields are hashed as given into cache keys
+        checks.choice(self.schedule, SCHEDULES, "schedule")
+        checks.positive_int(self.epochs, "epochs")
+        checks.positive_int(self.batch_size, "batch_size")
+        checks.positive_real(self.lr, "lr")
+        if self.max_minutes is not None:
+            checks.positive_real(self.max_minutes, "max_minutes")
+        checks.integer(self.seed, "seed")
+        if self.grad_clip is not None:
+            checks.real(self.grad_clip, "grad_clip", low=0.0)
 
 
 @dataclass
 class History:
     """What happened during a run: per-epoch mean loss, validation PSNR and wall time, and
-    the training phase of each epoch when the run had phases (``before_epoch``)."""
+    the training phase of each epoch when the run had phases (``before_epoch``).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
 
     loss: list = field(default_factory=list)
     val_psnr: list = field(default_factory=list)
@@ -124,10 +167,91 @@ class History:
 
 
 def validation_psnr(net, data: SampleSet, batch_size: int, device) -> float:
-    """Mean PSNR (magnitude images) of ``net`` on a split with ground truth."""
+    """Mean PSNR (magnitude images) of ``net`` on a split with ground truth.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     recon = reconstruct(net, data, batch_size, device)
     target = data.fields["target"]
     return float(np.mean(psnr(recon, target, complex_input=target.shape[1] == 2)))
+
+
+class _Recorded(Dataset):
+    """A view of a data set that records which samples the loader fetched."""
+
+    def __init__(self, data: SampleSet):
+        self.data, self.fetched = data, []
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):
+        self.fetched.append(int(i))
+        return self.data[i]
+
+
+def _batches(data: SampleSet, batch_size: int, seed: int):
+    """The batches of ``data.loader(batch_size, shuffle=True, seed=seed)``, in its order, each
+    with the indices of its samples (``None`` where the loader cannot tell them).
+
+    The loader's own batch sampler and generator drive a second loader over a recording view
+    of the data, so the random draws, the order and the batches are exactly the loader's.
+    """
+    loader = data.loader(batch_size, shuffle=True, seed=seed)
+    if not isinstance(loader, DataLoader) or loader.batch_sampler is None or \
+            loader.num_workers:
+        for batch in loader:
+            yield batch, None
+        return
+    view = _Recorded(data)
+    replay = DataLoader(view, batch_sampler=loader.batch_sampler,
+                        collate_fn=loader.collate_fn, generator=loader.generator)
+    for batch in replay:
+        yield batch, tuple(view.fetched)
+        view.fetched.clear()
+
+
+def _nonfinite(what: str, value: float, epoch: int, step: int,
+               indices: tuple[int, ...] | None) -> NonFiniteLossError:
+    batch = (f"the batch of samples {list(indices)}" if indices is not None
+             else f"batch {step} of the epoch")
+    return NonFiniteLossError(
+        f"the training {what} is {value} at epoch {epoch}, step {step} (both counted from 0), "
+        f"on {batch}; training stopped before applying this step, so the network keeps the "
+        "weights of the previous step. Look for NaN/Inf in those samples, lower the learning "
+        "rate, or keep gradient clipping on (FitConfig.grad_clip)",
+        epoch=epoch, step=step, indices=indices, value=value)
+
+
+def _gradient_norm(params: list[torch.nn.Parameter], clip: float | None) -> float:
+    """The total gradient norm (clipping the gradients to ``clip`` first when given)."""
+    if clip:
+        return float(torch.nn.utils.clip_grad_norm_(params, clip))
+    grads = [p.grad.detach().norm() for p in params if p.grad is not None]
+    return float(torch.stack(grads).norm()) if grads else 0.0
+
+
+def _resume(path: Path, run_key: str, net: torch.nn.Module, opt: torch.optim.Optimizer):
+    """The state saved by an interrupted run of the same configuration, loaded into ``net`` and
+    ``opt``, or ``None``. A file that cannot be used (not a spadelib file, damaged, another
+    run, weights of another network) is moved aside with a warning."""
+    hit = checkpoints.load_cached(path, "partial", run_key=run_key)
+    if hit is None:
+        return None
+    state = hit[1]
+    before = (copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict()))
+    try:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optimizer"])
+        restored = (History(**state["history"]), state["best_state"], state["epoch"] + 1,
+                    state["elapsed"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        net.load_state_dict(before[0])
+        opt.load_state_dict(before[1])
+        checkpoints.move_aside(path, f"it does not fit this network or optimiser: "
+                                     f"{type(err).__name__}: {str(err)[:120]}")
+        return None
+    return restored
 
 
 def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
@@ -138,6 +262,8 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         ) -> History:
     """Train ``net`` in place with Adam and return its :class:`History`.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``); Chapter 5 fine-tunes with it.
+
     Args:
         net: the network; on return it holds the weights of the best validation epoch (the
             last epoch when there is no validation set).
@@ -146,8 +272,10 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         loss_fn: ``loss_fn(net, batch) -> scalar tensor``.
         config: epochs, batch size, learning rate, wall-clock cap, seed.
         val_data: a split with ground truth for the per-epoch validation PSNR.
-        checkpoint: path of the resumable checkpoint; resumed from when it exists and was
-            written by the same configuration; deleted when the run completes.
+        checkpoint: path of the resumable checkpoint (a :mod:`spadelib.checkpoints` file of
+            kind ``"partial"``, written after every epoch but the last); resumed from when it
+            exists and was written by the same configuration, moved aside with a warning when
+            it cannot be used; deleted when the run completes.
         device: default :func:`default_device`.
         progress: show a progress bar over epochs.
         desc: progress-bar label.
@@ -155,25 +283,24 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
             steps, with ``spent = config.spent(epoch, elapsed)`` (also on resume), to switch
             a training phase by the budget used (the DEQ's unrolled warm-up does). What it
             returns (a label, or None) is recorded in ``History.phase``.
+
+    Raises:
+        NonFiniteLossError: a step's loss or gradient norm is NaN or Inf. The step is not
+            applied: ``net`` keeps the weights of the step before, and the checkpoint holds
+            the last completed epoch (or is left as it was).
     """
     device = torch.device(device) if device is not None else default_device()
     net.to(device)
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=config.lr)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=config.lr)
     history = History()
     best_state, start_epoch, elapsed = None, 0, 0.0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    run_key = config_key({"fit": asdict(config), "n": len(data), "desc": desc})
-    if ckpt is not None and ckpt.exists():
-        try:
-            # tensors, numbers and containers only: no code runs on load
-            state = torch.load(ckpt, map_location=device, weights_only=True)
-        except Exception:  # noqa: BLE001 - an unreadable partial run is started afresh
-            state = None
-        if isinstance(state, dict) and state.get("run_key") == run_key:
-            net.load_state_dict(state["net"])
-            opt.load_state_dict(state["optimizer"])
-            history, best_state = History(**state["history"]), state["best_state"]
-            start_epoch, elapsed = state["epoch"] + 1, state["elapsed"]
+    run_key = checkpoints.config_key({"fit": asdict(config), "n": len(data), "desc": desc})
+    if ckpt is not None:
+        resumed = _resume(ckpt, run_key, net, opt)
+        if resumed is not None:
+            history, best_state, start_epoch, elapsed = resumed
     gen = torch.Generator().manual_seed(config.seed)
     cap_s = 60 * config.max_minutes if config.max_minutes is not None else math.inf
     bar = tqdm(range(start_epoch, config.epochs), disable=not progress, desc=desc, unit="epoch",
@@ -187,15 +314,21 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
             group["lr"] = config.lr_at(epoch, elapsed)
         gen.manual_seed(config.seed * 100_003 + epoch)
         losses, cut = [], False
-        for batch in data.loader(config.batch_size, shuffle=True, seed=int(
-                torch.randint(0, 2**31 - 1, (1,), generator=gen))):
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
+        for step, (batch, indices) in enumerate(_batches(data, config.batch_size, seed)):
             loss = loss_fn(net, to_device(batch, device))
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                opt.zero_grad(set_to_none=True)
+                raise _nonfinite("loss", value, epoch, step, indices)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            norm = _gradient_norm(params, config.grad_clip)
+            if not math.isfinite(norm):
+                opt.zero_grad(set_to_none=True)
+                raise _nonfinite("gradient norm", norm, epoch, step, indices)
             opt.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
             if elapsed + time.perf_counter() - t0 > cap_s:
                 cut = True           # past the cap mid-epoch: validate what we have and stop
                 break
@@ -215,9 +348,11 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         # stop when another epoch as long as this one would end past the cap
         out_of_time = cut or elapsed + epoch_s > cap_s
         if ckpt is not None and epoch + 1 < config.epochs and not out_of_time:
-            atomic_save({"run_key": run_key, "net": net.state_dict(),
-                         "optimizer": opt.state_dict(), "history": asdict(history),
-                         "best_state": best_state, "epoch": epoch, "elapsed": elapsed}, ckpt)
+            checkpoints.write(ckpt, "partial",
+                              {"net": net.state_dict(), "optimizer": opt.state_dict(),
+                               "history": asdict(history), "best_state": best_state,
+                               "epoch": epoch, "elapsed": elapsed},
+                              {"run_key": run_key, "desc": desc, "epoch": epoch})
         if out_of_time:
             history.stopped_by = "time"
             break

@@ -4,6 +4,8 @@ A Python callback needs a running kernel, so the rendered book cannot redraw a f
 slider moves. Instead we render every figure up front, put them in an ``ipywidgets.Stack`` and
 tie the slider to the stack with ``jslink``: the link runs in the browser, so the slider works
 on the static page as well as in Jupyter.
+
+Used in Chapters 1 and 4 (``book/01_inverse_problems.ipynb``, ``book/04_l1_pruning.ipynb``).
 """
 from __future__ import annotations
 
@@ -15,7 +17,10 @@ import matplotlib.pyplot as plt
 
 
 def figure_to_png(fig, dpi: int = 80) -> bytes:
-    """PNG bytes of a matplotlib figure (the figure is closed)."""
+    """PNG bytes of a matplotlib figure (the figure is closed).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -25,6 +30,8 @@ def figure_to_png(fig, dpi: int = 80) -> bytes:
 def figure_slider(figures: Mapping[str, object], description: str = "",
                   dpi: int = 80) -> widgets.VBox:
     """A slider over pre-rendered figures, one per slider position.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
         figures: ordered mapping ``label -> matplotlib Figure`` (or PNG bytes).

@@ -3,10 +3,16 @@
 ``pretrained("deq")`` returns the DEQ trained (supervised, as in the paper) on the current
 preset's data. The first call trains it with :func:`spadelib.training.fit` (resuming an
 interrupted run) and saves a checkpoint under the cache folder; later calls, and later chapters,
-load it. Checkpoints are keyed by the network, the preset fields that concern it (its sizes,
-its task's data, the budget), the version of the data synthesis and a format version, and they
-carry that configuration inside, so a checkpoint is never loaded into a network or a data
-configuration it was not made for.
+load it.
+
+A checkpoint is a ``"pretrained"`` file of :mod:`spadelib.checkpoints` whose header says what
+the weights belong to: the network, its model version, the version of its task's data synthesis
+and the preset settings it depends on (:func:`spadelib.tasks.depends_on`, an explicit list:
+the shared budget, its task's data, its own sizes). The file name is keyed by the same facts,
+and they are checked again on load, so a checkpoint is never loaded into a network or a data
+configuration it was not made for. A cached checkpoint that cannot be used is moved aside with
+a warning and the network is trained again; a file you name yourself
+(:func:`load_checkpoint`) is refused with a :class:`CheckpointError` that says why.
 """
 from __future__ import annotations
 
@@ -15,127 +21,55 @@ from pathlib import Path
 
 import torch
 
-from .cache import atomic_save, cache_dir, config_key
+from . import checkpoints, checks
+from .checkpoints import CheckpointError
 from .data.common import SampleSet
-from .models import TASKS, VERSIONS, build, check_name
+from .models import NETWORKS, NetworkSpec, spec
 from .presets import Preset, get_preset
+from .tasks import depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
-FORMAT = "spadelib-checkpoint"
-FORMAT_VERSION = 1
+__all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
+           "training_data", "fit_config", "pretraining_phases", "save_checkpoint",
+           "load_checkpoint", "pretrained"]
+
+KIND = "pretrained"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: corrupted, foreign, or made for another setup."""
+# --------------------------------------------------------------------------------------------
+# private helpers: they take a checked NetworkSpec and a Preset
+# --------------------------------------------------------------------------------------------
+def _preset(preset) -> Preset:
+    if preset is not None and not isinstance(preset, (Preset, str)):
+        raise TypeError(f"preset must be a Preset or a preset name such as 'quick', got "
+                        f"{type(preset).__name__}")
+    return get_preset(preset)
 
 
-# fields that do not affect pre-training: changing them must not invalidate a checkpoint
-NOT_PRETRAINING = ("extras", "finetune_epochs", "finetune_lr")
-# field-name prefixes that belong to one task only (the shared ones: seed and the budgets)
-TASK_FIELDS = {"mri": ("mri_", "espirit_", "deq_", "varnet_", "sens_", "train_lr"),
-               "sr": ("sr_", "usrnet_")}
-# field-name prefixes that concern some networks of their task only
-NETWORK_FIELDS = {"deq_": ("deq",), "varnet_": ("varnet", "e2e-varnet"),
-                  "sens_": ("e2e-varnet",), "usrnet_": ("usrnet",)}
+def _header(s: NetworkSpec, P: Preset) -> dict:
+    return {"network": s.name, "model_version": s.version, "data_version":
+            task_of(s).data_version(), "depends_on": depends_on(s, P)}
 
 
-def _field_task(field: str) -> str | None:
-    for task, prefixes in TASK_FIELDS.items():
-        if field.startswith(prefixes):
-            return task
-    return None
+def _path(s: NetworkSpec, P: Preset) -> Path:
+    return checkpoints.cache_dir() / (f"model-{s.name}-{P.name}-"
+                                      f"{checkpoints.config_key(_header(s, P))}.pt")
 
 
-def _concerns(field: str, name: str) -> bool:
-    """Whether preset field ``field`` can change the pre-training of network ``name``."""
-    if _field_task(field) not in (None, TASKS[name]):
-        return False
-    for prefix, owners in NETWORK_FIELDS.items():
-        if field.startswith(prefix):
-            return name in owners
-    return True
+def _training_data(s: NetworkSpec, P: Preset, progress: bool = True):
+    return task_of(s).training_data(P, progress)
 
 
-def preset_config(preset: Preset, name: str | None = None) -> dict:
-    """The preset as plain data, less the fields pre-training ignores (what a pre-trained
-    checkpoint is keyed by). With a network ``name``, also less the fields that do not concern
-    it: those of the other task (an SR setting never invalidates an MRI network, and vice
-    versa) and those of the other networks of its task (the DEQ's sizes and recipe never
-    invalidate a VarNet)."""
-    d = dataclasses.asdict(preset)
-    for key in NOT_PRETRAINING:
-        d.pop(key, None)
-    if name is not None:
-        name = check_name(name)
-        d = {k: v for k, v in d.items() if _concerns(k, name)}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+def _fit_config(s: NetworkSpec, P: Preset) -> FitConfig:
+    return FitConfig(epochs=P.train_epochs, batch_size=P.train_batch, lr=task_of(s).train_lr(P),
+                     max_minutes=P.train_minutes, seed=P.seed, schedule=P.train_schedule)
 
 
-def data_version(name: str) -> int:
-    """The version of the data synthesis network ``name`` is trained on (part of its key)."""
-    from .data import mri, sr
-
-    return mri.DATA_VERSION if TASKS[check_name(name)] == "mri" else sr.DATA_VERSION
-
-
-def checkpoint_path(name: str, preset: Preset) -> Path:
-    """Where the pre-trained ``name`` of ``preset`` is cached: keyed by the network, its
-    model version, the preset fields of its task and the version of its data synthesis."""
-    name = check_name(name)
-    key = config_key({"network": name, "preset": preset_config(preset, name),
-                      "v": FORMAT_VERSION, "model_version": VERSIONS[name],
-                      "data_version": data_version(name)})
-    return cache_dir() / f"model-{name}-{preset.name}-{key}.pt"
-
-
-def training_data(name: str, preset: Preset) -> tuple[SampleSet, SampleSet]:
-    """The (train, validation) sets a network is pre-trained on.
-
-    MRI networks: the synthetic train and val splits at ``preset.mri_rate``. USRNet: random
-    crops of the training photos at ``preset.sr_scale`` with noise std drawn in
-    [0, 2 * preset.sr_noise]; the crops of the last training photo (immunohistochemistry) are
-    held out for validation (the SR test photos are never used for model selection).
-    """
-    from .data import mri_dataset, sr_dataset
-
-    if TASKS[check_name(name)] == "mri":
-        return (mri_dataset("train", preset, preset.mri_rate),
-                mri_dataset("val", preset, preset.mri_rate))
-    full = sr_dataset("train", preset, scale=preset.sr_scale, sigma=(0.0, 2 * preset.sr_noise))
-    n_val = preset.sr_crops_per_image
-    idx = list(range(len(full)))
-    return full.subset(idx[:-n_val]), full.subset(idx[-n_val:])
-
-
-def fit_config(name: str, preset: Preset) -> FitConfig:
-    """The pre-training budget of network ``name`` under ``preset``."""
-    lr = preset.sr_train_lr if TASKS[check_name(name)] == "sr" else preset.train_lr
-    return FitConfig(epochs=preset.train_epochs, batch_size=preset.train_batch, lr=lr,
-                     max_minutes=preset.train_minutes, seed=preset.seed,
-                     schedule=preset.train_schedule)
-
-
-def pretraining_phases(name: str, preset: Preset):
-    """The ``before_epoch`` hook of ``name``'s pre-training (:func:`~spadelib.training.fit`),
-    or ``None``. It returns the phase label of the epoch (``"unrolled x3"`` or ``"deq"``),
-    which ends up in ``History.phase``.
-
-    The DEQ trains unrolled (``preset.deq_warmup_steps`` weight-tied steps, full backprop)
-    while less than ``preset.deq_warmup`` of the budget is spent, then as an equilibrium
-    model. Under a wall-clock budget this pays: a fixed-point solve costs some 25
-    applications of T per step, an unrolled step 3 plus their backward pass, so the warm-up
-    makes many cheap steps that put T near a good operator, and the DEQ steps that follow
-    only have to adapt it to its fixed point (quick preset, 2.9 minutes: 28.2 dB on the
-    test split, against 27.2-27.6 dB trained as a DEQ throughout).
-    """
-    if check_name(name) != "deq":
+def _phases(s: NetworkSpec, P: Preset):
+    if s.name != "deq":
         return None
-    steps, until = preset.deq_warmup_steps, preset.deq_warmup
-    if not 0 <= until < 1:
-        raise ValueError(f"deq_warmup must be in [0, 1) (the DEQ must end its pre-training as "
-                         f"a DEQ), got {until!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"deq_warmup_steps must be an int >= 1, got {steps!r}")
+    until = checks.fraction(P.deq_warmup, "deq_warmup")    # it must end as a DEQ: < 1
+    steps = checks.positive_int(P.deq_warmup_steps, "deq_warmup_steps")
     if until == 0:
         return None
 
@@ -146,65 +80,133 @@ def pretraining_phases(name: str, preset: Preset):
     return before_epoch
 
 
-def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset,
-                    history: History | None = None) -> Path:
-    """Write ``net``'s weights with the configuration they belong to (atomically)."""
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "network": check_name(name),
-               "preset": preset_config(preset, name), "data_version": data_version(name),
-               "state_dict": net.state_dict(),
-               "history": dataclasses.asdict(history) if history is not None else None}
-    return atomic_save(payload, path)
+def _payload(net: torch.nn.Module, history: History | None) -> dict:
+    return {"state_dict": net.state_dict(),
+            "history": dataclasses.asdict(history) if history is not None else None}
 
 
-def preset_from_config(config: dict) -> Preset:
-    """Rebuild a :class:`Preset` from :func:`preset_config` data (fields it lacks: defaults)."""
-    fields = {f.name for f in dataclasses.fields(Preset)}
-    return Preset(**{k: tuple(v) if isinstance(v, list) else v
-                     for k, v in config.items() if k in fields})
-
-
-def read_payload(path: str | Path, fmt: str, version: int, name: str | None = None,
-                 preset: Preset | str | None = None, *, what: str = "checkpoint",
-                 remedy: str = "delete it and run again to retrain"):
-    """Read and check the header of a file written by this package.
-
-    Returns ``(payload, network name, preset the file was made with)`` after checking that the
-    file loads, has format ``fmt`` at ``version``, holds the network ``name`` (if given) and was
-    made with ``preset``'s settings (if given). Every failure is a :class:`CheckpointError`
-    that names the file and the mismatch (``what`` names the kind of file in messages).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no {what} at {path}")
+def _network_from(header: dict, payload: dict, path: Path) -> torch.nn.Module:
+    """The network a checked file describes, with its weights and history."""
+    stored = header["network"]
+    settings = header.get("depends_on")
+    wanted = set(depends_on(NETWORKS[stored], get_preset("quick")))
+    if not isinstance(settings, dict) or set(settings) != wanted:
+        got = sorted(settings) if isinstance(settings, dict) else settings
+        raise CheckpointError(f"{path} records the settings {got}, but a {stored!r} network "
+                              f"depends on {sorted(wanted)}: it was written by another version "
+                              "of spadelib")
+    net = NETWORKS[stored].build(preset_from(settings))
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise CheckpointError(f"{what} {path} is truncated or corrupted ({type(err).__name__}: "
-                              f"{str(err)[:120]}); {remedy}") from None
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise CheckpointError(f"{path} is not a spadelib {what}")
-    if payload.get("format_version") != version:
-        raise CheckpointError(f"{path} has {what} format {payload.get('format_version')}, "
-                              f"this spadelib reads format {version}")
-    stored = payload["network"]
-    if name is not None and check_name(name) != stored:
-        raise CheckpointError(f"{path} holds a {stored!r} network, not {check_name(name)!r}")
-    made_on = payload.get("data_version")
-    if made_on is not None and made_on != data_version(stored):
-        raise CheckpointError(f"{path} was made on data version {made_on}, this spadelib "
-                              f"builds version {data_version(stored)}; {remedy}")
-    stored_preset = payload["preset"]
-    if preset is not None:
-        wanted = preset_config(get_preset(preset), stored)
-        diff = sorted(k for k in set(wanted) | set(stored_preset)
-                      if wanted.get(k) != stored_preset.get(k))
-        if diff:
-            details = ", ".join(f"{k}: file {stored_preset.get(k)!r} vs wanted {wanted.get(k)!r}"
-                                for k in diff[:4])
-            raise CheckpointError(
-                f"{path} was made with preset {stored_preset.get('name')!r} and other settings "
-                f"than the {wanted['name']!r} preset you asked for ({details})")
-    return payload, stored, preset_from_config(stored_preset)
+        net.load_state_dict(payload["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} does not fit the {stored!r} network: "
+                              f"{str(err)[:200]}") from None
+    if payload.get("history"):
+        try:
+            net.history = History(**payload["history"])
+        except TypeError as err:
+            raise CheckpointError(f"{path}: its training history does not fit this spadelib's "
+                                  f"History ({err})") from None
+    return net
+
+
+# --------------------------------------------------------------------------------------------
+# public API: names and presets are checked here, once
+# --------------------------------------------------------------------------------------------
+def checkpoint_header(name: str, preset: Preset | str | None = None) -> dict:
+    """What a pre-trained checkpoint of ``name`` under ``preset`` says about itself:
+    ``{network, model_version, data_version, depends_on}``.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    return _header(spec(name), _preset(preset))
+
+
+def checkpoint_path(name: str, preset: Preset | str | None = None) -> Path:
+    """Where the pre-trained ``name`` of ``preset`` is cached:
+    ``model-{name}-{preset name}-{key}.pt``, the key a hash of :func:`checkpoint_header`.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    return _path(spec(name), _preset(preset))
+
+
+def data_version(name: str) -> int:
+    """The version of the data synthesis network ``name`` is trained on (part of its key).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    return task_of(name).data_version()
+
+
+def training_data(name: str, preset: Preset | str | None = None) -> tuple[SampleSet, SampleSet]:
+    """The (train, validation) sets a network is pre-trained on: its task's
+    (:meth:`spadelib.tasks.Task.training_data`).
+
+    MRI networks: the synthetic train and val splits at ``preset.mri_rate``. USRNet: random
+    crops of the training photos at ``preset.sr_scale`` with noise std drawn in
+    [0, 2 * preset.sr_noise]; the crops of the last training photo are held out for
+    validation (the SR test photos are never used for model selection).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    return _training_data(spec(name), _preset(preset))
+
+
+def fit_config(name: str, preset: Preset | str | None = None) -> FitConfig:
+    """The pre-training budget of network ``name`` under ``preset``.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    return _fit_config(spec(name), _preset(preset))
+
+
+def pretraining_phases(name: str, preset: Preset | str | None = None):
+    """The ``before_epoch`` hook of ``name``'s pre-training (:func:`~spadelib.training.fit`),
+    or ``None``. It returns the phase label of the epoch (``"unrolled x3"`` or ``"deq"``),
+    which ends up in ``History.phase``.
+
+    The DEQ trains unrolled (``preset.deq_warmup_steps`` weight-tied steps, full backprop)
+    while less than ``preset.deq_warmup`` of the budget is spent, then as an equilibrium
+    model. Under a wall-clock budget this pays: a fixed-point solve costs many applications
+    of T per step, an unrolled step only a few plus their backward pass, so the warm-up makes
+    many cheap steps that put T near a good operator, and the DEQ steps that follow only have
+    to adapt it to its fixed point. Chapter 2 shows the two phases and what they gain.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Raises:
+        ValueError: ``deq_warmup`` is not in [0, 1) (the DEQ must end its pre-training as a
+            DEQ) or ``deq_warmup_steps`` is not an int >= 1.
+    """
+    return _phases(spec(name), _preset(preset))
+
+
+def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset | str,
+                    history: History | None = None) -> Path:
+    """Write ``net``'s weights (and its training ``history``) with the facts they belong to
+    (:func:`checkpoint_header`), atomically, as a ``"pretrained"`` file.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Args:
+        net: the network.
+        path: the file to write.
+        name: the network's name (``"deq"``, ...).
+        preset: the preset it was built and trained with, or its name.
+        history: its training history, if any.
+
+    Raises:
+        ValueError: an unknown network or preset name, ``net`` is another network than
+            ``name``, or a weight holds NaN or Inf (never written).
+        TypeError: ``net`` is not a network, or ``preset`` is neither a preset nor a name.
+    """
+    checks.module(net, "net")
+    s, P = spec(name), _preset(preset)
+    own = getattr(net, "name", None)
+    if own and own != s.name:
+        raise ValueError(f"this is a {own!r} network, not {s.name!r}; pass its own name")
+    return checkpoints.write(path, KIND, _payload(net, history), _header(s, P))
 
 
 def load_checkpoint(path: str | Path, name: str | None = None,
@@ -212,26 +214,33 @@ def load_checkpoint(path: str | Path, name: str | None = None,
                     device: torch.device | str | None = None) -> torch.nn.Module:
     """Rebuild a network from a checkpoint written by :func:`save_checkpoint`.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Args:
         path: the checkpoint file.
         name: the network you expect (refused if the file holds another).
         preset: the preset you expect (refused if the file was made with other settings);
-            ``None`` accepts the file's own preset.
+            ``None`` accepts the file's own settings.
         device: where to put the network.
 
     Raises:
         FileNotFoundError: no such file.
         CheckpointError: the file is truncated or corrupted, is not a spadelib checkpoint, or
-            was made for another network or configuration.
+            was made for another network, model version, data version or configuration.
     """
-    payload, stored, rebuilt = read_payload(path, FORMAT, FORMAT_VERSION, name, preset)
-    net = build(stored, rebuilt)
-    try:
-        net.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"{path} does not fit the {stored!r} network: {str(err)[:200]}")
-    if payload.get("history"):
-        net.history = History(**payload["history"])
+    s = spec(name) if name is not None else None
+    P = _preset(preset) if preset is not None else None
+    header, payload = checkpoints.read(path, KIND)
+    stored = header.get("network")
+    if stored not in NETWORKS:
+        raise CheckpointError(f"{path} holds an unknown network {stored!r}")
+    if s is not None and s.name != stored:
+        raise CheckpointError(f"{path} holds a {stored!r} network, not {s.name!r}")
+    s = NETWORKS[stored]
+    checkpoints.check_header(header, path, model_version=s.version,
+                             data_version=task_of(s).data_version(),
+                             depends_on=depends_on(s, P) if P is not None else None)
+    net = _network_from(header, payload, Path(path))
     return net.to(device) if device is not None else net
 
 
@@ -241,7 +250,11 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
 
     The first call trains it (Adam, the preset's budget, a validation PSNR per epoch, the best
     epoch kept), resuming an interrupted run, and caches the checkpoint; later calls load it.
-    The training history is attached as ``net.history``.
+    A cached checkpoint that cannot be used (damaged, or made for other settings) is moved
+    aside with a warning and the network is trained again. The training history is attached
+    as ``net.history``.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         name: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
@@ -250,21 +263,27 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
         device: where to train and return the network; default: CUDA if available.
         progress: show progress bars.
     """
-    name = check_name(name)
-    preset = get_preset(preset)
+    s, P = spec(name), _preset(preset)
+    retrain = checks.flag(retrain, "retrain")
     device = torch.device(device) if device is not None else default_device()
-    path = checkpoint_path(name, preset)
-    if path.exists() and not retrain:
-        return load_checkpoint(path, name, preset, device).eval()
-    torch.manual_seed(preset.seed)
-    net = build(name, preset)
-    train, val = training_data(name, preset)
-    history = fit(net, train, supervised_loss, fit_config(name, preset), val_data=val,
+    path = _path(s, P)
+    header = _header(s, P)
+    if not retrain:
+        hit = checkpoints.load_cached(path, KIND, **header)
+        if hit is not None:
+            try:
+                return _network_from(*hit, path).to(device).eval()
+            except CheckpointError as err:
+                checkpoints.move_aside(path, str(err).replace(f"{path} ", ""))
+    hook = _phases(s, P)
+    torch.manual_seed(P.seed)
+    net = s.build(P)
+    train, val = _training_data(s, P, progress)
+    history = fit(net, train, supervised_loss, _fit_config(s, P), val_data=val,
                   checkpoint=path.with_suffix(".partial"), device=device, progress=progress,
-                  desc=f"pre-training {name} ({preset.name})",
-                  before_epoch=pretraining_phases(name, preset))
+                  desc=f"pre-training {s.name} ({P.name})", before_epoch=hook)
     if hasattr(net, "unrolled_steps"):
         net.unrolled_steps = None        # a warm-up that filled the budget ends here too
-    save_checkpoint(net, path, name, preset, history)
+    checkpoints.write(path, KIND, _payload(net, history), header)
     net.history = history
     return net.eval()

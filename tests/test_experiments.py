@@ -19,7 +19,7 @@ def test_cells_validate_and_have_stable_keys():
         Cell("deq", 0.167, 0.2, "teacher")
     with pytest.raises(ValueError, match="ratio 0"):
         Cell("deq", 0.167, 0.0, "school")
-    with pytest.raises(ValueError, match="scale, 2, 3 or 4"):
+    with pytest.raises(ValueError, match="the scale must be one of 2, 3, 4, got 0.167"):
         Cell("usrnet", 0.167, 0.2, "school")
     with pytest.raises(ValueError, match="ratio must be a finite number in"):
         Cell("deq", 0.167, 1.0, "school")

@@ -1,16 +1,17 @@
-"""SPADE's fine-tuning regimes: each runs and learns, sees only what it may, caches its result."""
+"""SPADE's fine-tuning regimes: each runs and learns, sees only what it may, caches its result
+(the losses are tested in test_losses.py, the rotations in test_transforms.py)."""
 import copy
 import dataclasses
 
 import pytest
 import torch
-from torch import nn
 
+from spadelib import checkpoints
 from spadelib import finetune as ft
-from spadelib.data import MRIMeasurement, mri_dataset, sr_dataset
+from spadelib import training
+from spadelib.data import MRIMeasurement, SampleSet, mri_dataset, sr_dataset
 from spadelib.metrics import count_parameters
 from spadelib.models import USRNet, build
-from spadelib.physics.mri import MultiCoilMRI
 from spadelib.presets import get_preset
 
 
@@ -53,7 +54,7 @@ KW = dict(device="cpu", progress=False)
 
 
 # ------------------------------------------------------------------------------ the regimes
-@pytest.mark.parametrize("regime", ft.REGIMES)
+@pytest.mark.parametrize("regime", list(ft.REGIMES))
 def test_each_regime_learns_and_leaves_the_input_alone(regime, mri, teacher, pruned, P):
     before, teacher_before = _state(pruned), _state(teacher)
     data = mri["train"] if regime == "supervised" else mri["test"].measurements_only()
@@ -96,13 +97,7 @@ def test_ground_truth_is_refused_where_it_may_not_be_seen(mri, teacher, pruned, 
         ft.finetune(pruned, "school", data=with_gt, teacher=teacher, preset=P, **KW)
     with pytest.raises(ValueError, match="self-supervised fine-tuning never sees ground truth"):
         ft.finetune(pruned, "self-supervised", data=with_gt, preset=P, **KW)
-    batch = with_gt.batch([0, 1])                                   # a batch with targets
-    with pytest.raises(ValueError, match="never sees ground truth"):
-        ft.self_supervised_loss(pruned, batch)
-    with pytest.raises(ValueError, match="never sees ground truth"):
-        ft.school_loss(pruned, batch)
-    with pytest.raises(ValueError, match="never sees ground truth"):
-        ft.with_teacher_outputs(with_gt, torch.zeros(len(with_gt), 2, 32, 32))
+    # (the losses refuse batches with ground truth too: test_losses.py)
     with pytest.raises(ValueError, match="needs training pairs with ground truth"):
         ft.finetune(pruned, "supervised", data=with_gt.measurements_only(), preset=P, **KW)
 
@@ -137,122 +132,72 @@ def test_supervised_validation_keeps_best_epoch(mri, pruned, P):
     assert len(hist.val_psnr) == 2 and hist.best_epoch in (0, 1)
 
 
-# ------------------------------------------------------------------------------ eq. (9)
-def test_rotations_are_exact_and_never_the_identity():
-    x = torch.randn(5, 2, 3, 8, 8)
-    gen = torch.Generator().manual_seed(0)
-    angles = ft.draw_rotations(5, (8, 8), "90", gen)
-    assert set(angles.tolist()) <= {90.0, 180.0, 270.0}
-    y = ft.rotate(x, angles)
-    assert torch.equal(ft.rotate(y, -angles), x)                    # bit-exact inverse
-    assert torch.equal(ft.rotate(x[:1], 90.0), torch.rot90(x[:1], 1, dims=(-2, -1)))
-    assert ft.draw_rotations(3, (8, 6), "90", gen).tolist() == [180.0] * 3
-    with pytest.raises(ValueError, match="non-square"):
-        ft.rotate(torch.zeros(1, 1, 8, 6), 90.0)
-    # bilinear path: same sense as rot90, and a 90-degree grid rotation matches it closely
-    img = torch.zeros(1, 1, 9, 9)
-    img[0, 0, 1, 6] = 1.0
-    near90 = ft.rotate(img, torch.tensor([90.0 + 1e-7]))
-    assert torch.allclose(near90, torch.rot90(img, 1, dims=(-2, -1)), atol=1e-4)
-    a = ft.draw_rotations(4, (8, 8), "any", gen)
-    assert torch.all((a > 0) & (a < 360))
+def test_the_regimes_are_a_table():
+    assert list(ft.REGIMES) == ["supervised", "school", "self-supervised"]
+    sv, school, ss = ft.REGIMES.values()
+    assert [r.equation for r in (sv, school, ss)] == [7, 8, 9]
+    assert sv.ground_truth and not school.ground_truth and not ss.ground_truth
+    assert school.teacher and not sv.teacher and not ss.teacher
+    assert sv.keeps_best_epoch and not school.keeps_best_epoch and not ss.keeps_best_epoch
+    assert ss.equivariant and not sv.equivariant and not school.equivariant
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sv.teacher = True
 
 
-class _Spy(nn.Module):
-    """Records the measurements it is given; returns a fixed image per sample."""
+@dataclasses.dataclass
+class _Sneaky(MRIMeasurement):
+    """A measurement type that carries the ground truth under another name."""
 
-    def __init__(self, images):
-        super().__init__()
-        self.images = nn.Parameter(images.clone())
-        self.seen = []
-
-    def forward(self, m):
-        self.seen.append(m)
-        return self.images * 1.0
+    clean: torch.Tensor
 
 
-@pytest.mark.parametrize("rotate_maps", [False, True])
-def test_self_supervised_uses_each_samples_own_operator(mri, rotate_maps):
-    batch = mri["test"].measurements_only().batch([0, 1])
-    assert not torch.equal(batch.mask[0], batch.mask[1])              # two different masks
-    x = torch.randn(2, 2, 32, 32)
-    spy = _Spy(x)
-    loss, terms = ft.self_supervised_loss(spy, batch, rotate_coil_maps=rotate_maps,
-                                          generator=torch.Generator().manual_seed(3),
-                                          return_terms=True)
-    assert len(spy.seen) == 2 and spy.seen[0] is batch
-    second = spy.seen[1]
-    assert isinstance(second, MRIMeasurement) and torch.equal(second.mask, batch.mask)
-    x_phi = ft.rotate(x, terms["angles"])
-    for j in range(2):                                                # A_j, built alone
-        maps = batch.coil_maps[j:j + 1]
-        if rotate_maps:
-            maps = ft.rotate(maps.movedim(-1, 1), terms["angles"][j:j + 1]).movedim(1, -1)
-        own = MultiCoilMRI(maps, batch.mask[j:j + 1]).A(x_phi[j:j + 1])
-        assert torch.allclose(second.kspace[j:j + 1], own, atol=1e-6)
-        assert torch.equal(second.coil_maps[j:j + 1], maps)
-        other = MultiCoilMRI(maps, batch.mask[1 - j:2 - j]).A(x_phi[j:j + 1])
-        assert not torch.allclose(second.kspace[j:j + 1], other)
-    # the two terms are eq. (9)'s, and the gradient reaches the network through both
-    # (the data term is a mean over the measured k-space entries only: sampled lines x coils)
-    measured = batch.mask.expand_as(batch.kspace) != 0
-    df = (batch.physics().A(x) - batch.kspace)[measured].abs().mean()
-    assert torch.allclose(terms["data_fidelity"], df)
-    assert measured.float().mean() < 0.5          # so a mean over all entries would differ
-    assert not torch.allclose(df, (batch.physics().A(x) - batch.kspace).abs().mean())
-    assert torch.allclose(terms["equivariance"], (x - x_phi).abs().mean())
-    loss.backward()
-    assert spy.images.grad is not None and spy.images.grad.abs().sum() > 0
+def test_only_the_bare_measurement_type_is_accepted(mri, teacher, pruned, P):
+    test = mri["test"]
+    fields = {k: test.fields[k] for k in ("kspace", "mask", "coil_maps")}
+    sneaky = SampleSet(_Sneaky, {**fields, "clean": test.fields["target"]})
+    for regime in ("school", "self-supervised"):
+        with pytest.raises(ValueError, match=f"{regime} fine-tuning never sees ground truth.*"
+                                             "_Sneaky.*clean"):
+            ft.finetune(pruned, regime, data=sneaky, preset=P, cache=False,
+                        teacher=teacher if regime == "school" else None, **KW)
+    # a tensor hidden among the constants is refused too
+    hidden = SampleSet(MRIMeasurement, fields, constants={"target": test.fields["target"]})
+    with pytest.raises(ValueError, match="never sees ground truth"):
+        ft.finetune(pruned, "self-supervised", data=hidden, preset=P, cache=False, **KW)
 
 
-def test_measured_loss_ignores_unsampled_entries_and_refuses_an_empty_mask():
-    g = torch.Generator().manual_seed(0)
-    y = torch.randn(2, 3, 4, 5, 2, generator=g)
-    mask = torch.zeros(2, 1, 1, 5, 1)
-    mask[:, ..., 1, :] = 1
-    mask[0, ..., 3, :] = 1
-    pred = torch.randn(2, 3, 4, 5, 2, generator=g)
-    sel = mask.expand_as(y) != 0
-    assert torch.allclose(ft.measured_loss(pred, y, mask), (pred - y)[sel].abs().mean())
-    assert torch.allclose(ft.measured_loss(pred, y, mask, "l2"), (pred - y)[sel].pow(2).mean())
-    garbage = pred.clone()
-    garbage[~sel] = 1e6                                # what lies off the mask never counts
-    assert torch.allclose(ft.measured_loss(garbage, y, mask), ft.measured_loss(pred, y, mask))
-    with pytest.raises(ValueError, match="samples no k-space entry"):
-        ft.measured_loss(pred, y, torch.zeros_like(mask))
-    with pytest.raises(ValueError, match="unknown loss"):
-        ft.measured_loss(pred, y, mask, "huber")
+def test_nonfinite_data_is_refused_before_training(mri, teacher, pruned, P, monkeypatch):
+    monkeypatch.setattr(ft, "fit", lambda *a, **k: pytest.fail("training started"))
+    meas = mri["test"].measurements_only()
+    maps = meas.fields["coil_maps"].clone()
+    maps[0, 0, 0, 0, 0] = float("nan")
+    bad = SampleSet(MRIMeasurement, {**meas.fields, "coil_maps": maps})
+    with pytest.raises(ValueError, match="data field 'coil_maps' holds 1 non-finite"):
+        ft.finetune(pruned, "self-supervised", data=bad, preset=P, **KW)
+    with pytest.raises(ValueError, match="data field 'coil_maps' holds 1 non-finite"):
+        ft.finetune(pruned, "school", data=bad, teacher=teacher, preset=P, **KW)
+    train = mri["train"]
+    target = train.fields["target"].clone()
+    target[1, 0, 2, 2] = float("inf")
+    inf = SampleSet(train.sample_type, {**train.fields, "target": target},
+                    measurement_type=train.measurement_type)
+    with pytest.raises(ValueError, match="data field 'target' holds 1 non-finite"):
+        ft.finetune(pruned, "supervised", data=inf, preset=P, **KW)
+    with pytest.raises(ValueError, match="val_data field 'target' holds 1 non-finite"):
+        ft.finetune(pruned, "supervised", data=train, val_data=inf, preset=P, **KW)
 
 
-def test_self_supervised_loss_vanishes_for_a_consistent_equivariant_net(mri):
-    """A network that returns the exact preimage of noiseless data has zero loss: the DF
-    term checks A_j f(y_j) = y_j with each sample's own A_j."""
-    batch = mri["test"].measurements_only().batch([0, 1])
-    x = torch.randn(2, 2, 32, 32)
-    clean = dataclasses.replace(batch, kspace=batch.physics().A(x))
-
-    class Oracle(nn.Module):                      # knows x_phi for any re-measurement
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.ones(()))
-            self.calls = 0
-
-        def forward(self, m):
-            self.calls += 1
-            if self.calls == 1:
-                return x * self.w
-            # least-squares image from the measurement: recover x_phi exactly by trying the
-            # four quarter turns of x (the oracle knows x, not the angle)
-            out = []
-            for j in range(m.kspace.shape[0]):
-                a = MultiCoilMRI(m.coil_maps[j:j + 1], m.mask[j:j + 1])
-                cands = [torch.rot90(x[j:j + 1], k, dims=(-2, -1)) for k in range(4)]
-                errs = [(a.A(c) - m.kspace[j:j + 1]).abs().sum() for c in cands]
-                out.append(cands[int(torch.stack(errs).argmin())])
-            return torch.cat(out) * self.w
-
-    loss = ft.self_supervised_loss(Oracle(), clean)
-    assert float(loss.detach()) < 1e-6
+def test_a_loss_that_turns_nan_stops_the_run_and_caches_nothing(mri, pruned, P, data_dir,
+                                                                 monkeypatch):
+    real = ft.supervised_loss
+    monkeypatch.setattr(ft, "supervised_loss",
+                        lambda net, batch, kind: real(net, batch, kind) * float("nan"))
+    error = getattr(training, "NonFiniteLossError", FloatingPointError)
+    before = _state(pruned)
+    with pytest.raises(error, match="epoch 0"):
+        ft.finetune(pruned, "supervised", data=mri["train"], preset=P, epochs=2, **KW)
+    assert issubclass(error, FloatingPointError)
+    assert not list(data_dir.glob("finetune-*.pt")) and not _changed(before, _state(pruned))
 
 
 # ------------------------------------------------------------------------------ the cache
@@ -281,6 +226,46 @@ def test_cache_returns_identical_weights_without_training(mri, teacher, pruned, 
         next(other_teacher.parameters()).add_(1.0)
     ft.finetune(pruned, "school", data=meas, teacher=other_teacher, preset=P, **KW)
     assert len(teacher_runs) == 3 and len(list(data_dir.glob("finetune-school-*.pt"))) == 4
+
+
+def test_the_cache_file_is_a_checked_finetuned_checkpoint(mri, pruned, P, data_dir):
+    net1, h1 = ft.finetune(pruned, "supervised", data=mri["train"], preset=P, **KW)
+    (path,) = data_dir.glob("finetune-supervised-*.pt")
+    header = checkpoints.read_header(path)
+    assert header["kind"] == "finetuned" and header["regime"] == "supervised"
+    assert path.name == f"finetune-supervised-{checkpoints.config_key(header['config'])}.pt"
+    assert header["config"]["network"] == checkpoints.state_digest(pruned)
+    assert header["config"]["data"] == checkpoints.data_digest(mri["train"])
+
+
+def test_an_unusable_cache_file_is_moved_aside_and_fine_tuned_again(mri, pruned, P, data_dir,
+                                                                    monkeypatch):
+    net1, h1 = ft.finetune(pruned, "supervised", data=mri["train"], preset=P, **KW)
+    (path,) = data_dir.glob("finetune-supervised-*.pt")
+    aside = path.with_name(path.name + ".unreadable")
+    calls = []
+    real = ft.supervised_loss
+    monkeypatch.setattr(ft, "supervised_loss",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    for damage in ("flip", "old format", "other network"):
+        if damage == "flip":
+            raw = bytearray(path.read_bytes())
+            raw[-10] ^= 0xFF
+            path.write_bytes(bytes(raw))
+        elif damage == "old format":                     # what earlier versions wrote
+            torch.save({"format": "spadelib-finetune", "state_dict": net1.state_dict()}, path)
+        else:                                            # right header, another network
+            header, payload = checkpoints.read(path)
+            payload["state_dict"] = {"bogus": torch.zeros(1)}
+            checkpoints.write(path, "finetuned", payload,
+                              {k: v for k, v in header.items() if k != "kind"})
+        calls.clear()
+        aside.unlink(missing_ok=True)
+        with pytest.warns(UserWarning, match="moved it to .*unreadable"):
+            net2, h2 = ft.finetune(pruned, "supervised", data=mri["train"], preset=P, **KW)
+        assert calls and aside.exists(), damage                                 # trained again
+        assert checkpoints.read(path, "finetuned")[0]["regime"] == "supervised"   # rewritten
+        assert not _changed(_state(net1), _state(net2)) and h2.loss == h1.loss    # same run
 
 
 # ------------------------------------------------------------------------------ Table 3

@@ -26,6 +26,33 @@ def test_sample_layout(test_split, tiny_preset):
     assert torch.all(s.kspace[:, :, s.mask.reshape(-1) == 0] == 0)
 
 
+def test_the_measurement_interface_on_the_data(test_split):
+    b = test_split.batch([0, 1])
+    assert b.y is b.kspace and torch.equal(test_split[0].y, b.kspace[:1])
+    assert torch.equal(b.measured, b.mask) and b.measurement_fields == ("kspace", "mask",
+                                                                        "coil_maps")
+    # with_y keeps every other field, the ground truth included
+    moved = b.with_y(b.physics().A(b.target))
+    assert type(moved) is MRISample and torch.equal(moved.target, b.target)
+    assert torch.equal(moved.mask, b.mask) and torch.equal(moved.coil_maps, b.coil_maps)
+    single = test_split[1]
+    assert torch.equal(single.with_y(2 * single.y).kspace, 2 * single.kspace)
+
+
+def test_kspace_off_the_mask_is_refused(test_split):
+    s = test_split[0]
+    full = s.kspace + 0.1          # non-zero everywhere
+    n_off = int((s.mask == 0).sum()) * s.kspace.numel() // s.mask.numel()
+    with pytest.raises(ValueError, match=f"k-space has {n_off} non-zero entries off the "
+                                         "sampling mask.*multiply by the mask"):
+        MRIMeasurement(full, s.mask, s.coil_maps)
+    with pytest.raises(ValueError, match="non-zero entries off the sampling mask"):
+        s.with_y((full * 1.0)[None])
+    with pytest.raises(ValueError, match="does not broadcast"):
+        MRIMeasurement(s.kspace, s.mask[..., :3, :], s.coil_maps)
+    MRIMeasurement(full * s.mask, s.mask, s.coil_maps)     # masked: accepted
+
+
 def test_measurements_are_consistent_with_ground_truth(test_split):
     b = test_split.batch()
     y = b.kspace
@@ -176,5 +203,27 @@ def test_fastmri_loader_errors(tmp_path, tiny_preset, data_dir):
     for i in range(3):
         with h5py.File(bad / f"x{i}.h5", "w") as fh:
             fh.create_dataset("image", data=np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="no 'kspace' dataset"):
+    with pytest.raises(ValueError, match=r"x0\.h5 has no 'kspace' dataset"):
         fastmri_dataset(bad, "train", tiny_preset, progress=False)
+
+
+def test_fastmri_loader_names_the_file_that_fails(tmp_path, tiny_preset, data_dir):
+    # a file named .h5 that is not HDF5 (an interrupted download, a renamed file)
+    folder = tmp_path / "not-hdf5"
+    write_mock_fastmri(folder, n_files=4)
+    (folder / "file_brain_AXT2_000.h5").write_bytes(b"<html>404 not found</html>")
+    with pytest.raises(ValueError, match=r"file_brain_AXT2_000\.h5 is not an HDF5 file"):
+        fastmri_dataset(folder, "train", tiny_preset, progress=False)
+    # single-coil k-space (slices, H, W): wrong rank
+    folder = tmp_path / "rank"
+    folder.mkdir()
+    for i in range(3):
+        with h5py.File(folder / f"single{i}.h5", "w") as fh:
+            fh.create_dataset("kspace", data=np.zeros((2, 48, 48), np.complex64))
+    with pytest.raises(ValueError, match=r"single0\.h5: expected multi-coil kspace"):
+        fastmri_dataset(folder, "train", tiny_preset, progress=False)
+    # k-space smaller than the preset's images: the message names the file too
+    folder = tmp_path / "small"
+    write_mock_fastmri(folder, n_files=3, size=16)
+    with pytest.raises(ValueError, match=r"file_brain_AXT2_000\.h5.*cannot bring k-space"):
+        fastmri_dataset(folder, "train", tiny_preset, progress=False)

@@ -79,3 +79,23 @@ def test_bad_shapes_are_named():
         MultiCoilMRI(A.coil_maps, torch.ones(2, 1, 1, 30, 1))
     with pytest.raises(TypeError, match="torch.Tensor"):
         MultiCoilMRI(np.zeros((1, 2, 4, 4, 2)))
+
+
+def test_complex_dtypes_are_refused_naming_the_real_imag_layout():
+    """fastMRI's layout keeps complex numbers as a real axis of size 2; a complex tensor would
+    otherwise fail deep inside fastMRI with a view_as_complex error."""
+    A, x, y = random_problem()
+    maps = torch.view_as_complex(A.coil_maps.contiguous())
+    with pytest.raises(ValueError, match=r"coil_maps has the complex dtype torch.complex128.*"
+                                         r"\(B, C, H, W, 2\) real/imag.*view_as_real"):
+        MultiCoilMRI(maps)
+    with pytest.raises(ValueError, match=r"mask has the complex dtype"):
+        MultiCoilMRI(A.coil_maps, A.mask.to(torch.complex128))
+    with pytest.raises(ValueError, match=r"x has the complex dtype.*\(B, 2, H, W\) real/imag"):
+        A.A(x.to(torch.complex128))
+    with pytest.raises(ValueError, match=r"y has the complex dtype.*\(B, C, H, W, 2\)"):
+        A.A_adjoint(torch.view_as_complex(y.contiguous()))
+    with pytest.raises(ValueError, match=r"y has the complex dtype"):
+        zero_filled(torch.view_as_complex(y.contiguous()), A.coil_maps)
+    # the conversion the message names is the right one
+    torch.testing.assert_close(MultiCoilMRI(torch.view_as_real(maps), A.mask).A(x), A.A(x))

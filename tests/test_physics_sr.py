@@ -1,4 +1,6 @@
 """Super-resolution operator: adjointness, agreement with SciPy, the closed-form data step."""
+import math
+
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
@@ -179,8 +181,10 @@ def test_bad_shapes_are_rejected():
         fixed.A(torch.rand(1, 1, 36, 31))
     with pytest.raises(ValueError, match=r"y must have size 13x11"):
         fixed.A_adjoint(torch.rand(1, 1, 12, 11))
-    with pytest.raises(ValueError, match=r"img_size must be a pair of positive ints"):
-        SuperResolution(k, 2, img_size=(0, 4))
+    for bad in ((0, 4), (37.0, 31), (4,), "37x31", (True, 4)):
+        with pytest.raises(ValueError, match=r"img_size must be an int or a pair of ints"):
+            SuperResolution(k, 2, img_size=bad)
+    assert SuperResolution(k, 2, img_size=8).img_size == (8, 8)      # an int: a square
     with pytest.raises(ValueError, match=r"real floating-point"):
         phys.A(torch.rand(1, 1, 8, 8, dtype=torch.complex64))
 
@@ -203,8 +207,11 @@ def test_data_step_errors():
     z = torch.rand(1, 3, 12, 12, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"y must have shape \(1, 3, 4, 4\)"):
         phys.data_step(z, torch.rand(1, 3, 6, 6, dtype=torch.float64), 0.1)
-    with pytest.raises(ValueError, match=r"alpha must be a positive"):
-        phys.data_step(z, torch.rand(1, 3, 4, 4, dtype=torch.float64), 0.0)
+    for bad in (0.0, -1.0, math.inf, True, "0.1"):
+        with pytest.raises(ValueError, match=r"alpha \(a positive number or tensor\) must be"):
+            phys.data_step(z, torch.rand(1, 3, 4, 4, dtype=torch.float64), bad)
+    with pytest.raises(ValueError, match=r"alpha must be positive"):
+        phys.data_step(z, torch.rand(1, 3, 4, 4, dtype=torch.float64), torch.zeros(1))
     with pytest.raises(ValueError, match=r"alpha must be broadcastable to \(B, 1, 1, 1\)"):
         phys.data_step(z, torch.rand(1, 3, 4, 4, dtype=torch.float64), torch.ones(2, 3, 1, 1))
 

@@ -1,28 +1,24 @@
-"""SPADE's structured pruning: groups, eq. (6), exactness, the paper's parameter counts, I/O.
+"""SPADE's structured pruning: eq. (6), exactness, the paper's parameter counts, options, errors.
 
 The strongest check of a pruned CNN is that it equals the unpruned CNN with the pruned channels
 set to zero (``zero_pruned_channels``): removing a channel whose activations are exactly zero
-changes nothing downstream.
+changes nothing downstream. Layer groups are tested in ``test_pruning_groups.py``, saving and
+loading in ``test_pruning_io.py``.
 """
 import copy
-import subprocess
-import sys
 
 import pytest
 import torch
 import torch_pruning as tp
 from torch import nn
 
-from spadelib import get_preset
-from spadelib.bench import (bench_pruning, format_table, random_measurement,
-                            random_mri_measurement)
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build
-from spadelib.models.base import MBDLNetwork, PriorSpec
-from spadelib.models.usrnet import USRNet
-from spadelib.pruning import (groups, group_l1_importance, kept_channels, load_pruned, prune,
-                              prune_module, save_pruned, zero_pruned_channels)
-from spadelib.zoo import CheckpointError
+from spadelib.models.base import MBDLNetwork
+from spadelib.pruning import (IMPORTANCES, PruneReport, group_l1_importance, kept_channels,
+                              make_importance, prune, prune_module, zero_pruned_channels)
+from spadelib.pruning.pruner import _parameter_reduction
+from spadelib.tasks import task_of
 
 RATIOS = (0.05, 0.1, 0.2, 0.4)
 PAPER_PARAMS = {  # Tables 1-2 of the paper, channel ratios 0.05 / 0.1 / 0.2 / 0.4
@@ -76,20 +72,7 @@ def fixed_iterations(net, n: int = 4):
     return net.eval()
 
 
-# ------------------------------------------------------------------------ groups and eq. (6)
-def test_groups_of_the_paper_example():
-    found = groups(paper_example(), (torch.randn(2, 3, 8, 8),))
-    assert [(g.root, g.channels) for g in found] == [("0", 4), ("2", 5)]
-    first, second = found
-    assert [(m.layer, m.type, m.pruning) for m in first.members] == [
-        ("0", "Conv2d", "out"), ("1", "BatchNorm2d", "out"), ("2", "Conv2d", "in")]
-    assert [(m.layer, m.type, m.pruning) for m in second.members] == [
-        ("2", "Conv2d", "out"), ("3", "BatchNorm2d", "out")]
-    assert first.members[0].function == "prune_conv_out_channels"
-    assert first.members[2].function == "prune_conv_in_channels"
-    assert "group 0: 4 channels, root 0" in str(first)
-
-
+# ------------------------------------------------------------------------ eq. (6)
 def test_group_l1_importance_by_hand():
     """eq. (6): alpha_k = (1/M) sum_i ||w_k^i||_1 over the conv entries of the group.
 
@@ -110,32 +93,14 @@ def test_group_l1_importance_by_hand():
     assert seen == 2
 
 
-def test_groups_of_edsr_follow_the_residual_trunk():
-    net = build("deq", "quick")
-    spec = net.priors()[0]
-    found = groups(spec.module, spec.example_inputs, spec.ignored_layers)
-    blocks = net.prior.blocks
-    assert len(found) == 1 + blocks                          # the trunk + one per block
-    trunk = found[0]
-    assert trunk.root == "head" and trunk.channels == net.prior.features
-    assert set(trunk.layers("out")) == {"head", "body.%d" % blocks} | {
-        f"body.{i}.body.2" for i in range(blocks)}
-    assert "tail" in trunk.layers("in") and "tail" not in trunk.layers("out")
-    assert all(g.layers("out") == [g.root] for g in found[1:])
-
-
-def test_groups_see_instance_norms_behind_in_place_activations():
-    """fastMRI's U-Net uses LeakyReLU(inplace=True): traced as is, torch-pruning misses its
-    InstanceNorm layers; groups() switches in-place off for the trace and restores it."""
-    from fastmri.models import Unet
-
-    unet = Unet(2, 2, chans=4, num_pool_layers=2).eval()
-    flags = [m.inplace for m in unet.modules() if hasattr(m, "inplace")]
-    assert any(flags)
-    found = groups(unet, (torch.randn(2, 2, 16, 16),), [unet.up_conv[-1][-1]])
-    norms = [m for g in found for m in g.members if m.type == "InstanceNorm2d"]
-    assert len(norms) == 12 and all(m.pruning == "out" for m in norms)
-    assert flags == [m.inplace for m in unet.modules() if hasattr(m, "inplace")]
+def test_make_importance_names_and_estimators():
+    assert IMPORTANCES == ("l1", "l2", "random", "taylor")
+    assert all(isinstance(make_importance(n), tp.importance.Importance) for n in IMPORTANCES)
+    mine = tp.importance.RandomImportance()
+    assert make_importance(mine) is mine
+    for bad in ("l3", 1, None):
+        with pytest.raises(ValueError, match="unknown importance"):
+            make_importance(bad)
 
 
 # ------------------------------------------------------------------------ exactness
@@ -162,7 +127,7 @@ def test_pruned_equals_zeroed_original(name, ratio):
         assert rel_err(out_p, out_r) <= 1e-5
         assert rel_err(out, out_r) > 1e-3                    # the zeroing did something
         assert count_parameters(spec_p.module) < count_parameters(spec.module)
-    m = random_measurement(name, "quick", batch=2)
+    m = task_of(name).random_measurement("quick", batch=2)
     with torch.no_grad():
         y_p, y_r = fixed_iterations(pruned)(m), reference(m)
     assert y_p.shape == net(m).shape
@@ -179,6 +144,12 @@ def test_zeroing_the_paper_example_with_batch_norm():
     with torch.no_grad():
         ref = reference(*x)
         torch.testing.assert_close(pruned(*x), ref[:, [i for i in range(5) if ref[:, i].any()]])
+
+
+def test_zeroing_refuses_a_foreign_history():
+    with pytest.raises(ValueError, match="history prunes layer 'body.7'.*another network"):
+        zero_pruned_channels(paper_example(), (torch.randn(2, 3, 8, 8),),
+                             [["body.7", True, [0]]])
 
 
 # ------------------------------------------------------------------------ the paper's numbers
@@ -234,6 +205,19 @@ def test_target_reduction_finds_the_paper_ratio():
     assert count_parameters(pruned) == report.params_after
 
 
+def test_the_ratio_search_counts_what_prune_removes():
+    """The target-reduction search prunes copies with the same pruner as prune(): its count
+    at a ratio is the reduction prune() reports, and a ratio that empties a group is inf."""
+    net = build("usrnet", "quick")
+    for ratio, steps, round_to in ((0.2, 1, None), (0.4, 2, None), (0.3, 1, 8)):
+        _, report = prune(net, ratio, steps=steps, round_to=round_to)
+        assert _parameter_reduction(net, ratio, steps, round_to) == pytest.approx(
+            report.param_reduction, abs=1e-12)
+    assert _parameter_reduction(net, 0.5, 1, 64) == float("inf")
+    with pytest.raises(ValueError, match="would remove all .* channels"):
+        prune(net, 0.5, round_to=64)
+
+
 # ------------------------------------------------------------------------ options
 @pytest.mark.parametrize("name", ["deq", "usrnet"])
 def test_progressive_pruning_reaches_the_one_shot_widths(name):
@@ -283,6 +267,8 @@ def test_taylor_uses_the_given_loss_and_random_is_seeded():
     a = prune(net, 0.2, importance="random", seed=3)[1].priors[0].history
     b = prune(net, 0.2, importance="random", seed=3)[1].priors[0].history
     assert a == b
+    with pytest.raises(ValueError, match="must return a scalar tensor"):
+        prune(net, 0.2, importance="taylor", loss_fn=lambda m, x: m(*x))
 
 
 def test_round_to_keeps_multiples():
@@ -301,59 +287,8 @@ def test_ratio_zero_changes_nothing_and_report_reads():
     assert report.cnn_applications == net.iters + 1  # the ResUNet K times, HyPaNet once
     assert "usrnet pruned at channel ratio 0.4" in str(report)
     assert report.to_dict()["params_after"] == report.params_after
-
-
-# ------------------------------------------------------------------------ save / load
-@pytest.mark.parametrize("name", ["varnet", "usrnet"])
-def test_save_and_load_round_trip(name, tmp_path):
-    torch.manual_seed(0)
-    net = randomised(build(name, "quick")).eval()
-    pruned, report = prune(net, 0.2, steps=2)
-    path = save_pruned(pruned, tmp_path / "pruned.pt", name, "quick", report)
-    loaded = load_pruned(path, name, "quick").eval()
-    assert count_parameters(loaded) == report.params_after
-    m = random_measurement(name, "quick", batch=2)
-    with torch.no_grad():
-        assert torch.equal(loaded(m), pruned(m))
-
-
-def test_a_fresh_process_rebuilds_the_pruned_deq(tmp_path):
-    net = fixed_iterations(build("deq", "quick"))
-    pruned, report = prune(net, 0.4)
-    save_pruned(pruned, tmp_path / "deq.pt", "deq", "quick", report)
-    m = random_measurement("deq", "quick", batch=2)
-    with torch.no_grad():
-        torch.save({"m": m.__dict__, "y": pruned(m)}, tmp_path / "expected.pt")
-    code = (
-        "import torch, sys\n"
-        "from spadelib.pruning import load_pruned\n"
-        "from spadelib.data import MRIMeasurement\n"
-        f"e = torch.load({str(tmp_path / 'expected.pt')!r}, weights_only=False)\n"
-        f"net = load_pruned({str(tmp_path / 'deq.pt')!r}, 'deq').eval()\n"
-        "net.max_iter, net.tol = 4, 1e-30\n"
-        "with torch.no_grad(): y = net(MRIMeasurement(**e['m']))\n"
-        "err = float((y - e['y']).norm() / e['y'].norm())\n"
-        "print(err)\n"
-        "sys.exit(0 if y.shape == e['y'].shape and err <= 1e-6 else 1)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-
-
-def test_load_refuses_files_that_do_not_fit(tmp_path):
-    net = build("deq", "quick")
-    pruned, report = prune(net, 0.2)
-    path = save_pruned(pruned, tmp_path / "deq.pt", "deq", "quick", report)
-    with pytest.raises(CheckpointError, match="made with preset 'quick'.*than the 'paper' preset"):
-        load_pruned(path, preset="paper")
-    with pytest.raises(CheckpointError, match="holds a 'deq' network, not 'usrnet'"):
-        load_pruned(path, name="usrnet")
-    truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(CheckpointError, match="truncated or corrupted"):
-        load_pruned(truncated)
-    with pytest.raises(ValueError, match="this is a 'deq' network, not 'usrnet'"):
-        save_pruned(pruned, tmp_path / "x.pt", "usrnet", "quick", report)
+    again = PruneReport.from_dict(report.to_dict())
+    assert again == report and again.macs_after == report.macs_after
 
 
 # ------------------------------------------------------------------------ errors
@@ -363,22 +298,42 @@ def test_bad_ratios_are_refused():
         prune(net, 1.5)
     with pytest.raises(ValueError, match=r"pruning ratio must be in \[0, 1\), got -0.1"):
         prune_module(net.prior, (torch.randn(2, 2, 8, 8),), -0.1)
+    for bad in (True, float("nan"), "0.2"):
+        with pytest.raises(ValueError, match="pruning ratio must be in"):
+            prune(net, bad)
     with pytest.raises(ValueError, match="exactly one of ratio"):
         prune(net, 0.2, target_reduction=0.65)
     with pytest.raises(ValueError, match="exactly one of ratio"):
         prune(net)
+    for bad in (0, 1, True):
+        with pytest.raises(ValueError, match="target_reduction must be"):
+            prune(net, target_reduction=bad)
     with pytest.raises(ValueError, match="unknown importance 'l3'"):
         prune(net, 0.2, importance="l3")
+
+
+def test_bad_options_are_refused():
+    net = build("deq", "quick")
+    for bad in (0, True, 1.0):
+        with pytest.raises(ValueError, match="steps must be an int >= 1"):
+            prune(net, 0.2, steps=bad)
+    for bad in (0, False, 8.0):
+        with pytest.raises(ValueError, match="round_to must be an int >= 1"):
+            prune(net, 0.2, round_to=bad)
+    with pytest.raises(ValueError, match="seed must be an int"):
+        prune(net, 0.2, seed="3")
 
 
 def test_bad_example_inputs_are_refused():
     net = build("deq", "quick")
     with pytest.raises(TypeError, match=r"bare tensor of shape \(1, 2, 8, 8\).*Pass \(x,\)"):
-        groups(net.prior, torch.randn(1, 2, 8, 8))
+        prune_module(net.prior, torch.randn(1, 2, 8, 8), 0.2)
     with pytest.raises(ValueError, match="batch size >= 2"):
         prune_module(net.prior, (torch.randn(1, 2, 8, 8),), 0.2)
     with pytest.raises(TypeError, match="module instances.*not classes"):
         prune_module(net.prior, (torch.randn(2, 2, 8, 8),), 0.2, ignored_layers=[nn.Conv2d])
+    with pytest.raises(TypeError, match="must be an nn.Module"):
+        prune_module(None, (torch.randn(2, 2, 8, 8),), 0.2)
 
 
 def test_networks_without_priors_are_refused():
@@ -391,34 +346,3 @@ def test_networks_without_priors_are_refused():
 
     with pytest.raises(ValueError, match=r"priors\(\) is empty"):
         prune(NoPriors(), 0.2)
-
-
-# ------------------------------------------------------------------------ benchmark
-def test_bench_runs_and_tabulates():
-    rows = bench_pruning("quick", ["usrnet"], [0.4], repeats=1, warmup=0, log=None)
-    assert [r["ratio"] for r in rows] == [0.0, 0.4]
-    assert rows[0]["speedup"] == 1.0 and rows[1]["params"] < rows[0]["params"]
-    assert rows[1]["cnn_applications"] == get_preset("quick").usrnet_iters
-    assert rows[1]["macs_per_application"] > 0
-    assert "| usrnet | 0.4 |" in format_table(rows)
-    m = random_mri_measurement("quick", batch=2)
-    energy = m.coil_maps.pow(2).sum(dim=(1, 4))
-    torch.testing.assert_close(energy, torch.ones_like(energy))
-
-
-def test_group_scores_are_eq6_per_group():
-    """group_scores returns eq. (6) for every group of the paper's Conv-BN example."""
-    from spadelib.pruning import group_scores
-
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Conv2d(4, 5, 3),
-                        nn.BatchNorm2d(5))
-    (g0, s0), (g1, s1) = group_scores(net, (torch.randn(2, 3, 8, 8),))
-    w1, w2 = net[0].weight.detach(), net[2].weight.detach()
-    by_hand0 = (w1.abs().sum((1, 2, 3)) + w2.abs().sum((0, 2, 3))) / 2   # M = 2 convs
-    by_hand1 = w2.abs().sum((1, 2, 3))                                    # M = 1 conv
-    torch.testing.assert_close(s0, by_hand0)
-    torch.testing.assert_close(s1, by_hand1)
-    assert g0.layers() == ["0", "1", "2"] and g1.layers() == ["2", "3"]
-    with pytest.raises(ValueError, match="taylor scores need gradients"):
-        group_scores(net, (torch.randn(2, 3, 8, 8),), importance="taylor")

@@ -1,18 +1,13 @@
-"""The trainer: budgets, schedules, resumable checkpoints, refusals."""
+"""The trainer: budgets, schedules, resumable checkpoints, non-finite losses, refusals."""
 import math
 
 import pytest
 import torch
 
-from spadelib import get_preset, zoo
+from spadelib import checkpoints
 from spadelib.data import mri_dataset
-from spadelib.metrics import count_parameters
-from spadelib.models import NAMES, build, check_name
-from spadelib.training import FitConfig, fit, supervised_loss
-
-PAPER_PARAMS = {"deq": 999_428, "varnet": 19_634_712, "e2e-varnet": 20_119_610,
-                "usrnet": 17_016_016}
-
+from spadelib.models import build
+from spadelib.training import FitConfig, NonFiniteLossError, _batches, fit, supervised_loss
 
 
 def _simulated_clock(monkeypatch, step_seconds):
@@ -50,8 +45,8 @@ def test_interrupted_training_resumes(tiny_varnet_preset, data_dir, tmp_path):
         fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
             progress=False)
     assert ckpt.exists()                      # epoch 0 survived the interruption
-    saved = torch.load(ckpt, weights_only=True)   # plain data: loads without running code
-    assert saved["epoch"] == 0 and len(saved["history"]["loss"]) == 1
+    header, saved = checkpoints.read(ckpt, "partial")   # plain data, loaded weights-only
+    assert header["epoch"] == 0 and saved["epoch"] == 0 and len(saved["history"]["loss"]) == 1
     history = fit(net, data, flaky_loss, config, val_data=val, checkpoint=ckpt, device="cpu",
                   progress=False)
     assert len(history.loss) == 3 and len(history.val_psnr) == 3
@@ -125,10 +120,171 @@ def test_fit_cuts_an_epoch_that_runs_past_the_cap(tiny_preset, data_dir, monkeyp
 
 
 def test_fit_config_and_supervised_loss_refuse_bad_input(tiny_preset, data_dir):
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
+    with pytest.raises(ValueError, match="epochs must be an int >= 1"):
         FitConfig(epochs=0)
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a finite number in"):
         FitConfig(epochs=1, lr=0)
+    for bad in ({"epochs": True}, {"epochs": 2.0}, {"batch_size": 0}, {"lr": float("nan")},
+                {"max_minutes": 0}, {"seed": 1.5}, {"grad_clip": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FitConfig(**{"epochs": 1, **bad})
     view = mri_dataset("test", tiny_preset, progress=False).measurements_only()
     with pytest.raises(ValueError, match="needs ground truth"):
         supervised_loss(build("varnet", tiny_preset), view.batch([0, 1]))
+
+
+# --------------------------------------------------------------------------------------------
+# the batches fit sees, and what it does with a non-finite loss
+# --------------------------------------------------------------------------------------------
+def test_fit_sees_the_loaders_batches_and_knows_their_samples(tiny_preset, data_dir):
+    train = mri_dataset("train", tiny_preset, progress=False)
+    for seed in (0, 17):
+        expected = [b.target for b in train.loader(3, shuffle=True, seed=seed)]
+        got = list(_batches(train, 3, seed))
+        assert len(got) == len(expected)
+        for target, (batch, indices) in zip(expected, got):
+            assert torch.equal(batch.target, target)
+            assert torch.equal(train.batch(list(indices)).target, target)
+
+
+def _tiny_varnet(preset):
+    torch.manual_seed(0)
+    return build("varnet", preset.replace(varnet_cascades=1, varnet_chans=2, varnet_pools=1))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _all_finite(obj) -> bool:
+    return all(bool(torch.isfinite(t).all()) for _, t in checkpoints._tensors(obj)
+               if t.is_floating_point())
+
+
+def test_a_nan_loss_stops_fit_with_the_last_good_weights(tiny_preset, data_dir, tmp_path):
+    """The loss of the fourth step (epoch 1, step 1) is NaN: fit names the epoch, the step and
+    the batch's samples, the network holds the weights after the third step (a reference run
+    stopped there), and the partial checkpoint on disk holds epoch 0, all finite."""
+    train = mri_dataset("train", tiny_preset, progress=False)
+    config = FitConfig(epochs=3, batch_size=2, lr=1e-2)
+
+    def stopping_loss(net, batch):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise _Stop
+        return supervised_loss(net, batch)
+
+    calls = {"n": 0}
+    reference = _tiny_varnet(tiny_preset)
+    with pytest.raises(_Stop):
+        fit(reference, train, stopping_loss, config, device="cpu", progress=False)
+
+    seen = {}
+
+    def nan_loss(net, batch):
+        calls["n"] += 1
+        loss = supervised_loss(net, batch)
+        if calls["n"] == 4:
+            seen["target"] = batch.target
+            return loss * float("nan")
+        return loss
+
+    calls = {"n": 0}
+    net = _tiny_varnet(tiny_preset)
+    ckpt = tmp_path / "run.partial"
+    with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 1, step 1") as info:
+        fit(net, train, nan_loss, config, checkpoint=ckpt, device="cpu", progress=False)
+    err = info.value
+    assert isinstance(err, FloatingPointError)
+    assert (err.epoch, err.step) == (1, 1) and len(err.indices) == 2
+    assert str(list(err.indices)) in str(err)
+    assert torch.equal(train.batch(list(err.indices)).target, seen["target"])
+    for (name, a), b in zip(net.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert all(p.grad is None for p in net.parameters())
+    header, saved = checkpoints.read(ckpt, "partial")
+    assert saved["epoch"] == 0 and _all_finite(saved)
+
+
+def test_a_nan_gradient_with_a_finite_loss_is_caught_too(tiny_preset, data_dir):
+    """sqrt at 0: a finite loss whose gradient is NaN; without the check Adam would write NaN
+    into every weight."""
+    train = mri_dataset("train", tiny_preset, progress=False)
+    net = _tiny_varnet(tiny_preset)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    weight = next(net.parameters())
+
+    def loss(model, batch):
+        return supervised_loss(model, batch) + (weight - weight.detach()).abs().sum().sqrt()
+
+    for clip in (1.0, None):
+        with pytest.raises(NonFiniteLossError, match=r"gradient norm is nan at epoch 0, step 0"):
+            fit(net, train, loss, FitConfig(epochs=1, batch_size=2, grad_clip=clip),
+                device="cpu", progress=False)
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, before[k]), k
+
+
+def test_an_unusable_partial_checkpoint_is_moved_aside_and_training_restarts(
+        tiny_preset, data_dir, tmp_path):
+    train = mri_dataset("train", tiny_preset, progress=False)
+    config = FitConfig(epochs=2, batch_size=2, lr=1e-2)
+    expected = _tiny_varnet(tiny_preset)
+    clean = fit(expected, train, supervised_loss, config, device="cpu", progress=False)
+    ckpt = tmp_path / "run.partial"
+    other = FitConfig(epochs=3, batch_size=2, lr=1e-2)   # another run's file
+    for content in (b"not a checkpoint at all", None):
+        if content is None:
+            with pytest.raises(_Stop):
+                calls = {"n": 0}
+
+                def stop_in_epoch_1(net, batch, calls=calls):
+                    calls["n"] += 1
+                    if calls["n"] == 3:
+                        raise _Stop
+                    return supervised_loss(net, batch)
+
+                fit(_tiny_varnet(tiny_preset), train, stop_in_epoch_1, other, checkpoint=ckpt,
+                    device="cpu", progress=False)
+            assert checkpoints.read_header(ckpt)["epoch"] == 0
+        else:
+            ckpt.write_bytes(content)
+        net = _tiny_varnet(tiny_preset)
+        with pytest.warns(UserWarning, match="moved it to run.partial.unreadable"):
+            history = fit(net, train, supervised_loss, config, checkpoint=ckpt, device="cpu",
+                          progress=False)
+        assert history.loss == clean.loss and not ckpt.exists()
+        assert (tmp_path / "run.partial.unreadable").exists()
+        for a, b in zip(net.state_dict().values(), expected.state_dict().values()):
+            assert torch.equal(a, b)
+        (tmp_path / "run.partial.unreadable").unlink()
+
+
+def test_a_damaged_partial_checkpoint_is_not_resumed(tiny_preset, data_dir, tmp_path):
+    train = mri_dataset("train", tiny_preset, progress=False)
+    config = FitConfig(epochs=2, batch_size=2, lr=1e-2)
+    ckpt = tmp_path / "run.partial"
+    calls = {"n": 0}
+
+    def stop_in_epoch_1(net, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise _Stop
+        return supervised_loss(net, batch)
+
+    with pytest.raises(_Stop):
+        fit(_tiny_varnet(tiny_preset), train, stop_in_epoch_1, config, checkpoint=ckpt,
+            device="cpu", progress=False)
+    raw = bytearray(ckpt.read_bytes())
+    raw[-10] ^= 0xFF                                   # one flipped byte in the weights
+    ckpt.write_bytes(bytes(raw))
+    calls["n"] = 0
+
+    def counting(net, batch):
+        calls["n"] += 1
+        return supervised_loss(net, batch)
+
+    with pytest.warns(UserWarning, match="checksum"):
+        history = fit(_tiny_varnet(tiny_preset), train, counting, config, checkpoint=ckpt,
+                      device="cpu", progress=False)
+    assert calls["n"] == 4 and len(history.loss) == 2      # both epochs ran again

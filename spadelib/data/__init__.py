@@ -1,12 +1,14 @@
 """Embedded data: synthetic multi-coil brain MRI, real fastMRI files, and SR photos.
 
-* :func:`mri_dataset` / :func:`fastmri_dataset`: :class:`MRISample` sets (CS-MRI);
+* :func:`mri_dataset` (synthetic, :mod:`~spadelib.data.mri`) / :func:`fastmri_dataset` (real
+  files, :mod:`~spadelib.data.fastmri`): :class:`MRISample` sets (CS-MRI);
 * :func:`sr_dataset` / :func:`load_image_folder`: :class:`SRSample` sets (super-resolution);
 * ``SampleSet.measurements_only()``: the ground-truth-free view that the school and
   self-supervised fine-tuning regimes receive.
 """
 from .common import SampleSet, collate, has_ground_truth
-from .mri import MRIMeasurement, MRISample, build_synthetic, fastmri_dataset, mri_dataset
+from .fastmri import fastmri_dataset
+from .mri import MRIMeasurement, MRISample, build_synthetic, mri_dataset
 from .sr import SRMeasurement, SRSample, builtin_images, load_image_folder, sr_dataset
 
 __all__ = ["SampleSet", "collate", "has_ground_truth", "MRIMeasurement", "MRISample",

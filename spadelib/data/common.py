@@ -7,6 +7,11 @@ sample, returned as small dataclasses. Two kinds of sample exist for each task:
   the measurements ``y`` and what is needed to build ``A``;
 * a *sample* (``MRISample``, ``SRSample``): a measurement plus its ground truth ``target``.
 
+Both measurements offer the same interface, so code that handles measurements never asks which
+task it has: ``m.y`` (the measurements, with a batch axis), ``m.physics()`` (the operator A),
+``m.with_y(y)`` (the same measurement with other measurements), ``m.measured`` (1 where an
+entry of ``y`` was measured) and ``m.measurement_fields`` (the names of its tensor fields).
+
 :meth:`SampleSet.measurements_only` returns a copy that holds measurement fields only: it keeps
 no reference to the ground truth (nor to the fully sampled data it came from), so code handed
 such a view (the school and self-supervised fine-tuning regimes) cannot reach it.
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -23,6 +29,29 @@ from torch.utils.data import DataLoader, Dataset
 def tensor_fields(cls) -> list[str]:
     """Names of the dataclass fields of ``cls`` that hold tensors (annotated ``Tensor``)."""
     return [f.name for f in dataclasses.fields(cls) if "Tensor" in str(f.type)]
+
+
+def center_crop(a: np.ndarray | torch.Tensor, size: Sequence[int],
+                axes: tuple[int, int] = (-2, -1)):
+    """The centred ``size = (h, w)`` block of array ``a`` along two of its ``axes`` (rows,
+    columns); a view, not a copy. When a side does not split evenly, the extra row or column
+    is dropped at the end (the top-left corner sits at ``(H - h) // 2, (W - w) // 2``)."""
+    (h, w), (th, tw) = (a.shape[axes[0]], a.shape[axes[1]]), size
+    index = [slice(None)] * a.ndim
+    index[axes[0]] = slice((h - th) // 2, (h - th) // 2 + th)
+    index[axes[1]] = slice((w - tw) // 2, (w - tw) // 2 + tw)
+    return a[tuple(index)]
+
+
+def batch_like(new: Any, batched_view: torch.Tensor, batched: bool, what: str) -> torch.Tensor:
+    """``new`` (shaped like a measurement's batched ``y``) in the layout of the stored field:
+    as it is for a batched measurement, without its batch axis for a single one. Used by the
+    measurements' ``with_y``."""
+    if not isinstance(new, torch.Tensor) or new.shape != batched_view.shape:
+        got = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
+        raise ValueError(f"with_y needs {what} shaped like this measurement's y, "
+                         f"{tuple(batched_view.shape)}, got {got}")
+    return new if batched else new[0]
 
 
 def has_ground_truth(obj: Any) -> bool:
@@ -110,8 +139,8 @@ def to_device(sample, device):
     """A copy of a sample (or batch) dataclass with every tensor field moved to ``device``."""
     if not dataclasses.is_dataclass(sample):
         raise TypeError(f"expected a sample dataclass, got {type(sample).__name__}")
-    moved = {f.name: getattr(sample, f.name).to(device)
-             for f in dataclasses.fields(sample) if isinstance(getattr(sample, f.name), torch.Tensor)}
+    moved = {f.name: getattr(sample, f.name).to(device) for f in dataclasses.fields(sample)
+             if isinstance(getattr(sample, f.name), torch.Tensor)}
     return dataclasses.replace(sample, **moved)
 
 

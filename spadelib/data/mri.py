@@ -1,5 +1,6 @@
 """Multi-coil brain MRI data: synthetic T2-weighted slices built from nilearn's templates, and a
-loader for real fastMRI multi-coil brain ``.h5`` files. Both give the same samples.
+loader for real fastMRI multi-coil brain ``.h5`` files (in :mod:`spadelib.data.fastmri`,
+re-exported here). Both give the same samples.
 
 The paper uses T2-weighted fastMRI brain scans of 165 subjects (145 / 10 / 10). We cannot
 download them here, so :func:`mri_dataset` synthesises a stand-in from the MNI152 templates that
@@ -19,11 +20,11 @@ ESPIRiT fixes each pixel's coil-map vector only up to a phase; sigpy takes coil 
 reference, so the combined image carries coil 0's phase on top of the object's. We reference
 the maps to the phase of the low-resolution image of the calibration region instead (the role a
 body coil plays on a scanner): the maps absorb the smooth phase, the ground truth becomes
-nearly real (on the quick preset its imaginary part holds 0.3 % of the energy instead of 51 %)
-and its magnitude is unchanged. The maps still satisfy ``sum_i |S_i|^2 = 1`` on the support.
-This matters for learning: with coil 0's phase reference the quick VarNet plateaued at about
-25.5 dB in its 2.5-minute budget, with this one it reaches 28.2 dB in 1.5 minutes (TV: 27.1 dB
-on either).
+nearly real (almost all of its energy is in the real part, instead of being split between real
+and imaginary parts by coil 0's phase) and its magnitude is unchanged. The maps still satisfy
+``sum_i |S_i|^2 = 1`` on the support. This matters for learning: a network then need not learn
+coil 0's arbitrary phase, and the networks learn markedly faster and better within the same
+budget (Chapter 1 shows the ground truth, Chapter 2 the networks' scores).
 
 Layouts (per sample; a batch adds a leading axis): ``kspace`` and ``coil_maps`` ``(C, H, W, 2)``,
 ``mask`` ``(1, 1, W, 1)``, ``target`` ``(2, H, W)`` real/imag.
@@ -31,18 +32,19 @@ Layouts (per sample; a batch adds a leading axis): ``kspace`` and ``coil_maps`` 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..cache import cached
+from .. import checks
+from ..checkpoints import cached
 from ..physics.masks import cartesian_mask, mask_spec
 from ..physics.mri import MultiCoilMRI
 from ..presets import Preset, get_preset
-from .common import SampleSet
+from .common import SampleSet, batch_like
 
 SPLITS = ("train", "val", "test")
 DATA_VERSION = 2  # bump when the synthesis changes, so caches are rebuilt
@@ -52,19 +54,46 @@ DATA_VERSION = 2  # bump when the synthesis changes, so caches are rebuilt
 class MRIMeasurement:
     """What the scanner gives: undersampled k-space ``y = P F S x + e``, the mask and coil maps.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Attributes:
         kspace: ``(C, H, W, 2)`` (or ``(B, C, H, W, 2)``) undersampled k-space, zeros where
             not sampled.
         mask: ``(1, 1, W, 1)`` (or ``(B, 1, 1, W, 1)``) 1D Cartesian sampling mask.
         coil_maps: ``(C, H, W, 2)`` (or batched) ESPIRiT coil sensitivity maps.
+
+    Raises:
+        ValueError: the k-space is non-zero off the mask. A measurement holds only the sampled
+            lines; anything else there would be used as data by a loss over ``y`` and ignored
+            by the operator, a silent mismatch.
     """
 
     kspace: torch.Tensor
     mask: torch.Tensor
     coil_maps: torch.Tensor
 
+    #: the tensor fields of the measurement (no ground truth)
+    measurement_fields: ClassVar[tuple[str, ...]] = ("kspace", "mask", "coil_maps")
+
+    def __post_init__(self):
+        kspace, mask = self.kspace, self.mask
+        if not (isinstance(kspace, torch.Tensor) and isinstance(mask, torch.Tensor)):
+            return          # not data (e.g. a placeholder): the operator will complain
+        with torch.no_grad():
+            try:
+                off = torch.count_nonzero(kspace.detach() * (mask.detach() == 0))
+            except RuntimeError:
+                raise ValueError(f"the mask {tuple(mask.shape)} does not broadcast against the "
+                                 f"k-space {tuple(kspace.shape)}: expected (1, 1, W, 1) for "
+                                 "(C, H, W, 2), with a leading batch axis on both when batched"
+                                 ) from None
+        if int(off):
+            raise ValueError(f"k-space has {int(off)} non-zero entries off the sampling mask: a "
+                             "measurement holds only the sampled lines; multiply by the mask")
+
     @property
     def batched(self) -> bool:
+        """Whether the fields have a leading batch axis."""
         return self.kspace.dim() == 5
 
     def physics(self) -> MultiCoilMRI:
@@ -73,14 +102,32 @@ class MRIMeasurement:
             return MultiCoilMRI(self.coil_maps, self.mask)
         return MultiCoilMRI(self.coil_maps[None], self.mask[None])
 
+    @property
     def y(self) -> torch.Tensor:
-        """The measurements with a batch axis: ``(B, C, H, W, 2)``."""
+        """The measurements with a batch axis: ``(B, C, H, W, 2)`` (``B = 1`` unbatched)."""
         return self.kspace if self.batched else self.kspace[None]
+
+    @property
+    def measured(self) -> torch.Tensor:
+        """1 where an entry of :attr:`y` was measured (the mask), broadcastable to it."""
+        return self.mask if self.batched else self.mask[None]
+
+    def with_y(self, y: torch.Tensor) -> "MRIMeasurement":
+        """A copy holding the measurements ``y`` (shaped like :attr:`y`) and every other field
+        of this one (mask, coil maps, and a sample's target).
+
+        Raises:
+            ValueError: ``y`` has another shape than :attr:`y`, or is non-zero off the mask.
+        """
+        return replace(self, kspace=batch_like(y, self.y, self.batched, "k-space"))
 
 
 @dataclass
 class MRISample(MRIMeasurement):
-    """A measurement with its ground truth ``target``: ``(2, H, W)`` (or batched)."""
+    """A measurement with its ground truth ``target``: ``(2, H, W)`` (or batched).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
 
     target: torch.Tensor
 
@@ -201,6 +248,8 @@ def calibration_phase(kspace: np.ndarray, maps: np.ndarray, calib_width: int) ->
     from undersampled data too). Multiplying ESPIRiT maps by it moves the image's smooth phase
     into the maps (module docstring).
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
         kspace: complex (C, H, W) k-space, centred.
         maps: complex (C, H, W) coil maps.
@@ -228,6 +277,8 @@ def espirit_reference(kspace_full: np.ndarray, calib_width: int) -> tuple[np.nda
         ``(kspace, maps, target)``: k-space and maps (C, H, W) and the image
         ``x = sum_i conj(S_i) F^H y_i`` (H, W), all scaled so that ``|x|`` peaks at 1. The
         maps are phase-referenced with :func:`calibration_phase`.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
     import sigpy as sp
     import sigpy.mri as mr
@@ -253,8 +304,7 @@ def _pack(kspaces, maps, targets, subjects, slices) -> dict:
 
 
 def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+    checks.choice(split, SPLITS, "split")
 
 
 def _subject_ids(split: str, preset: Preset) -> range:
@@ -269,6 +319,8 @@ def build_synthetic(split: str, preset: Preset | str | None = None, progress: bo
 
     Returns a dict of tensors: ``kspace_full`` and ``coil_maps`` (N, C, H, W, 2), ``target``
     (N, 2, H, W), ``subject`` and ``slice`` (N,). Subjects never cross splits.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
     _check_split(split)
     preset = get_preset(preset)
@@ -304,6 +356,8 @@ def undersample(full: dict, rate: float, seed: int, info: dict) -> SampleSet:
 
     Each slice gets its own equispaced mask (seeded by ``seed`` and its index, so masks are
     reproducible); the fully sampled k-space itself is not kept in the returned set.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
     spec = mask_spec(rate)
     k_full = full["kspace_full"]
@@ -330,6 +384,8 @@ def mri_dataset(split: str, preset: Preset | str | None = None, rate: float | No
     Returns:
         A :class:`~spadelib.data.common.SampleSet` of :class:`MRISample`; call
         ``.measurements_only()`` for a copy without ground truth.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
     _check_split(split)
     preset = get_preset(preset)
@@ -341,105 +397,14 @@ def mri_dataset(split: str, preset: Preset | str | None = None, rate: float | No
                                           "preset": preset.name})
 
 
-# ----------------------------------------------------------------------------- fastMRI files
-def _center_crop(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    h, w = a.shape[-2:]
-    th, tw = shape
-    top, left = (h - th) // 2, (w - tw) // 2
-    return a[..., top:top + th, left:left + tw]
+_FASTMRI_NAMES = ("fastmri_dataset", "fastmri_slice_kspace")
 
 
-def fastmri_slice_kspace(kspace: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bring one fastMRI multi-coil slice (C, H, W) complex to ``size`` (C, h, w).
-
-    fastMRI brain k-space is oversampled along the readout (e.g. 640 x 320 for a 320 x 320
-    image): we crop the coil images to a centred square of side min(H, W) (dropping the
-    readout oversampling), then keep the centred ``size`` block of its k-space, which lowers
-    the resolution without aliasing.
-    """
-    import sigpy as sp
-
-    side = min(kspace.shape[-2:])
-    if size[0] > side or size[1] > side:
-        raise ValueError(f"cannot bring k-space of size {kspace.shape[-2:]} up to {size}: "
-                         "choose a preset with a smaller mri_size")
-    images = _center_crop(sp.ifft(kspace, axes=(-2, -1)), (side, side))
-    return _center_crop(sp.fft(images, axes=(-2, -1)), size).astype(np.complex64)
-
-
-def _split_files(files: list[Path], preset: Preset) -> dict[str, list[Path]]:
-    """Split volumes (one subject each) into train / val / test, preset counts if enough."""
-    n = len(files)
-    counts = list(preset.mri_subjects)
-    if n < sum(counts):
-        frac = np.array(counts, dtype=float) / sum(counts)
-        test = max(1, int(round(n * frac[2]))) if n >= 3 else 0
-        val = max(1, int(round(n * frac[1]))) if n >= 3 else 0
-        counts = [n - val - test, val, test]
-    edges = np.cumsum([0] + counts)
-    return {s: files[edges[i]:edges[i + 1]] for i, s in enumerate(SPLITS)}
-
-
-def fastmri_dataset(folder: str | Path, split: str, preset: Preset | str | None = None,
-                    rate: float | None = None, progress: bool = True) -> SampleSet:
-    """Real fastMRI multi-coil brain data from a folder of ``.h5`` files, as :class:`MRISample`.
-
-    Each file is one subject (fastMRI's layout: dataset ``kspace`` of shape
-    (slices, coils, H, W), complex64). Files are sorted by name and split into train / val /
-    test by subject (the preset's counts, or proportionally when there are fewer files). From
-    each volume the ``preset.mri_slices_per_subject`` central slices are taken, brought to
-    ``preset.mri_size`` (:func:`fastmri_slice_kspace`), and processed like the synthetic data
-    (ESPIRiT maps, ESPIRiT-combined ground truth, peak 1). The result is cached, keyed by the
-    files (names, sizes, times) and the preset.
-
-    Raises:
-        FileNotFoundError: the folder does not exist.
-        ValueError: it holds no ``.h5`` file, or a file lacks a ``kspace`` dataset.
-    """
-    import h5py
-
-    _check_split(split)
-    preset = get_preset(preset)
-    rate = preset.mri_rate if rate is None else rate
-    mask_spec(rate)
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"fastMRI data folder not found: {folder} (point it at a folder "
-                                "of multi-coil brain .h5 files, e.g. multicoil_val/)")
-    files = sorted(folder.glob("*.h5"))
-    if not files:
-        raise ValueError(f"no .h5 files in {folder}: expected fastMRI multi-coil brain files")
-    chosen = _split_files(files, preset)[split]
-    if not chosen:
-        raise ValueError(f"only {len(files)} file(s) in {folder}: not enough for a "
-                         f"{split!r} split (need at least 3 subjects)")
-    config = {"version": DATA_VERSION, "source": "fastmri",
-              "files": [(f.name, f.stat().st_size, int(f.stat().st_mtime)) for f in chosen],
-              "folder": str(folder.resolve()), "size": preset.mri_size,
-              "slices": preset.mri_slices_per_subject, "calib": preset.espirit_calib}
-
-    def build() -> dict:
-        out = ([], [], [], [], [])
-        for sid, path in enumerate(tqdm(chosen, disable=not progress, desc=f"fastMRI {split}",
-                                        unit="file")):
-            with h5py.File(path, "r") as fh:
-                if "kspace" not in fh:
-                    raise ValueError(f"{path} has no 'kspace' dataset: not a fastMRI file")
-                ks = fh["kspace"]
-                if ks.ndim != 4:
-                    raise ValueError(f"{path}: expected multi-coil kspace (slices, coils, H, W), "
-                                     f"got shape {ks.shape}")
-                n = ks.shape[0]
-                take = min(n, preset.mri_slices_per_subject)
-                first = (n - take) // 2
-                for z in range(first, first + take):
-                    k = fastmri_slice_kspace(np.asarray(ks[z]), tuple(preset.mri_size))
-                    k, maps, target = espirit_reference(k, preset.espirit_calib)
-                    for lst, v in zip(out, (k, maps, target, sid, z)):
-                        lst.append(v)
-        return _pack(*out)
-
-    full = cached(f"mri-fastmri-{split}", config, build)
-    seed = preset.seed + 1000 * SPLITS.index(split)
-    return undersample(full, rate, seed, {"source": f"fastMRI {folder.name}", "split": split,
-                                          "preset": preset.name})
+def __getattr__(name: str):
+    """``from spadelib.data.mri import fastmri_dataset`` keeps working: the real-fastMRI loader
+    lives in :mod:`spadelib.data.fastmri`, which builds on this module (so it is looked up on
+    first use rather than imported here, which would be circular)."""
+    if name in _FASTMRI_NAMES:
+        from . import fastmri
+        return getattr(fastmri, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

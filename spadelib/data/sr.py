@@ -15,15 +15,15 @@ Sources, all offline:
 
   - ``"train"`` (7): astronaut, rocket, motorcycle (left view of skimage's stereo pair),
     grace_hopper (matplotlib), china and flower (scikit-learn's two sample photos) and
-    immunohistochemistry (the last one is the photo :func:`spadelib.zoo.training_data` holds
-    out for validation: its content is unlike the test photos, so model selection cannot
-    favour them);
+    immunohistochemistry (the last one is the photo
+    :meth:`spadelib.tasks.Task.training_data` holds out for validation: its content is unlike
+    the test photos, so model selection cannot favour them);
   - ``"test"`` (2): chelsea (the cat), coffee.
 
-  Data version 2 replaced hubble_deep_field and retina (mostly black) with china and flower.
-  In the quick USRNet's 3-minute budget the natural photos gained 0.1 dB on the test photos on
-  their own; most of that version's gain (0.4 dB) came from drawing 48 crops per photo instead
-  of 16 (``Preset.sr_crops_per_image``).
+  Data version 2 replaced hubble_deep_field and retina (mostly black) with china and flower:
+  natural photos teach a prior more about photos like the test ones than black backgrounds
+  do. In a short budget, the number of distinct crops drawn per photo
+  (``Preset.sr_crops_per_image``) matters more than the choice of photos.
 
 * :func:`load_image_folder`: your own folder of images (e.g. the 68 PNGs of CBSD68).
 
@@ -34,17 +34,18 @@ view used by the school and self-supervised fine-tuning.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from .. import checks
 from ..kernels import KERNEL_NAMES, sr_kernels
-from ..physics.sr import SuperResolution, _check_scale
+from ..physics.sr import SuperResolution, check_scale
 from ..presets import Preset, get_preset
-from .common import SampleSet
+from .common import SampleSet, batch_like, center_crop
 
 __all__ = ["SRMeasurement", "SRSample", "TRAIN_IMAGES", "TEST_IMAGES", "builtin_images",
            "sr_dataset", "load_image_folder", "IMAGE_EXTENSIONS"]
@@ -71,6 +72,8 @@ _SPLIT_SEED = {"train": 1, "test": 2, "folder": 3}
 class SRMeasurement:
     """What a camera gives: the low-resolution image and what is needed to build ``A``.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Attributes:
         lr: low-resolution RGB image ``(3, h, w)``, or batched ``(B, 3, h, w)``.
         kernel: blur kernel ``(k, k)``, or batched ``(B, k, k)`` (non-negative, sums to 1).
@@ -82,6 +85,34 @@ class SRMeasurement:
     kernel: torch.Tensor
     sigma: torch.Tensor
     scale: int
+
+    #: the tensor fields of the measurement (no ground truth)
+    measurement_fields: ClassVar[tuple[str, ...]] = ("lr", "kernel", "sigma")
+
+    @property
+    def batched(self) -> bool:
+        """Whether the fields have a leading batch axis."""
+        return self.lr.dim() == 4
+
+    @property
+    def y(self) -> torch.Tensor:
+        """The measurements with a batch axis: ``(B, 3, h, w)`` (``B = 1`` unbatched)."""
+        return self.lr if self.batched else self.lr[None]
+
+    @property
+    def measured(self) -> torch.Tensor:
+        """Ones shaped like :attr:`y` (every LR pixel is measured), without the memory."""
+        y = self.y
+        return y.new_ones(()).expand(y.shape)
+
+    def with_y(self, y: torch.Tensor) -> "SRMeasurement":
+        """A copy holding the LR images ``y`` (shaped like :attr:`y`) and every other field of
+        this one (kernel, sigma, scale, and a sample's target).
+
+        Raises:
+            ValueError: ``y`` has another shape than :attr:`y`.
+        """
+        return replace(self, lr=batch_like(y, self.y, self.batched, "an LR image"))
 
     def physics(self, img_size: Sequence[int] | None = None) -> SuperResolution:
         """The operator ``A = S H`` of this measurement (batched kernels for a batch).
@@ -101,6 +132,8 @@ class SRMeasurement:
 @dataclass
 class SRSample(SRMeasurement):
     """A measurement plus its ground truth.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Attributes:
         target: the high-resolution RGB image ``(3, H, W)`` in [0, 1], or ``(B, 3, H, W)``.
@@ -156,6 +189,8 @@ def _load_builtin(name: str) -> np.ndarray:
 def builtin_images(split: str) -> dict[str, np.ndarray]:
     """The built-in colour photos of a split (no download: they ship with the packages).
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
         split: ``"train"`` (:data:`TRAIN_IMAGES`, 7 photos), ``"test"``
             (:data:`TEST_IMAGES`: chelsea, coffee) or ``"all"``.
@@ -189,9 +224,7 @@ def _named_images(images) -> dict[str, np.ndarray]:
 
 def _crop_side(requested: int, images: Mapping[str, np.ndarray], kernel_size: int) -> int:
     """Largest multiple of 12 <= ``requested`` that fits in every image (and holds a kernel)."""
-    if isinstance(requested, bool) or not isinstance(requested, (int, np.integer)) \
-            or requested < 1:
-        raise ValueError(f"the crop size must be a positive int, got {requested!r}")
+    checks.positive_int(requested, "the crop size")
     smallest = min(min(im.shape[:2]) for im in images.values())
     side = min(int(requested), smallest) // SIDE_MULTIPLE * SIDE_MULTIPLE
     if side < kernel_size:
@@ -199,12 +232,6 @@ def _crop_side(requested: int, images: Mapping[str, np.ndarray], kernel_size: in
                          f"{smallest}) is smaller than the {kernel_size}x{kernel_size} kernels: "
                          f"use larger images or a larger size (>= {kernel_size})")
     return side
-
-
-def _center_crop(img: np.ndarray, side: int) -> np.ndarray:
-    h, w = img.shape[:2]
-    top, left = (h - side) // 2, (w - side) // 2
-    return img[top:top + side, left:left + side]
 
 
 def _chw(img: np.ndarray) -> torch.Tensor:
@@ -227,8 +254,7 @@ def _kernel_bank(kernels) -> tuple[torch.Tensor, tuple]:
         return kernels.float(), tuple(f"custom #{i}" for i in range(len(kernels)))
     idx = [kernels] if isinstance(kernels, (int, np.integer)) else list(kernels)
     n = len(KERNEL_NAMES)
-    bad = [i for i in idx if isinstance(i, bool) or not isinstance(i, (int, np.integer))
-           or not 0 <= i < n]
+    bad = [i for i in idx if not checks.is_int(i) or not 0 <= i < n]
     if bad or not idx:
         raise ValueError(f"kernels must be indices in 0..{n - 1} into sr_kernels() (or a "
                          f"(K, k, k) tensor), got {kernels!r}")
@@ -242,7 +268,8 @@ def _check_sigma(sigma):
             raise ValueError(f"a sigma range must be (low, high) with 0 <= low <= high, "
                              f"got {sigma!r}")
         return float(sigma[0]), float(sigma[1])
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0:
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 \
+            or sigma == float("inf"):
         raise ValueError(f"sigma must be a noise std >= 0 (images in [0, 1]) or a range "
                          f"(low, high), got {sigma!r}")
     return float(sigma)
@@ -293,6 +320,8 @@ def sr_dataset(split: str, preset: Preset | str | None = None, scale: int | None
                images=None) -> SampleSet:
     """A super-resolution data set of :class:`SRSample` built from the built-in photos.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     * ``"test"``: the centre crop of every image, degraded with every kernel: N = images x
       kernels samples, in image-major order (sample i: image ``i // K``, kernel ``i % K``).
     * ``"train"``: ``preset.sr_crops_per_image`` random crops of every image, each degraded
@@ -323,7 +352,7 @@ def sr_dataset(split: str, preset: Preset | str | None = None, scale: int | None
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     P = get_preset(preset)
-    s = _check_scale(P.sr_scale if scale is None else scale)
+    s = check_scale(P.sr_scale if scale is None else scale)
     sigma = _check_sigma(P.sr_noise if sigma is None else sigma)
     bank, labels = _kernel_bank(kernels)
     imgs = builtin_images(split) if images is None else _named_images(images)
@@ -332,7 +361,7 @@ def sr_dataset(split: str, preset: Preset | str | None = None, scale: int | None
     info = {"split": split, "preset": P.name, "side": side, "sigma": sigma,
             "images": tuple(imgs), "kernels": labels if len(labels) <= 12 else f"{len(labels)}"}
     if split == "test":
-        crops = {n: _center_crop(im, side) for n, im in imgs.items()}
+        crops = {n: center_crop(im, (side, side), axes=(0, 1)) for n, im in imgs.items()}
         return _every_kernel(crops, bank, s, sigma, gen, info)
 
     n_crops = int(P.sr_crops_per_image)
@@ -357,6 +386,8 @@ def load_image_folder(folder: str | Path, preset: Preset | str | None = None,
                       extensions: Sequence[str] = IMAGE_EXTENSIONS,
                       max_images: int | None = None) -> SampleSet:
     """Your own images (e.g. CBSD68's PNGs) as an SR test set, like ``sr_dataset("test")``.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Files with a suffix in ``extensions`` are read in sorted order with
     ``skimage.io.imread``; grey images are promoted to RGB and an alpha channel is dropped
@@ -400,7 +431,7 @@ def load_image_folder(folder: str | Path, preset: Preset | str | None = None,
         raise ValueError(f"no images with suffix {', '.join(exts)} in {str(path)!r}: put "
                          f"image files there or change `extensions`")
     P = get_preset(preset)
-    s = _check_scale(P.sr_scale if scale is None else scale)
+    s = check_scale(P.sr_scale if scale is None else scale)
     sigma = _check_sigma(P.sr_noise if sigma is None else sigma)
     bank, labels = _kernel_bank(kernels)
     imgs = {}
@@ -413,7 +444,7 @@ def load_image_folder(folder: str | Path, preset: Preset | str | None = None,
             raise ValueError(f"could not read image {str(f)!r}: {exc}") from exc
         imgs[f.name] = _to_rgb_float(raw, f.name)
     side = _crop_side(P.sr_size if size is None else size, imgs, max(bank.shape[-2:]))
-    crops = {n: _center_crop(im, side) for n, im in imgs.items()}
+    crops = {n: center_crop(im, (side, side), axes=(0, 1)) for n, im in imgs.items()}
     info = {"split": "folder", "source": str(path), "preset": P.name, "side": side,
             "sigma": sigma, "images": tuple(imgs),
             "kernels": labels if len(labels) <= 12 else f"{len(labels)}"}

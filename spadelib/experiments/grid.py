@@ -19,6 +19,7 @@ The named grids follow the paper's tables and figures:
 ``fig2``     the networks of Figure 2: the DEQ (supervised) and USRNet (school), unpruned and
              at the largest ratio
 ``all``      the union of the above
+``smoke``    four cheap DEQ cells, to check a set-up end to end (not part of ``all``)
 ============ ===================================================================================
 
 A preset decides how much of a grid it runs (:func:`cells`): the ``paper`` preset runs every
@@ -34,6 +35,7 @@ from typing import Callable
 from .. import checks
 from ..models import check_name
 from ..presets import Preset, get_preset
+from ..tasks import task_of
 
 __all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "cells", "check_grid"]
 
@@ -48,7 +50,7 @@ FINETUNE = ("supervised", "school", "self-supervised")
 
 #: what the quick preset keeps of every grid (everything else is paper-only)
 QUICK_SUBSET = {"networks": ("deq", "varnet", "usrnet"), "ratios": (0.0, 0.2, 0.4),
-                "rates": (0.167,), "scales": (4,), "seeds": (0,)}
+                "settings": {"mri": (0.167,), "sr": (4,)}, "seeds": (0,)}
 
 
 @dataclass(frozen=True, order=True)
@@ -79,24 +81,17 @@ class Cell:
         if ratio == 0 and self.regime != "none":
             raise ValueError(f"an unpruned cell (ratio 0) has regime 'none', got {self.regime!r}")
         checks.nonnegative_int(self.seed, "seed")
-        if self.task == "sr":
-            if self.setting not in (2, 3, 4):
-                raise ValueError(f"an SR cell's setting is its scale, 2, 3 or 4; got "
-                                 f"{self.setting!r}")
-            object.__setattr__(self, "setting", int(self.setting))
-        else:
-            checks.real(self.setting, "sampling rate", low=0.0, high=1.0, low_open=True)
-            object.__setattr__(self, "setting", float(self.setting))
+        object.__setattr__(self, "setting", task_of(self.network).check_setting(self.setting))
 
     @property
     def task(self) -> str:
-        from ..models import spec
-        return spec(self.network).task
+        """``"mri"`` or ``"sr"``."""
+        return task_of(self.network).name
 
     @property
     def key(self) -> str:
         """A stable, readable identity: what the results store is keyed by."""
-        setting = f"x{self.setting}" if self.task == "sr" else f"rate{self.setting:g}"
+        setting = task_of(self.network).setting_label(self.setting)
         return (f"{self.network}|{setting}|ratio{self.ratio:g}|{self.regime}|{self.criterion}|"
                 f"seed{self.seed}")
 
@@ -105,9 +100,7 @@ class Cell:
 
     def preset(self, preset: Preset | str | None = None) -> Preset:
         """The preset with this cell's sampling rate or scale."""
-        P = get_preset(preset)
-        return P.replace(sr_scale=self.setting) if self.task == "sr" else \
-            P.replace(mri_rate=self.setting)
+        return task_of(self.network).with_setting(preset, self.setting)
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,6 +128,10 @@ GRIDS: dict[str, Callable[[], list[Cell]]] = {
                      Cell("usrnet", 4, 0.0, "none"), Cell("usrnet", 4, RATIOS[-1], "school")],
 }
 GRIDS["all"] = lambda: [c for name in sorted(GRIDS) if name != "all" for c in GRIDS[name]()]
+#: four cheap cells of the DEQ for checking a set-up end to end (not part of "all")
+GRIDS["smoke"] = lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.4, "none"),
+                          Cell("deq", 0.167, 0.4, "supervised"),
+                          Cell("deq", 0.167, 0.4, "school")]
 
 
 def check_grid(name: str) -> str:
@@ -145,7 +142,7 @@ def check_grid(name: str) -> str:
 def _in_quick_subset(cell: Cell) -> bool:
     q = QUICK_SUBSET
     return (cell.network in q["networks"] and cell.ratio in q["ratios"] and cell.seed in q["seeds"]
-            and cell.setting in (q["scales"] if cell.task == "sr" else q["rates"]))
+            and cell.setting in q["settings"][cell.task])
 
 
 def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:

@@ -1,4 +1,4 @@
-"""The four MBDL networks the paper prunes, built from a preset.
+"""The four MBDL networks the paper prunes, built from a preset, and their registry.
 
 * ``"deq"``: deep equilibrium model, PnP proximal gradient with an EDSR prior (eq. 3);
 * ``"varnet"``: VarNet, 8 unrolled cascades with U-Net priors, coil maps given;
@@ -9,8 +9,15 @@
 Every network is an :class:`~spadelib.models.base.MBDLNetwork`: ``net(batched measurement)``
 returns an image in the ground truth's layout, and ``net.priors()`` declares the CNNs SPADE
 prunes.
+
+:data:`NETWORKS` is the one registry: for each network its task, its builder, its model
+version and the preset fields it is built from (:class:`NetworkSpec`). Everything that depends
+on a network's identity (the key of a cached checkpoint, the task's data) reads it from there.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 from ..presets import Preset, get_preset
 from .base import MBDLNetwork, PriorSpec
@@ -19,32 +26,84 @@ from .edsr import EDSR
 from .usrnet import USRNet, build_usrnet
 from .varnet import E2EVarNet, VarNet, build_e2e_varnet, build_varnet
 
-BUILDERS = {"deq": build_deq, "varnet": build_varnet, "e2e-varnet": build_e2e_varnet,
-            "usrnet": build_usrnet}
-TASKS = {"deq": "mri", "varnet": "mri", "e2e-varnet": "mri", "usrnet": "sr"}
-NAMES = tuple(BUILDERS)
-# bumped whenever a network's forward pass or initialisation changes, so that cached
-# checkpoints of the old behaviour are never loaded into the new one
-VERSIONS = {"deq": 1, "varnet": 1, "e2e-varnet": 2, "usrnet": 2}
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What the package knows about one network.
+
+    Attributes:
+        name: the canonical name (``"e2e-varnet"``).
+        task: the task it solves, a key of :data:`spadelib.tasks.TASKS` (``"mri"``, ``"sr"``).
+        build: ``build(preset) -> MBDLNetwork``, a freshly initialised network.
+        version: bumped whenever the network's forward pass or initialisation changes, so that
+            a cached checkpoint of the old behaviour is never loaded into the new one.
+        fields: the preset fields this network (and only this network) is built from: its
+            sizes, its solver budget, its pre-training recipe. A change to any of them
+            invalidates its pre-trained checkpoint and no other network's.
+    """
+
+    name: str
+    task: str
+    build: Callable[[Preset], MBDLNetwork]
+    version: int
+    fields: tuple[str, ...]
+
+
+_VARNET_FIELDS = ("varnet_cascades", "varnet_chans", "varnet_pools")
+
+NETWORKS: dict[str, NetworkSpec] = {
+    "deq": NetworkSpec("deq", "mri", build_deq, 1,
+                       ("deq_blocks", "deq_features", "deq_max_iter", "deq_tol", "deq_warmup",
+                        "deq_warmup_steps")),
+    "varnet": NetworkSpec("varnet", "mri", build_varnet, 1, _VARNET_FIELDS),
+    "e2e-varnet": NetworkSpec("e2e-varnet", "mri", build_e2e_varnet, 2,
+                              _VARNET_FIELDS + ("sens_chans", "sens_pools")),
+    "usrnet": NetworkSpec("usrnet", "sr", build_usrnet, 2,
+                          ("usrnet_channels", "usrnet_blocks", "usrnet_iters")),
+}
+NAMES = tuple(NETWORKS)
+# derived views, kept for code that reads them
+BUILDERS = {n: s.build for n, s in NETWORKS.items()}
+TASKS = {n: s.task for n, s in NETWORKS.items()}
+VERSIONS = {n: s.version for n, s in NETWORKS.items()}
 
 
 def check_name(name: str) -> str:
-    """Normalise a network name (``"E2E_VarNet"`` -> ``"e2e-varnet"``) or raise ValueError."""
+    """Normalise a network name (``"E2E_VarNet"`` -> ``"e2e-varnet"``) or raise ValueError.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     key = str(name).strip().lower().replace("_", "-")
-    if key not in BUILDERS:
+    if key not in NETWORKS:
         raise ValueError(f"unknown network {name!r}; choose one of {', '.join(NAMES)}")
     return key
+
+
+def spec(name: str | NetworkSpec) -> NetworkSpec:
+    """The :class:`NetworkSpec` of network ``name`` (a spec is returned as it is).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Raises:
+        ValueError: an unknown network name.
+    """
+    if isinstance(name, NetworkSpec):
+        return name
+    return NETWORKS[check_name(name)]
 
 
 def build(name: str, preset: Preset | str | None = None) -> MBDLNetwork:
     """A freshly initialised network ``name`` at the sizes of ``preset``.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Args:
         name: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
         preset: a :class:`~spadelib.presets.Preset` or its name; default: the current one.
     """
-    return BUILDERS[check_name(name)](get_preset(preset))
+    return spec(name).build(get_preset(preset))
 
 
-__all__ = ["build", "check_name", "NAMES", "TASKS", "MBDLNetwork", "PriorSpec", "DEQ", "EDSR",
-           "VarNet", "E2EVarNet", "USRNet"]
+__all__ = ["build", "check_name", "spec", "NetworkSpec", "NETWORKS", "NAMES", "TASKS",
+           "VERSIONS", "MBDLNetwork", "PriorSpec", "DEQ", "EDSR", "VarNet", "E2EVarNet",
+           "USRNet"]

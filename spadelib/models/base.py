@@ -1,23 +1,35 @@
-"""What every MBDL network of the book shares.
+"""What every MBDL network of the book shares (taught in Chapter 2,
+``book/02_mbdl_networks.ipynb``).
 
 An MBDL network maps a *batched measurement* (:class:`~spadelib.data.MRIMeasurement` or
 :class:`~spadelib.data.SRMeasurement`) to an image in the layout of the ground truth
 (``(B, 2, H, W)`` for MRI, ``(B, 3, H, W)`` for SR). It also *declares its CNN priors*: the
 modules SPADE prunes, a real-valued example input for each (batch size >= 2: torch-pruning
 traces through it) and the layers that must never be pruned (output convs, E2E-VarNet's
-sensitivity network). Pruning (Chapter 3-4) reads only these declarations.
+sensitivity network). Pruning (Chapters 3-4) reads only these declarations.
+
+Every call ``net(measurement)`` first passes :meth:`MBDLNetwork.check_measurement` (a forward
+pre-hook installed by the base class, so no network can forget it): a measurement holding NaN
+or Inf is refused with an error naming the field, instead of silently turning the whole
+reconstruction (and, in training, every weight) into NaN.
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from .. import checks
+
 
 @dataclass
 class PriorSpec:
     """One CNN prior inside an MBDL network.
+
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
 
     Attributes:
         name: dotted name of the module inside the network (``"prior"``,
@@ -35,14 +47,56 @@ class PriorSpec:
     applications: int = 1
 
 
+def _measurement_fields(measurement) -> tuple[str, ...]:
+    """The names of the measurement fields of a measurement or sample (never its target)."""
+    names = getattr(type(measurement), "measurement_fields", None)
+    if names is not None:
+        return tuple(names)
+    if dataclasses.is_dataclass(measurement):
+        return tuple(f.name for f in dataclasses.fields(measurement) if f.name != "target")
+    return ()
+
+
+def _refuse_nonfinite(module: "MBDLNetwork", args: tuple) -> None:
+    """Forward pre-hook of every MBDL network: :meth:`MBDLNetwork.check_measurement`."""
+    if args:
+        module.check_measurement(args[0])
+
+
 class MBDLNetwork(nn.Module):
     """Base class: ``forward(measurement) -> image`` plus :meth:`priors`.
 
-    Subclasses set ``task`` (``"mri"`` or ``"sr"``) and ``name``.
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Subclasses set ``task`` (``"mri"`` or ``"sr"``) and ``name``, and call
+    ``super().__init__()``, which installs the measurement check
+    (:meth:`check_measurement`) in front of their ``forward``.
     """
 
     task: str = ""
     name: str = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(_refuse_nonfinite)
+
+    def check_measurement(self, measurement) -> None:
+        """Refuse a measurement with a NaN or Inf in any of its measurement fields.
+
+        One ``isfinite`` per field (``measurement_fields`` of the measurement type: MRI
+        ``kspace``, ``mask``, ``coil_maps``; SR ``lr``, ``kernel``, ``sigma``). Anything that is
+        not a measurement is left to ``forward``'s own checks.
+
+        Raises:
+            ValueError: naming the network and the field.
+        """
+        for name in _measurement_fields(measurement):
+            value = getattr(measurement, name, None)
+            what = f"{self.name or type(self).__name__}: the measurement's {name!r}"
+            if isinstance(value, torch.Tensor):
+                checks.finite_tensor(value, what)
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{what} is {value}; refusing to use it")
 
     def priors(self) -> list[PriorSpec]:
         """The CNN priors SPADE prunes, with example inputs and layers to leave alone."""
@@ -54,4 +108,5 @@ class MBDLNetwork(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the network's parameters."""
         return next(self.parameters()).device

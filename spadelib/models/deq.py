@@ -43,6 +43,8 @@ k-space lines (for unit-norm maps). Then :math:`\mathrm{Lip}(T) \le 1 - \alpha(1
 \mathrm{Lip}(D))`: the relaxation keeps T contractive for any prior with
 :math:`\mathrm{Lip}(D) < 1` and only marginally expansive otherwise, where eq. (3) alone
 (:math:`\alpha = 1`) inherits the prior's constant unchanged.
+
+Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .. import checks
 from ..data.common import to_device
 from ..data.mri import MRIMeasurement
 from ..presets import Preset, get_preset
@@ -63,17 +66,14 @@ SOLVERS = ("forward", "anderson")
 BACKWARDS = ("jfb", "implicit")
 
 
-def _check_solver(solver: str) -> None:
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
+def _check_solver(solver: str, name: str = "solver") -> str:
+    return checks.choice(solver, SOLVERS, name)
 
 
-def _check_budget(max_iter, tol, what: str = "") -> None:
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"{what}max_iter must be an int >= 1, got {max_iter!r}")
-    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0 \
-            or not math.isfinite(tol):
-        raise ValueError(f"{what}tol must be a finite number > 0, got {tol!r}")
+def _check_budget(max_iter, tol, what: str = "") -> tuple[int, float]:
+    """``(max_iter, tol)`` of a solver, checked: an int >= 1 and a finite number > 0."""
+    return (checks.positive_int(max_iter, f"{what}max_iter"),
+            checks.positive_real(tol, f"{what}tol"))
 
 
 def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tensor, *,
@@ -82,6 +82,8 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
                       callback: Callable[[int, torch.Tensor], None] | None = None
                       ) -> tuple[torch.Tensor, dict]:
     r"""Find :math:`x = f(x)` by forward iteration or Anderson acceleration, batched.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Every iteration evaluates ``fn`` once, at the current iterate :math:`x_k`, and measures the
     relative fixed-point residual per batch item
@@ -127,10 +129,8 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
     """
     _check_solver(solver)
     _check_budget(max_iter, tol)
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"Anderson memory m must be an int >= 1, got {m!r}")
-    if not lam >= 0:
-        raise ValueError(f"Anderson regularisation lam must be >= 0, got {lam!r}")
+    checks.positive_int(m, "Anderson memory m")
+    checks.real(lam, "Anderson regularisation lam", low=0.0)
     shape, b = x0.shape, x0.shape[0]
     cuda = x0.is_cuda
     start, paused = time.perf_counter(), 0.0
@@ -200,6 +200,8 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
 class DEQ(MBDLNetwork):
     r"""Deep equilibrium network for multi-coil MRI: the fixed point of a relaxed PnP step.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     ``T(x) = alpha * prior(z) + (1 - alpha) * z`` with ``z = x - gamma * A^H (A x - y)``; the
     output is :math:`\bar x = T(\bar x)` found from :math:`x_0 = A^H y` (module docstring).
 
@@ -239,23 +241,20 @@ class DEQ(MBDLNetwork):
                  backward_solver: str = "anderson", backward_max_iter: int = 50,
                  backward_tol: float = 1e-4, unrolled_steps: int | None = None):
         super().__init__()
-        if not isinstance(prior, nn.Module):
-            raise TypeError(f"prior must be an nn.Module (e.g. EDSR), got {type(prior).__name__}")
+        checks.module(prior, "prior (e.g. an EDSR)")
         if not hasattr(prior, "tail"):
             raise ValueError("prior needs a 'tail' attribute (its output conv, which pruning "
                              "must leave alone), as EDSR has")
-        if not gamma > 0:
-            raise ValueError(f"gamma (step size) must be > 0, got {gamma!r}")
-        if not 0 < alpha <= 1:
-            raise ValueError(f"alpha (relaxation) must be in (0, 1], got {alpha!r}")
+        checks.positive_real(gamma, "gamma (step size)")
+        checks.real(alpha, "alpha (relaxation)", low=0.0, high=1.0, low_open=True)
         _check_solver(solver)
-        _check_solver(backward_solver)
-        if backward not in BACKWARDS:
-            raise ValueError(f"unknown backward {backward!r}; choose one of {BACKWARDS}")
-        _check_budget(max_iter, tol)
-        _check_budget(backward_max_iter, backward_tol, "backward_")
-        if isinstance(anderson_m, bool) or not isinstance(anderson_m, int) or anderson_m < 1:
-            raise ValueError(f"anderson_m must be an int >= 1, got {anderson_m!r}")
+        _check_solver(backward_solver, "backward_solver")
+        checks.choice(backward, BACKWARDS, "backward")
+        max_iter, tol = _check_budget(max_iter, tol)
+        backward_max_iter, backward_tol = _check_budget(backward_max_iter, backward_tol,
+                                                        "backward_")
+        anderson_m = checks.positive_int(anderson_m, "anderson_m")
+        checks.real(anderson_lam, "anderson_lam", low=0.0)
         self.prior = prior
         self.gamma = nn.Parameter(torch.tensor(float(gamma)))
         self.alpha = nn.Parameter(torch.tensor(float(alpha)))
@@ -274,9 +273,8 @@ class DEQ(MBDLNetwork):
 
     @unrolled_steps.setter
     def unrolled_steps(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
-            raise ValueError(f"unrolled_steps must be None or an int >= 1, got {value!r}")
+        if value is not None:
+            value = checks.positive_int(value, "unrolled_steps (None or K)")
         self._unrolled_steps = value
 
     # ------------------------------------------------------------------ the operator
@@ -296,9 +294,7 @@ class DEQ(MBDLNetwork):
                              f"{tuple(measurement.kspace.shape)}; use SampleSet.batch() or a "
                              "loader")
         measurement = to_device(measurement, self.gamma.device)
-        physics = measurement.physics()
-        y = measurement.y()
-        return physics, y
+        return measurement.physics(), measurement.y
 
     def _solve(self, T, x0, solver, max_iter, tol, callback=None):
         with torch.no_grad():
@@ -370,11 +366,10 @@ class DEQ(MBDLNetwork):
         """
         from ..metrics import psnr
 
-        solver = self.solver if solver is None else solver
-        max_iter = self.max_iter if max_iter is None else max_iter
-        tol = self.tol if tol is None else tol
-        _check_solver(solver)
-        _check_budget(max_iter, tol)
+        solver = _check_solver(self.solver if solver is None else solver)
+        max_iter, tol = _check_budget(self.max_iter if max_iter is None else max_iter,
+                                      self.tol if tol is None else tol)
+        self.check_measurement(measurement)     # iterate bypasses forward and its pre-hook
         physics, y = self._unpack(measurement)
         T = self.operator(physics, y)
         callback, trace = None, []
@@ -411,6 +406,8 @@ class DEQ(MBDLNetwork):
 
 def build_deq(preset: Preset | str | None = None, **kwargs) -> DEQ:
     """The DEQ of a preset: ``EDSR(2, 2, deq_features, deq_blocks)`` with its solver budget.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         preset: a :class:`~spadelib.presets.Preset` or its name (default: the current one).

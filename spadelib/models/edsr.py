@@ -13,20 +13,29 @@ At the paper's size (2 -> 2 channels, 64 features, 13 blocks, 3x3 convs with bia
 
 that is 999,426 parameters (REFERENCE.md section 2). SPADE prunes the feature channels of the
 head, trunk and blocks and leaves ``tail`` (the output conv) untouched.
+
+Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from .. import checks
+
 
 def conv3x3(in_channels: int, out_channels: int) -> nn.Conv2d:
-    """A 3x3 convolution with bias and 'same' zero padding."""
+    """A 3x3 convolution with bias and 'same' zero padding.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=True)
 
 
 class ResBlock(nn.Module):
     """EDSR residual block without batch norm: ``x + res_scale * conv(relu(conv(x)))``.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         features: number of channels F (input = output).
@@ -49,6 +58,8 @@ class ResBlock(nn.Module):
 class EDSR(nn.Module):
     """EDSR at image resolution: ``tail(h + body(h))`` with ``h = head(x)``.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Args:
         in_channels: input channels (2 for real/imag MR images).
         out_channels: output channels (2).
@@ -68,12 +79,10 @@ class EDSR(nn.Module):
     def __init__(self, in_channels: int = 2, out_channels: int = 2, features: int = 64,
                  blocks: int = 13, res_scale: float = 1.0):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("features", features)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"EDSR {name} must be a positive int, got {value!r}")
-        if not isinstance(blocks, int) or blocks < 0:
-            raise ValueError(f"EDSR blocks must be an int >= 0, got {blocks!r}")
+        in_channels = checks.positive_int(in_channels, "EDSR in_channels")
+        out_channels = checks.positive_int(out_channels, "EDSR out_channels")
+        features = checks.positive_int(features, "EDSR features")
+        blocks = checks.nonnegative_int(blocks, "EDSR blocks")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.features, self.blocks = features, blocks
         self.head = conv3x3(in_channels, features)

@@ -1,4 +1,5 @@
-"""USRNet: the unfolded super-resolution network of the SPADE paper's SR experiments.
+"""USRNet: the unfolded super-resolution network of the SPADE paper's SR experiments (taught in
+Chapter 2, ``book/02_mbdl_networks.ipynb``).
 
 USRNet (Zhang, Van Gool and Timofte, CVPR 2020) unfolds ``K`` half-quadratic-splitting
 iterations for the degradation model ``y = S (k * x) + n`` of :mod:`spadelib.physics.sr`.
@@ -24,25 +25,19 @@ has exactly 17,016,016 parameters: 17,010,624 in the ResUNet and 5,392 in HyPaNe
 """
 from __future__ import annotations
 
-import numbers
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import checks
 from ..data.sr import SRMeasurement
-from ..physics.sr import _check_scale, nearest_upsample
+from ..physics.sr import check_scale, nearest_upsample
 from ..presets import Preset, get_preset
 from .base import MBDLNetwork, PriorSpec
 
 __all__ = ["ResBlock", "ResUNet", "HyPaNet", "USRNet", "build_usrnet"]
-
-
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -54,6 +49,8 @@ def _conv3x3(cin: int, cout: int) -> nn.Conv2d:
 # --------------------------------------------------------------------------------------------
 class ResBlock(nn.Module):
     """Bias-free residual block ``x + conv(relu(conv(x)))`` (3x3 convs, C -> C channels).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         channels: C.
@@ -73,6 +70,8 @@ class ResBlock(nn.Module):
 
 class ResUNet(nn.Module):
     """USRNet's prior: a bias-free residual U-Net with additive skip connections.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     With widths ``c_0..c_3`` and ``n`` = ``blocks``:
 
@@ -107,16 +106,16 @@ class ResUNet(nn.Module):
     def __init__(self, in_channels: int = 4, out_channels: int = 3,
                  channels: Sequence[int] = (64, 128, 256, 512), blocks: int = 2):
         super().__init__()
-        in_channels = _positive_int(in_channels, "in_channels")
-        out_channels = _positive_int(out_channels, "out_channels")
+        in_channels = checks.positive_int(in_channels, "in_channels")
+        out_channels = checks.positive_int(out_channels, "out_channels")
         try:
             chans = tuple(channels)
         except TypeError:
             chans = ()
         if len(chans) != 4:
             raise ValueError(f"channels must be 4 widths (c0, c1, c2, c3), got {channels!r}")
-        chans = tuple(_positive_int(c, f"channels[{i}]") for i, c in enumerate(chans))
-        blocks = _positive_int(blocks, "blocks")
+        chans = tuple(checks.positive_int(c, f"channels[{i}]") for i, c in enumerate(chans))
+        blocks = checks.positive_int(blocks, "blocks")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.channels, self.blocks = chans, blocks
 
@@ -171,6 +170,8 @@ class ResUNet(nn.Module):
 class HyPaNet(nn.Module):
     """Maps the degradation's (noise level, scale) to the per-iteration ``alpha_k, beta_k``.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Three 1x1 convs with bias, ``2 -> hidden -> hidden -> out``, ReLU between them, Softplus at
     the end plus ``eps`` so every output is strictly positive:
 
@@ -195,12 +196,10 @@ class HyPaNet(nn.Module):
 
     def __init__(self, in_channels: int = 2, hidden: int = 64, out: int = 16, eps: float = 1e-4):
         super().__init__()
-        in_channels = _positive_int(in_channels, "in_channels")
-        hidden = _positive_int(hidden, "hidden")
-        out = _positive_int(out, "out")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        self.eps = float(eps)
+        in_channels = checks.positive_int(in_channels, "in_channels")
+        hidden = checks.positive_int(hidden, "hidden")
+        out = checks.positive_int(out, "out")
+        self.eps = checks.positive_real(eps, "eps")
         self.mlp = nn.Sequential(
             nn.Conv2d(in_channels, hidden, 1), nn.ReLU(inplace=False),
             nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=False),
@@ -233,8 +232,10 @@ class USRNet(MBDLNetwork):
     The prior step is residual, ``x_k = z_k + ResUNet(...)``, and the ResUNet's output conv
     starts at zero, so an untrained USRNet is exactly ``iters`` closed-form data steps. Without
     this, eight applications of a randomly initialised bias-free ResUNet compound: the
-    untrained output is far off (about 5 dB) and early training steps blow up (a loss of 6e6
-    was seen in the second epoch on the quick preset). The parameter count is unchanged.
+    untrained output is far from any image, and the first training steps can blow the loss
+    up by orders of magnitude. The parameter count is unchanged.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         channels: ResUNet widths ``(c_0, c_1, c_2, c_3)``.
@@ -258,7 +259,7 @@ class USRNet(MBDLNetwork):
     def __init__(self, channels: Sequence[int] = (64, 128, 256, 512), blocks: int = 2,
                  iters: int = 8, hypa_hidden: int = 64):
         super().__init__()
-        self.iters = _positive_int(iters, "iters")
+        self.iters = checks.positive_int(iters, "iters")
         self.prior = ResUNet(in_channels=4, out_channels=3, channels=channels, blocks=blocks)
         self.hypa = HyPaNet(in_channels=2, hidden=hypa_hidden, out=2 * self.iters)
         nn.init.zeros_(self.prior.tail.weight)      # residual prior: starts as the identity
@@ -271,8 +272,8 @@ class USRNet(MBDLNetwork):
         """The shared ResUNet (applied ``iters`` times; its ``tail`` is never pruned) and
         HyPaNet's hidden 1x1 convs (applied once; its output conv is never pruned).
 
-        Pruning HyPaNet as well reproduces the paper's USRNet #Params column exactly (with the
-        ResUNet alone the counts are 0.01-0.06 % higher, HyPaNet's share).
+        Pruning HyPaNet as well is what reproduces the paper's USRNet #Params column exactly:
+        with the ResUNet alone, every pruned count would keep HyPaNet's full share.
         """
         p = next(self.prior.parameters())
         example = torch.randn(2, 4, 32, 32, dtype=p.dtype, device=p.device)
@@ -288,7 +289,7 @@ class USRNet(MBDLNetwork):
         if not isinstance(m, SRMeasurement):
             raise TypeError(f"USRNet needs a batched SRMeasurement/SRSample (e.g. "
                             f"sr_dataset(...).batch(...)), got {type(m).__name__}")
-        scale = _check_scale(m.scale)
+        scale = check_scale(m.scale)
         lr = m.lr
         if not isinstance(lr, torch.Tensor) or lr.dim() != 4:
             shape = tuple(lr.shape) if isinstance(lr, torch.Tensor) else type(lr).__name__
@@ -369,6 +370,8 @@ class USRNet(MBDLNetwork):
 
 def build_usrnet(preset: Preset | str | None = None) -> USRNet:
     """USRNet at a preset's size (``usrnet_channels``, ``usrnet_blocks``, ``usrnet_iters``).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         preset: a :class:`~spadelib.presets.Preset`, its name, or ``None`` (the default preset).

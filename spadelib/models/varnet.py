@@ -1,4 +1,5 @@
-"""VarNet and E2E-VarNet (Sriram et al. 2020), built from fastMRI's own modules.
+"""VarNet and E2E-VarNet (Sriram et al. 2020), built from fastMRI's own modules (taught in
+Chapter 2, ``book/02_mbdl_networks.ipynb``).
 
 Both unroll ``T`` cascades of a k-space gradient step with a learned U-Net prior
 (:class:`fastmri.models.varnet.VarNetBlock` around a :class:`~fastmri.models.varnet.NormUnet`):
@@ -15,8 +16,8 @@ same layout as the ground truth and the DEQ, so every chapter compares like with
 combination uses the measurement's ESPIRiT maps for both networks (E2E-VarNet's own estimated
 maps drive its cascades): ESPIRiT maps fix the phase reference of the ground truth, and maps
 learned from scratch have an arbitrary one, so combining with them would ask the network to
-learn ESPIRiT's phase convention (on the quick preset E2E-VarNet then started at 15.7 dB, below
-the zero-filled image).
+learn ESPIRiT's phase convention first: an untrained E2E-VarNet read out that way starts below
+the zero-filled image.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import torch
 from fastmri.models.varnet import NormUnet, SensitivityModel, VarNetBlock
 from torch import nn
 
+from .. import checks
 from ..physics.mri import complex_to_channels
 from .base import MBDLNetwork, PriorSpec
 
@@ -50,8 +52,9 @@ class _Cascades(MBDLNetwork):
 
     def __init__(self, cascades: int, chans: int, pools: int):
         super().__init__()
-        if cascades < 1:
-            raise ValueError(f"cascades must be >= 1, got {cascades}")
+        cascades = checks.positive_int(cascades, "cascades")
+        chans = checks.positive_int(chans, "chans")
+        pools = checks.positive_int(pools, "pools")
         self.pools = pools
         self.cascades = nn.ModuleList(
             [VarNetBlock(_no_inplace(NormUnet(chans, pools))) for _ in range(cascades)])
@@ -91,6 +94,8 @@ class _Cascades(MBDLNetwork):
 class VarNet(_Cascades):
     """VarNet: cascades of k-space steps with U-Net priors, coil maps given (ESPIRiT).
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Paper size: 8 cascades, U-Nets with 18 channels and 4 pools: 19,634,712 parameters.
     """
 
@@ -103,6 +108,8 @@ class VarNet(_Cascades):
 class E2EVarNet(_Cascades):
     """E2E-VarNet: VarNet plus a sensitivity U-Net that estimates the coil maps.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Paper size: 8 cascades (18 channels, 4 pools) and a sensitivity U-Net with 8 channels and
     4 pools: 20,119,610 parameters. Its sensitivity network is never pruned.
     """
@@ -111,6 +118,8 @@ class E2EVarNet(_Cascades):
 
     def __init__(self, cascades: int, chans: int, pools: int, sens_chans: int, sens_pools: int):
         super().__init__(cascades, chans, pools)
+        sens_chans = checks.positive_int(sens_chans, "sens_chans")
+        sens_pools = checks.positive_int(sens_pools, "sens_pools")
         self.sens_net = _no_inplace(SensitivityModel(sens_chans, sens_pools))
 
     def sensitivities(self, measurement) -> torch.Tensor:
@@ -118,9 +127,17 @@ class E2EVarNet(_Cascades):
 
 
 def build_varnet(preset) -> VarNet:
+    """VarNet at a preset's size (``varnet_cascades``, ``varnet_chans``, ``varnet_pools``).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     return VarNet(preset.varnet_cascades, preset.varnet_chans, preset.varnet_pools)
 
 
 def build_e2e_varnet(preset) -> E2EVarNet:
+    """E2E-VarNet at a preset's size (VarNet's fields plus ``sens_chans``, ``sens_pools``).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     return E2EVarNet(preset.varnet_cascades, preset.varnet_chans, preset.varnet_pools,
                      preset.sens_chans, preset.sens_pools)

@@ -8,6 +8,8 @@ super-resolution.
 Inner products are real: <u, v> = sum(u * v) over every entry of the real tensors (complex data
 is stored as a trailing or channel axis of size 2, see each operator's docstring). For a
 complex-linear operator this real inner product makes ``A_adjoint`` the Hermitian adjoint A^H.
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import torch
 
 class LinearPhysics:
     """Base class: ``y = A x`` (eq. 1 without noise), its adjoint and the data-fidelity term.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Subclasses implement :meth:`A` and :meth:`A_adjoint`; everything else is derived.
     """
@@ -51,13 +55,18 @@ class LinearPhysics:
 
 
 def inner(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Real inner product <u, v> summed over all entries (float64 for the adjointness tests)."""
+    """Real inner product <u, v> summed over all entries (float64 for the adjointness tests).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     return (u.double() * v.double()).sum()
 
 
 def check_shape(t: torch.Tensor, name: str, ndim: int, layout: str, *, last: int | None = None,
                 dim1: int | None = None) -> None:
     """Raise a ValueError naming the tensor and the expected layout when ``t`` does not fit.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
         t: the tensor to check.

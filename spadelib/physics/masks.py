@@ -8,6 +8,8 @@ so that the *total* fraction of kept lines (ACS included) equals 1 / acceleratio
 The paper states 10 % ACS lines. That is what we use at 16.7 % and 12.5 %; at a 10 % sampling
 rate 10 % ACS would leave no room for any outer line (fastMRI's spacing formula divides by
 zero), so there we use fastMRI's own 4 % convention for high accelerations.
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
@@ -16,10 +18,15 @@ from dataclasses import dataclass
 import torch
 from fastmri.data.subsample import EquispacedMaskFractionFunc
 
+from .. import checks
+
 
 @dataclass(frozen=True)
 class MaskSpec:
-    """How a sampling rate is realised: ``rate = 1 / acceleration`` with some ACS lines."""
+    """How a sampling rate is realised: ``rate = 1 / acceleration`` with some ACS lines.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
 
     rate: float
     acceleration: int
@@ -40,6 +47,8 @@ SAMPLING_RATES: dict[float, MaskSpec] = {
 def mask_spec(rate: float) -> MaskSpec:
     """The mask settings for a sampling rate: 0.167 (or 1/6), 0.125 or 0.1.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Raises:
         ValueError: no mask is defined for this rate.
     """
@@ -53,6 +62,8 @@ def mask_spec(rate: float) -> MaskSpec:
 def cartesian_mask(width: int, rate: float, seed: int | None = 0) -> torch.Tensor:
     """A 1D equispaced Cartesian mask over ``width`` phase-encode columns.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
         width: number of k-space columns W.
         rate: sampling rate (see :data:`SAMPLING_RATES`).
@@ -63,14 +74,16 @@ def cartesian_mask(width: int, rate: float, seed: int | None = 0) -> torch.Tenso
         float32 tensor of shape ``(1, 1, W, 1)``: broadcast it against ``(B, C, H, W, 2)``
         k-space after adding a batch axis (``mask[None]``).
     """
-    if int(width) != width or width < 8:
-        raise ValueError(f"mask width must be an integer >= 8, got {width!r}")
+    width = checks.integer(width, "mask width", low=8)
     spec = mask_spec(rate)
     func = EquispacedMaskFractionFunc([spec.center_fraction], [spec.acceleration])
-    mask, _ = func((1, int(width), 1), seed=seed)
-    return mask.reshape(1, 1, int(width), 1).float()
+    mask, _ = func((1, width, 1), seed=seed)
+    return mask.reshape(1, 1, width, 1).float()
 
 
 def realised_rate(mask: torch.Tensor) -> float:
-    """Fraction of sampled columns of a 1D mask (any shape whose last-but-one axis is W)."""
+    """Fraction of sampled columns of a 1D mask (any shape whose last-but-one axis is W).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     return float(mask.reshape(-1).float().mean())

@@ -21,53 +21,48 @@ Shapes: images ``x`` are real ``(B, C, H, W)``; measurements ``y`` are real
 
 :meth:`SuperResolution.data_step` is the closed-form data module of USRNet (Zhao et al. 2016):
 the exact minimiser of ``||S H x - y||^2 + alpha ||x - z||^2`` in O(HW log HW).
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .. import checks
 from .base import LinearPhysics, check_shape
 
 SCALES = (2, 3, 4)
 
-__all__ = ["SCALES", "kernel_to_otf", "downsample", "upsample_zero", "SuperResolution",
-           "bicubic_upsample", "nearest_upsample"]
+__all__ = ["SCALES", "check_scale", "kernel_to_otf", "downsample", "upsample_zero",
+           "SuperResolution", "bicubic_upsample", "nearest_upsample"]
 
 
 # --------------------------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------------------------
-def _check_scale(scale) -> int:
-    """Return ``scale`` as an int after checking that it is one of :data:`SCALES`."""
-    if isinstance(scale, torch.Tensor) and scale.numel() == 1:
+def check_scale(scale) -> int:
+    """``scale`` as an int after checking that it is one of :data:`SCALES` (an int, or a
+    one-element integer tensor).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
+    Raises:
+        ValueError: anything else (``5``, ``2.5``, ``True``, ``"2"``).
+    """
+    if isinstance(scale, torch.Tensor) and scale.numel() == 1 and \
+            not scale.is_floating_point() and scale.dtype != torch.bool:
         scale = scale.item()
-    if isinstance(scale, numbers.Real) and not isinstance(scale, bool) and scale in SCALES:
-        return int(scale)
-    raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
+    if not checks.is_int(scale) or scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}, got {scale!r}")
+    return int(scale)
 
 
 def _check_factor(s) -> int:
     """A positive integer decimation factor (the low-level helpers accept any, not just SCALES)."""
-    if isinstance(s, bool) or not isinstance(s, int) or s < 1:
-        raise ValueError(f"the factor s must be a positive int, got {s!r}")
-    return s
-
-
-def _check_size(size, name: str) -> tuple[int, int]:
-    """Return ``size`` as a pair of positive ints ``(H, W)``."""
-    try:
-        h, w = (int(v) for v in size)
-        ok = h == size[0] and w == size[1] and h > 0 and w > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"{name} must be a pair of positive ints (H, W), got {size!r}")
-    return h, w
+    return checks.positive_int(s, "the factor s")
 
 
 def _lr_size(hr: tuple[int, int], s: int) -> tuple[int, int]:
@@ -92,6 +87,8 @@ def _check_kernel(kernel: torch.Tensor) -> torch.Tensor:
 def kernel_to_otf(kernel: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Optical transfer function of a blur kernel for circular convolution on ``shape``.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     The kernel is zero-padded to ``(H, W)`` and rolled by ``(-(kh // 2), -(kw // 2))`` so that
     its centre pixel ``kernel[..., kh // 2, kw // 2]`` lands at index (0, 0); then
     ``OTF = fft2(padded)``. With this OTF, ``IFFT(OTF * FFT(x))`` is the circular convolution
@@ -113,7 +110,7 @@ def kernel_to_otf(kernel: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     kernel = _check_kernel(kernel)
     if len(shape) < 2:
         raise ValueError(f"shape must give at least (H, W), got {tuple(shape)}")
-    h, w = _check_size(tuple(shape)[-2:], "shape")
+    h, w = checks.size2d(tuple(shape)[-2:], "shape")
     kh, kw = kernel.shape[-2:]
     if kh > h or kw > w:
         raise ValueError(f"the {kh}x{kw} kernel is larger than the {h}x{w} image: "
@@ -126,6 +123,8 @@ def kernel_to_otf(kernel: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 def downsample(x: torch.Tensor, s: int) -> torch.Tensor:
     """Decimation ``S``: keep the top-left pixel of every s x s block.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
         x: tensor ``(..., H, W)``.
@@ -142,6 +141,8 @@ def downsample(x: torch.Tensor, s: int) -> torch.Tensor:
 
 def upsample_zero(y: torch.Tensor, s: int, shape: Sequence[int] | None = None) -> torch.Tensor:
     """Zero-filled upsampling ``S^T``, the adjoint of :func:`downsample`.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     ``out[..., i * s, j * s] = y[..., i, j]``; every other pixel is 0.
 
@@ -161,7 +162,7 @@ def upsample_zero(y: torch.Tensor, s: int, shape: Sequence[int] | None = None) -
     if y.dim() < 2:
         raise ValueError(f"y must have at least 2 dimensions (..., h, w), got {tuple(y.shape)}")
     h, w = y.shape[-2:]
-    hr = (h * s, w * s) if shape is None else _check_size(tuple(shape)[-2:], "shape")
+    hr = (h * s, w * s) if shape is None else checks.size2d(tuple(shape)[-2:], "shape")
     if _lr_size(hr, s) != (h, w):
         raise ValueError(f"y of size {h}x{w} is not the x{s} decimation of a {hr[0]}x{hr[1]} "
                          f"image (that gives {_lr_size(hr, s)[0]}x{_lr_size(hr, s)[1]}): "
@@ -189,6 +190,8 @@ def _tile(t: torch.Tensor, s: int) -> torch.Tensor:
 class SuperResolution(LinearPhysics):
     """Blur-then-decimate: ``A x = S (k * x)`` with circular convolution (USRNet's model).
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Args:
         kernel: real blur kernel ``(k, k)`` shared by the batch, or ``(B, k, k)`` one per batch
             item. Used as given (no normalisation); the kernels of :mod:`spadelib.kernels` are
@@ -212,8 +215,8 @@ class SuperResolution(LinearPhysics):
     def __init__(self, kernel: torch.Tensor, scale: int,
                  img_size: Sequence[int] | None = None):
         self.kernel = _check_kernel(kernel)
-        self.scale = _check_scale(scale)
-        self.img_size = None if img_size is None else _check_size(img_size, "img_size")
+        self.scale = check_scale(scale)
+        self.img_size = None if img_size is None else checks.size2d(img_size, "img_size")
         if self.img_size is not None:
             kh, kw = self.kernel.shape[-2:]
             if kh > self.img_size[0] or kw > self.img_size[1]:
@@ -372,9 +375,7 @@ class SuperResolution(LinearPhysics):
                 raise ValueError("alpha must be positive (it weighs ||x - z||^2 and divides "
                                  "the solution)")
         else:
-            alpha = float(alpha)
-            if not alpha > 0 or not math.isfinite(alpha):
-                raise ValueError(f"alpha must be a positive finite number, got {alpha}")
+            alpha = checks.positive_real(alpha, "alpha (a positive number or tensor)")
 
         fb = self.otf((h, w), z.dtype, z.device)
         fbc = fb.conj()
@@ -407,10 +408,13 @@ def bicubic_upsample(y: torch.Tensor, scale: int, img_size: Sequence[int] | None
                      clamp: bool = True) -> torch.Tensor:
     """Bicubic interpolation baseline, aligned with the top-left decimation convention.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     LR pixel ``j`` sits at HR pixel ``j * s``, so HR pixel ``i`` is read at LR coordinate
     ``i / s`` (bicubic, Keys a = -0.75 as in ``grid_sample``); HR pixels beyond the last LR
     pixel use border replication. A centred resize (``F.interpolate``) would shift the image by
-    ``(s - 1) / 2`` pixels and lose about 1 dB for nothing.
+    ``(s - 1) / 2`` pixels: a misalignment the PSNR would charge to the
+    interpolation.
 
     Args:
         y: real ``(B, C, h, w)`` or ``(C, h, w)``.
@@ -422,12 +426,12 @@ def bicubic_upsample(y: torch.Tensor, scale: int, img_size: Sequence[int] | None
     Returns:
         ``(B, C, H, W)`` (or ``(C, H, W)`` for an unbatched input).
     """
-    s = _check_scale(scale)
+    s = check_scale(scale)
     y4, squeeze = _as_4d(y)
     if not y4.is_floating_point():
         raise ValueError(f"y must be a real floating-point tensor, got dtype {y4.dtype}")
     h, w = y4.shape[-2:]
-    hr = (h * s, w * s) if img_size is None else _check_size(img_size, "img_size")
+    hr = (h * s, w * s) if img_size is None else checks.size2d(img_size, "img_size")
     if _lr_size(hr, s) != (h, w):
         raise ValueError(f"y of size {h}x{w} is not the x{s} decimation of img_size "
                          f"{hr[0]}x{hr[1]}")
@@ -450,6 +454,8 @@ def nearest_upsample(y: torch.Tensor, scale: int,
                      img_size: Sequence[int] | None = None) -> torch.Tensor:
     """Nearest-neighbour upsampling, USRNet's initial estimate ``x_0``.
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Every LR pixel fills its s x s block: ``out[..., i, j] = y[..., i // s, j // s]``
     (``F.interpolate(mode="nearest")`` for integer factors).
 
@@ -462,10 +468,10 @@ def nearest_upsample(y: torch.Tensor, scale: int,
     Returns:
         ``(B, C, H, W)`` (or ``(C, H, W)`` for an unbatched input).
     """
-    s = _check_scale(scale)
+    s = check_scale(scale)
     y4, squeeze = _as_4d(y)
     h, w = y4.shape[-2:]
-    hr = (h * s, w * s) if img_size is None else _check_size(img_size, "img_size")
+    hr = (h * s, w * s) if img_size is None else checks.size2d(img_size, "img_size")
     if _lr_size(hr, s) != (h, w):
         raise ValueError(f"y of size {h}x{w} is not the x{s} decimation of img_size "
                          f"{hr[0]}x{hr[1]}")

@@ -1,0 +1,108 @@
+"""Running grid cells on a Ray cluster (or a local Ray on one multi-GPU box).
+
+``spade run GRID --executor ray`` sends every pending cell to Ray as a task with one GPU (one
+CPU on a machine without GPUs). With ``RAY_ADDRESS`` set, or a cluster started on this node
+with ``ray start --head`` (other nodes join it with ``ray start --address=HEAD:6379``), the
+tasks go to that cluster; with none running, a local Ray is started and stopped again.
+
+Cells share cached work (data sets, pre-trained networks), so the executor runs in three
+waves: the data sets of each (task, setting), then each distinct pre-trained network, then
+the cells; every task of a wave runs in parallel. Rows come back to this process, which alone
+writes the results store (:class:`~spadelib.experiments.store.ResultStore`), as each cell
+finishes. Workers must see the same cache folder (``SPADE_DATA_DIR``, a shared file system
+on a cluster); it is passed to them in the task's environment.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from ..checkpoints import cache_dir
+from ..presets import Preset
+from .grid import Cell
+
+__all__ = ["run_with_ray"]
+
+
+def _connect():
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:                                   # a running cluster (RAY_ADDRESS or ray start)
+        ray.init(address="auto", log_to_driver=False)
+    except ConnectionError:
+        ray.init(include_dashboard=False, log_to_driver=False)
+        return True
+    return False
+
+
+def _device_for_worker():
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _build_data(task_name: str, preset: Preset) -> str:
+    from ..tasks import TASKS
+
+    TASKS[task_name].build_all(preset, progress=False)
+    return task_name
+
+
+def _pretrain(network: str, preset: Preset) -> str:
+    from .. import zoo
+
+    zoo.pretrained(network, preset, device=_device_for_worker(), progress=False)
+    return network
+
+
+def _cell(cell: Cell, preset: Preset) -> dict:
+    from .runner import failed_row, run_cell
+
+    start = time.perf_counter()
+    try:
+        return run_cell(cell, preset, device=_device_for_worker(), progress=False)
+    except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the grid goes on
+        return failed_row(cell, preset.name, err, time.perf_counter() - start)
+
+
+def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None], *,
+                 progress: bool = True) -> None:
+    """Run ``todo`` as Ray tasks; ``keep(row)`` is called here as each cell's row arrives.
+
+    Each task asks for one GPU where the cluster has GPUs, else one CPU. A Ray started here is
+    shut down at the end; a cluster that was already running is left running.
+    """
+    import ray
+    from tqdm.auto import tqdm
+
+    if not todo:
+        return
+    started = _connect()
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0) > 0
+        options = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        options["runtime_env"] = {"env_vars": {"SPADE_DATA_DIR": str(cache_dir())}}
+        data_task = ray.remote(**options)(_build_data)
+        pretrain_task = ray.remote(**options)(_pretrain)
+        cell_task = ray.remote(**options, max_retries=0)(_cell)
+
+        settings = {(c.task, c.preset(preset)) for c in todo}
+        ray.get([data_task.remote(task, P) for task, P in settings])
+        networks = {(c.network, c.preset(preset)) for c in todo}
+        ray.get([pretrain_task.remote(n, P) for n, P in networks])
+
+        pending = {cell_task.remote(c, preset): c for c in todo}
+        bar = tqdm(total=len(pending), desc=f"grid ({preset.name}, ray)", disable=not progress,
+                   unit="cell")
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                pending.pop(ref)
+                keep(ray.get(ref))
+                bar.update()
+        bar.close()
+    finally:
+        if started:
+            ray.shutdown()

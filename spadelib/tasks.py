@@ -1,0 +1,286 @@
+"""The two tasks of the book, CS-MRI and super-resolution, as objects.
+
+Everything that differs between the tasks lives here, behind one interface (:class:`Task`):
+what a measurement and a sample are, the data a network is pre-trained and tested on, the size
+of the images its CNN priors see, its learning rate, its classical baseline, and a random
+measurement for benchmarks. Other modules ask a network for its task
+(:func:`task_of`) and call the task; none of them branches on "MRI or SR".
+
+:func:`depends_on` is the explicit list of the preset settings a pre-trained network depends
+on: the pre-training budget that every network shares, the fields of its task's data and
+training, and the fields of the network itself (:class:`spadelib.models.NetworkSpec`). A cached
+checkpoint is keyed by them and carries them in its header, so that a change to an SR setting
+never invalidates an MRI network (and vice versa), nor a DEQ setting a VarNet.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from . import checks
+from .data.common import SampleSet
+from .data.mri import MRIMeasurement, MRISample
+from .data.sr import SRMeasurement, SRSample
+from .models import NetworkSpec, spec
+from .presets import Preset, get_preset
+
+__all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "task_of", "depends_on",
+           "preset_from"]
+
+#: preset fields the pre-training of every network depends on (its name, seed and budget)
+PRETRAINING_FIELDS = ("name", "seed", "train_epochs", "train_batch", "train_minutes",
+                      "train_schedule")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task of the book: its measurements, its data, and what its networks need.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``) and Chapter 2
+    (``book/02_mbdl_networks.ipynb``).
+
+    Attributes:
+        name: ``"mri"`` or ``"sr"``.
+        title: a readable name.
+        measurement_type: the ground-truth-free measurement (``MRIMeasurement``,
+            ``SRMeasurement``).
+        sample_type: a measurement with its ground truth (``MRISample``, ``SRSample``).
+        fields: the preset fields the task's data and pre-training depend on.
+        setting: the preset field an experiment of the paper varies (``"mri_rate"``,
+            ``"sr_scale"``), and settings: the values the paper uses.
+    """
+
+    name: str
+    title: str
+    measurement_type: type
+    sample_type: type
+    fields: tuple[str, ...]
+    setting: str = ""
+    settings: tuple = ()
+
+    def check_setting(self, value):
+        """``value`` if it is one of the task's experiment settings (:attr:`settings`: the
+        sampling rates of CS-MRI, the scales of SR), normalised; else a ValueError."""
+        if value in self.settings:
+            return type(self.settings[0])(value)
+        raise ValueError(f"{self.title}: the {self.setting_name} must be one of "
+                         f"{', '.join(map(str, self.settings))}, got {value!r}")
+
+    @property
+    def setting_name(self) -> str:
+        """What a setting of this task is called (``"sampling rate"``, ``"scale"``)."""
+        return {"mri_rate": "sampling rate", "sr_scale": "scale"}.get(self.setting, self.setting)
+
+    def setting_label(self, value) -> str:
+        """A short label of a setting for keys and tables: ``rate0.167``, ``x3``."""
+        return f"x{value}" if self.setting == "sr_scale" else f"rate{value:g}"
+
+    def with_setting(self, preset: Preset | str | None, value) -> Preset:
+        """``preset`` with the task's setting (:attr:`setting`) set to ``value``."""
+        return get_preset(preset).replace(**{self.setting: self.check_setting(value)})
+
+    def build_all(self, preset: Preset | str | None = None, progress: bool = True) -> dict:
+        """Build (or load from the cache) every data set of the task at ``preset``:
+        ``{"train": ..., "val": ..., "test": ...}`` (what ``spade data build`` runs)."""
+        train, val = self.training_data(preset, progress)
+        return {"train": train, "val": val, "test": self.test_data(preset, progress)}
+
+    def data_version(self) -> int:
+        """The version of the task's data synthesis (bumped when it changes)."""
+        raise NotImplementedError
+
+    def image_size(self, preset: Preset | str | None = None) -> tuple[int, int]:
+        """``(H, W)`` of the (high-resolution) images the CNN priors see at ``preset``."""
+        raise NotImplementedError
+
+    def training_data(self, preset: Preset | str | None = None,
+                      progress: bool = True) -> tuple[SampleSet, SampleSet]:
+        """The ``(train, validation)`` sets the task's networks are pre-trained on."""
+        raise NotImplementedError
+
+    def test_data(self, preset: Preset | str | None = None, progress: bool = False) -> SampleSet:
+        """The test split of the task at ``preset`` (ground truth included)."""
+        raise NotImplementedError
+
+    def random_measurement(self, preset: Preset | str | None = None, batch: int = 1,
+                           seed: int = 0):
+        """A random batched measurement at the preset's size, for timing (no data needed)."""
+        raise NotImplementedError
+
+    def train_lr(self, preset: Preset | str | None = None) -> float:
+        """The Adam learning rate of the task's pre-training."""
+        raise NotImplementedError
+
+    def baseline(self, batch) -> torch.Tensor:
+        """The classical reconstruction of a batched measurement, in the ground truth's
+        layout."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class _MRITask(Task):
+    def data_version(self) -> int:
+        from .data import mri
+
+        return mri.DATA_VERSION
+
+    def image_size(self, preset=None) -> tuple[int, int]:
+        return tuple(get_preset(preset).mri_size)
+
+    def training_data(self, preset=None, progress: bool = True):
+        """The synthetic train and val splits at ``preset.mri_rate``."""
+        from .data import mri_dataset
+
+        P = get_preset(preset)
+        return (mri_dataset("train", P, P.mri_rate, progress),
+                mri_dataset("val", P, P.mri_rate, progress))
+
+    def test_data(self, preset=None, progress: bool = False) -> SampleSet:
+        from .data import mri_dataset
+
+        return mri_dataset("test", get_preset(preset), progress=progress)
+
+    def random_measurement(self, preset=None, batch: int = 1, seed: int = 0) -> MRIMeasurement:
+        r"""k-space ``(B, C, H, W, 2)`` (random, zero off the mask), the preset's Cartesian
+        mask ``(B, 1, 1, W, 1)`` and random coil maps with :math:`\sum_i |S_i|^2 = 1` at every
+        pixel; ``seed`` seeds the k-space, the maps and the mask offset."""
+        from .physics.masks import cartesian_mask
+
+        P = get_preset(preset)
+        batch, seed = checks.positive_int(batch, "batch"), checks.integer(seed, "seed")
+        (h, w), c = P.mri_size, P.mri_coils
+        gen = torch.Generator().manual_seed(seed)
+        maps = torch.randn(batch, c, h, w, 2, generator=gen)
+        maps = maps / maps.pow(2).sum(dim=(1, 4), keepdim=True).sqrt()
+        mask = cartesian_mask(w, P.mri_rate, seed=seed)[None].expand(batch, 1, 1, w, 1).clone()
+        kspace = torch.randn(batch, c, h, w, 2, generator=gen) * mask
+        return MRIMeasurement(kspace=kspace, mask=mask, coil_maps=maps)
+
+    def train_lr(self, preset=None) -> float:
+        return get_preset(preset).train_lr
+
+    def baseline(self, batch) -> torch.Tensor:
+        """The zero-filled reconstruction ``A^H y`` (:func:`spadelib.baselines.mri_zero_filled`)."""
+        from .baselines import mri_zero_filled
+
+        return mri_zero_filled(batch)
+
+
+@dataclass(frozen=True)
+class _SRTask(Task):
+    def data_version(self) -> int:
+        from .data import sr
+
+        return sr.DATA_VERSION
+
+    def image_size(self, preset=None) -> tuple[int, int]:
+        P = get_preset(preset)
+        return (P.sr_size, P.sr_size)
+
+    def training_data(self, preset=None, progress: bool = True):
+        """Random crops of the training photos at ``preset.sr_scale``, noise std drawn in
+        ``[0, 2 * preset.sr_noise]``. The crops of the last training photo are held out for
+        validation: the SR test photos are never used for model selection."""
+        from .data import sr_dataset
+
+        P = get_preset(preset)
+        full = sr_dataset("train", P, scale=P.sr_scale, sigma=(0.0, 2 * P.sr_noise))
+        n_val = P.sr_crops_per_image
+        idx = list(range(len(full)))
+        return full.subset(idx[:-n_val]), full.subset(idx[-n_val:])
+
+    def test_data(self, preset=None, progress: bool = False) -> SampleSet:
+        from .data import sr_dataset
+
+        P = get_preset(preset)
+        return sr_dataset("test", P, scale=P.sr_scale)
+
+    def random_measurement(self, preset=None, batch: int = 1, seed: int = 0) -> SRMeasurement:
+        """An LR image ``(B, 3, S/s, S/s)`` for the preset's HR side S and scale s, uniform in
+        [0, 1), the first of the 12 kernels (isotropic Gaussian), noise ``preset.sr_noise``."""
+        from .kernels import sr_kernels
+
+        P = get_preset(preset)
+        batch, seed = checks.positive_int(batch, "batch"), checks.integer(seed, "seed")
+        side = P.sr_size // P.sr_scale
+        gen = torch.Generator().manual_seed(seed)
+        lr = torch.rand(batch, 3, side, side, generator=gen)
+        kernel = sr_kernels()[0].expand(batch, -1, -1).clone()
+        return SRMeasurement(lr=lr, kernel=kernel, sigma=torch.full((batch,), float(P.sr_noise)),
+                             scale=P.sr_scale)
+
+    def train_lr(self, preset=None) -> float:
+        return get_preset(preset).sr_train_lr
+
+    def baseline(self, batch) -> torch.Tensor:
+        """Bicubic interpolation of the LR images (:func:`spadelib.baselines.bicubic_upsample`)."""
+        from .baselines import bicubic_upsample
+
+        return bicubic_upsample(batch.y, batch.scale)
+
+
+MRI = _MRITask("mri", "compressed-sensing MRI", MRIMeasurement, MRISample,
+               ("mri_size", "mri_coils", "mri_subjects", "mri_slices_per_subject", "mri_noise",
+                "mri_rate", "espirit_calib", "train_lr"),
+               setting="mri_rate", settings=(0.167, 0.125, 0.10))
+SR = _SRTask("sr", "super-resolution", SRMeasurement, SRSample,
+             ("sr_size", "sr_scale", "sr_noise", "sr_crops_per_image", "sr_train_lr"),
+             setting="sr_scale", settings=(2, 3, 4))
+TASKS: dict[str, Task] = {"mri": MRI, "sr": SR}
+
+
+def task_of(network: str | NetworkSpec) -> Task:
+    """The :class:`Task` network ``network`` (a name or its
+    :class:`~spadelib.models.NetworkSpec`) solves.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Raises:
+        ValueError: an unknown network name.
+    """
+    return TASKS[spec(network).task]
+
+
+def depends_on(network: str | NetworkSpec, preset: Preset | str | None = None) -> dict:
+    """The preset settings the pre-trained ``network`` depends on, ``{field: value}``.
+
+    The fields every pre-training shares (:data:`PRETRAINING_FIELDS`: the preset's name, its
+    seed and the budget), those of the network's task (:attr:`Task.fields`) and those of the
+    network (:attr:`~spadelib.models.NetworkSpec.fields`); nothing else. Fine-tuning settings
+    are not among them: fine-tuning starts from a pre-trained network, it does not change it.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Args:
+        network: a network name or its :class:`~spadelib.models.NetworkSpec`.
+        preset: a preset or its name; default: the current one.
+    """
+    s = spec(network)
+    P = get_preset(preset)
+    fields = PRETRAINING_FIELDS + TASKS[s.task].fields + s.fields
+    return {f: getattr(P, f) for f in fields}
+
+
+def preset_from(settings: dict) -> Preset:
+    """A :class:`~spadelib.presets.Preset` holding ``settings`` (as :func:`depends_on` gives
+    them, possibly read back from a file: lists become tuples). Fields they lack take the
+    values of the preset named ``settings["name"]`` when there is one, else the defaults.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
+    Raises:
+        ValueError: ``settings`` names a field no preset has.
+    """
+    from .presets import PRESETS
+
+    if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
+        raise ValueError(f"settings must be a dict with the preset's 'name', got {settings!r}")
+    known = {f.name for f in dataclasses.fields(Preset)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"settings name fields no preset has: {', '.join(unknown)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    base = PRESETS.get(values["name"])
+    return base.replace(**values) if base is not None else Preset(**values)

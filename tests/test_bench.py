@@ -1,0 +1,68 @@
+"""The pruning benchmark: its rows and table, its random measurements, its argument checks and
+its command line."""
+import json
+
+import pytest
+import torch
+
+from spadelib import get_preset
+from spadelib.bench import (bench_pruning, format_table, image_size, main, random_measurement,
+                            random_mri_measurement, random_sr_measurement)
+from spadelib.data import MRIMeasurement, SRMeasurement
+from spadelib.tasks import MRI, SR
+
+
+def test_bench_runs_and_tabulates():
+    rows = bench_pruning("quick", ["usrnet"], [0.4], repeats=1, warmup=0, log=None)
+    assert [r["ratio"] for r in rows] == [0.0, 0.4]
+    assert rows[0]["speedup"] == 1.0 and rows[1]["params"] < rows[0]["params"]
+    assert rows[1]["cnn_applications"] == get_preset("quick").usrnet_iters
+    assert rows[1]["macs_per_application"] > 0 and rows[1]["iterations"] is None
+    assert rows[1]["image_size"] == [96, 96]
+    assert "| usrnet | 0.4 |" in format_table(rows)
+
+
+def test_the_deq_runs_a_fixed_number_of_iterations():
+    P = get_preset("quick").replace(mri_size=(16, 16), deq_blocks=1, deq_features=8)
+    rows = bench_pruning(P, ["deq"], [0.5], repeats=1, deq_iters=3, warmup=0, log=None)
+    assert [r["iterations"] for r in rows] == [3, 3]
+    assert "(3 it.)" in format_table(rows)
+
+
+def test_random_measurements_follow_the_network_task():
+    m = random_measurement("varnet", "quick", batch=2, seed=1)
+    assert isinstance(m, MRIMeasurement) and m.kspace.shape == (2, 4, 64, 64, 2)
+    assert torch.equal(m.y, MRI.random_measurement("quick", 2, 1).y)
+    assert torch.equal(random_mri_measurement("quick", 2, 1).kspace, m.kspace)
+    energy = m.coil_maps.pow(2).sum(dim=(1, 4))
+    torch.testing.assert_close(energy, torch.ones_like(energy))
+    s = random_measurement("usrnet", "quick")
+    assert isinstance(s, SRMeasurement) and s.lr.shape == (1, 3, 24, 24)
+    assert torch.equal(s.lr, random_sr_measurement("quick").lr)
+    assert torch.equal(s.lr, SR.random_measurement("quick").lr)
+    assert image_size("deq", "quick") == (64, 64) and image_size("usrnet", "quick") == (96, 96)
+
+
+def test_bad_arguments_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
+        bench_pruning("quick", ["usrnet"], [0.4], repeats=0, log=None)
+    with pytest.raises(ValueError, match="repeats must be an int >= 1, got True"):
+        bench_pruning("quick", ["usrnet"], [0.4], repeats=True, log=None)
+    with pytest.raises(ValueError, match="deq_iters must be an int >= 1"):
+        bench_pruning("quick", ["deq"], [0.4], deq_iters=0, log=None)
+    with pytest.raises(ValueError, match="warmup must be an int >= 0"):
+        bench_pruning("quick", ["deq"], [0.4], warmup=-1, log=None)
+    with pytest.raises(ValueError, match="unknown network 'unet'"):
+        bench_pruning("quick", ["usrnet", "unet"], [0.4], log=None)
+    with pytest.raises(ValueError, match="unknown network 'unet'"):
+        random_measurement("unet")
+
+
+def test_command_line_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["pruning", "--preset", "quick", "--networks", "usrnet", "--ratios", "0.4",
+                 "--repeats", "1", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert [r["ratio"] for r in saved["rows"]] == [0.0, 0.4]
+    assert saved["info"]["preset"] == "quick" and "| usrnet | 0.4 |" in saved["table"]
+    assert f"wrote {out}" in capsys.readouterr().out

@@ -1,0 +1,66 @@
+"""evaluate and reconstruct: the metrics of a network on a split, and their refusals."""
+import pytest
+import torch
+
+from spadelib.data import mri_dataset
+from spadelib.data.common import SampleSet
+from spadelib.evaluation import Evaluation, evaluate, reconstruct
+from spadelib.metrics import count_parameters
+from spadelib.models import build
+
+
+@pytest.fixture
+def setup(tiny_varnet_preset, data_dir):
+    torch.manual_seed(0)
+    return build("varnet", tiny_varnet_preset), mri_dataset("test", tiny_varnet_preset,
+                                                            progress=False)
+
+
+def test_evaluate_reports_the_metrics(setup):
+    net, data = setup
+    ev = evaluate(net, data, batch_size=1, timing_repeats=1)
+    assert isinstance(ev, Evaluation) and ev.n == len(data)
+    assert ev.params == count_parameters(net) and ev.time_ms > 0
+    assert 0 < ev.ssim <= 1 and ev.psnr > 0 and ev.psnr_std >= 0
+    assert set(ev.as_dict()) == {"psnr", "ssim", "psnr_std", "time_ms", "params", "n"}
+    assert "dB" in str(ev) and net.training       # the network's mode is restored
+
+
+def test_reconstruct_keeps_the_order(setup):
+    net, data = setup
+    both = reconstruct(net, data, batch_size=2)
+    one = reconstruct(net, data.subset([1]), batch_size=1)
+    assert both.shape == (len(data), 2, 32, 32)
+    torch.testing.assert_close(both[1:], one)
+
+
+def test_non_finite_measurements_are_refused(setup):
+    net, data = setup
+    kspace = data.fields["kspace"].clone()
+    kspace[0, 0, 0, 0, 0] = float("nan")      # a NaN refuses the set, on or off the mask
+    bad = SampleSet(data.sample_type, {**data.fields, "kspace": kspace}, data.constants,
+                    data.measurement_type)
+    with pytest.raises(ValueError, match="'kspace' of the data holds 1 non-finite"):
+        evaluate(net, bad)
+    maps = data.fields["coil_maps"].clone()
+    maps[1] = float("inf")
+    bad = SampleSet(data.sample_type, {**data.fields, "coil_maps": maps}, data.constants,
+                    data.measurement_type)
+    with pytest.raises(ValueError, match="'coil_maps' of the data holds .* non-finite"):
+        reconstruct(net, bad)
+
+
+def test_bad_inputs_are_refused(setup):
+    net, data = setup
+    with pytest.raises(ValueError, match="needs a split with ground truth"):
+        evaluate(net, data.measurements_only())
+    with pytest.raises(ValueError, match="empty data set"):
+        evaluate(net, data.subset([]))
+    with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
+        evaluate(net, data, batch_size=0)
+    with pytest.raises(ValueError, match="timing_repeats must be an int >= 1"):
+        evaluate(net, data, timing_repeats=0)
+    with pytest.raises(TypeError, match="data must be a SampleSet"):
+        evaluate(net, data.batch())
+    with pytest.raises(TypeError, match="net must be an nn.Module"):
+        evaluate(lambda m: m, data)

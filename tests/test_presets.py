@@ -1,0 +1,53 @@
+"""Presets: every size and budget of the book is read from one place."""
+import dataclasses
+
+import pytest
+
+from spadelib.presets import PRESETS, Preset, get_preset
+
+
+def test_default_and_env(monkeypatch):
+    assert get_preset().name == "quick"
+    monkeypatch.setenv("SPADE_PRESET", "paper")
+    assert get_preset().name == "paper"
+    assert get_preset("quick").name == "quick"          # an explicit name wins
+    monkeypatch.setenv("SPADE_PRESET", " Paper ")
+    assert get_preset().name == "paper"
+
+
+def test_unknown_preset_names_the_source(monkeypatch):
+    with pytest.raises(ValueError, match=r"unknown preset 'fast' \(from the argument\)"):
+        get_preset("fast")
+    monkeypatch.setenv("SPADE_PRESET", "huge")
+    with pytest.raises(ValueError, match="SPADE_PRESET"):
+        get_preset()
+
+
+def test_paper_preset_mirrors_the_paper():
+    p = PRESETS["paper"]
+    assert p.mri_subjects == (145, 10, 10)
+    assert p.sr_size % 12 == 0 and PRESETS["quick"].sr_size % 12 == 0
+    q = PRESETS["quick"]
+    assert q.mri_size[0] * q.mri_size[1] < p.mri_size[0] * p.mri_size[1]
+
+
+def test_presets_are_frozen():
+    p = get_preset("quick")
+    with pytest.raises(Exception):
+        p.mri_size = (8, 8)
+    assert p.replace(mri_size=(96, 96)).mri_size == (96, 96) and p.mri_size == (64, 64)
+
+
+def test_a_preset_object_passes_through_and_describes_itself():
+    p = get_preset("quick").replace(mri_size=(32, 32))
+    assert get_preset(p) is p
+    assert "MRI 32x32" in p.describe() and "x4" in p.describe()
+    assert sum(p.mri_split_sizes.values()) == sum(p.mri_subjects) * p.mri_slices_per_subject
+
+
+def test_every_field_is_documented():
+    """Each preset field says why it has its value (the class docstring names it)."""
+    doc = Preset.__doc__
+    for f in dataclasses.fields(Preset):
+        if f.name != "extras":
+            assert f.name in doc, f.name
