@@ -5,7 +5,7 @@
     spade run table1 [--preset paper] [--executor local|ray]   # resumable; Ctrl-C saves
     spade status [table1]                                      # done / failed / pending
     spade table 1 [--format md|csv|latex]                      # ours beside the paper's
-    spade pretrain deq                                         # one network, cached
+    spade pretrain deq [--devices 4]                           # one network, cached
     spade data build                                           # the preset's data sets
     spade bench pruning                                        # latency against the ratio
 
@@ -88,7 +88,13 @@ def _cmd_pretrain(args) -> int:
 
     P = _preset(args)
     start = time.perf_counter()
-    net = zoo.pretrained(args.network, P, device=args.device, retrain=args.retrain)
+    if args.devices > 1:
+        from .distributed import pretrain_data_parallel
+
+        net = pretrain_data_parallel(args.network, P, devices=args.devices,
+                                     accelerator=args.accelerator)
+    else:
+        net = zoo.pretrained(args.network, P, device=args.device, retrain=args.retrain)
     print(f"{args.network} ({P.name}): ready in {time.perf_counter() - start:.0f} s; on the test "
           f"split: {evaluate(net, task_of(args.network).test_data(P))}")
     return 0
@@ -141,6 +147,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("network", choices=NAMES)
     c.add_argument("--device", default=None)
     c.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
+    c.add_argument("--devices", type=int, default=1,
+                   help="train data-parallel on N devices (PyTorch DDP via Lightning Fabric)")
+    c.add_argument("--accelerator", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="with --devices: the kind of device")
     c = command("data", "build the preset's data sets (cached)", _cmd_data)
     c.add_argument("action", choices=("build",))
     c = command("bench", "latency benchmarks", _cmd_bench)

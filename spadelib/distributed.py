@@ -121,6 +121,6 @@ def pretrain_data_parallel(name: str, preset=None, *, devices: int = 2,
     if hasattr(net, "unrolled_steps"):
         net.unrolled_steps = None
     zoo.save_checkpoint(net, zoo.checkpoint_path(name, P), name, P, history,
-                        extra={"devices": devices})
+                        trained_on={"devices": devices})
     net.history = history
     return net.eval()

@@ -4,7 +4,7 @@ Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``) and used by every chapter 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,11 @@ class Evaluation:
         time_ms: median time of one reconstruction (batch of one), after warm-up.
         params: number of parameters of the network.
         n: number of samples evaluated.
+        ssim_std: standard deviation of the per-sample SSIM.
+        psnr_per_sample, ssim_per_sample: every sample's value, in the data set's order.
+        time_ms_all: every timed reconstruction (milliseconds), so a reader can see the spread.
+        iterations: for a network that solves a fixed point (the DEQ), the mean number of
+            solver iterations over the evaluated batches; ``None`` otherwise.
     """
 
     psnr: float
@@ -35,6 +40,11 @@ class Evaluation:
     time_ms: float
     params: int
     n: int
+    ssim_std: float = float("nan")
+    psnr_per_sample: list = field(default_factory=list)
+    ssim_per_sample: list = field(default_factory=list)
+    time_ms_all: list = field(default_factory=list)
+    iterations: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +80,8 @@ def reconstruct(net: torch.nn.Module, data: SampleSet, batch_size: int = 4,
     return _reconstruct(net, data, batch_size, device, progress)
 
 
-def _reconstruct(net, data, batch_size, device, progress) -> torch.Tensor:
+def _reconstruct(net, data, batch_size, device, progress, iterations: list | None = None
+                 ) -> torch.Tensor:
     device = torch.device(device) if device is not None else next(net.parameters()).device
     was_training = net.training
     net.eval()
@@ -78,6 +89,9 @@ def _reconstruct(net, data, batch_size, device, progress) -> torch.Tensor:
     with torch.no_grad():
         for batch in tqdm(data.loader(batch_size), disable=not progress, desc="reconstructing"):
             out.append(net(to_device(batch, device)).cpu())
+            stats = getattr(net, "last_stats", None)
+            if iterations is not None and isinstance(stats, dict) and "iterations" in stats:
+                iterations.append(stats["iterations"])
     net.train(was_training)
     return torch.cat(out)
 
@@ -108,7 +122,8 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
                          "only")
     if len(data) == 0:
         raise ValueError("evaluate got an empty data set")
-    recon = _reconstruct(net, data, batch_size, device, progress)
+    iterations: list = []
+    recon = _reconstruct(net, data, batch_size, device, progress, iterations)
     target = data.fields["target"]
     complex_input = target.shape[1] == 2
     p = np.atleast_1d(psnr(recon, target, complex_input=complex_input))
@@ -120,4 +135,8 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
     lat = measure_latency(net, one, warmup=1, repeats=timing_repeats, device=dev)
     net.train(was_training)
     return Evaluation(float(p.mean()), float(s.mean()), float(p.std()), lat.median_ms,
-                      count_parameters(net), len(data))
+                      count_parameters(net), len(data), ssim_std=float(s.std()),
+                      psnr_per_sample=[float(v) for v in p],
+                      ssim_per_sample=[float(v) for v in s],
+                      time_ms_all=[float(t) for t in lat.times_ms],
+                      iterations=float(np.mean(iterations)) if iterations else None)

@@ -210,8 +210,6 @@ def _budget(P: Preset, epochs, lr, batch_size, max_minutes) -> FitConfig:
     batch_size = checks.positive_int(P.train_batch if batch_size is None else batch_size,
                                      "batch_size")
     lr = checks.positive_real(P.finetune_lr if lr is None else lr, "lr")
-    if isinstance(max_minutes, str) and max_minutes == "preset":
-        max_minutes = P.train_minutes
     if max_minutes is not None:
         checks.positive_real(max_minutes, "max_minutes")
     return FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_minutes=max_minutes,
@@ -344,7 +342,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
              lr: float | None = None, batch_size: int | None = None, loss: str = "l1",
              rotations: str = "90", rotate_coil_maps: bool = False,
              preset: Preset | str | None = None, val_data: SampleSet | None = None,
-             max_minutes: float | None | str = "preset", cache: bool = True,
+             max_minutes: float | None = None, cache: bool = True,
              device: torch.device | str | None = None,
              progress: bool = True) -> tuple[nn.Module, History]:
     r"""Fine-tune a copy of a pruned network with one of SPADE's three regimes.
@@ -375,8 +373,9 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
             epoch and the best epoch is kept. The other regimes keep the last epoch.
-        max_minutes: wall-clock cap of the run; default ``preset.train_minutes``; ``None``: no
-            cap.
+        max_minutes: an optional time limit, a safety net: past it, the run saves its state
+            and stops with :class:`~spadelib.training.TimeLimitError` (never a shorter
+            training); ``None`` (default): no limit. Not part of the cache key.
         cache: store the result as ``finetune-{regime}-{key}.pt`` under
             :func:`~spadelib.checkpoints.cache_dir` and reuse it when the same configuration
             comes again (an interrupted run resumes from a ``.partial`` file). With
@@ -423,7 +422,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
 
     key_config = {
         "v": FORMAT_VERSION, "regime": spec.name, "network": state_digest(pruned),
-        "options": spec.options(run), "budget": dataclasses.asdict(config),
+        "options": spec.options(run), "budget": config.budget(),
         "data": data_digest(data),
         "val": data_digest(val_data) if val_data is not None else None,
         "teacher": state_digest(teacher) if teacher is not None else None,

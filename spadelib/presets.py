@@ -57,7 +57,7 @@ class Preset:
         deq_max_iter, deq_tol: DEQ forward solver budget (paper: 100 iterations, 1e-4).
         deq_warmup, deq_warmup_steps: the DEQ pre-trains as an unrolled network of
             ``deq_warmup_steps`` weight-tied steps (full backprop, no fixed-point solve) until
-            this fraction of its budget is spent, then as a DEQ
+            this fraction of its epochs is spent, then as a DEQ
             (:func:`spadelib.zoo.pretraining_phases`). ``paper``: 0, no warm-up, as the
             paper trains it. ``quick``: an unrolled step is far cheaper than a fixed-point
             solve, so the warm-up makes many cheap updates that bring T close to a good
@@ -72,16 +72,16 @@ class Preset:
             unrolls half the paper's iterations: each training step then costs about half as
             much, and within a fixed budget the extra updates matter more than the extra
             iterations.
-        train_epochs, train_batch, train_lr: pre-training budget (Adam); ``train_lr`` is that
-            of the MRI networks. ``quick`` uses small batches: under a fixed wall-clock budget
-            more, noisier updates train these small networks further than fewer, cleaner
-            ones. ``sr_train_lr`` is that of USRNet, set apart because the two tasks prefer
+        deq_epochs, varnet_epochs, e2e_varnet_epochs, usrnet_epochs: pre-training budget of
+            each network, in epochs (passes over its training set). Budgets are counts, never
+            minutes, so the same preset and seed give the same network on an idle or a busy
+            machine. ``paper``: 100 each. ``quick``: sized so that each network pre-trains in
+            under 3 minutes on a 2-core CPU (Chapter 2 prints the time it took).
+        train_batch, train_lr: batch size and Adam rate of pre-training; ``train_lr`` is that
+            of the MRI networks. ``quick`` uses small batches: in a small budget more, noisier
+            updates train these small networks further than fewer, cleaner ones. ``sr_train_lr`` is that of USRNet, set apart because the two tasks prefer
             different rates under ``quick``'s budget: USRNet trains better at a smaller rate
             than the MRI networks' one, and VarNet worse.
-        train_minutes: wall-clock cap of one pre-training run (``None``: no cap); also the
-            default cap of a fine-tuning run. A run never starts an epoch it expects to end
-            past the cap (:class:`spadelib.training.FitConfig`), so ``quick`` stays within a
-            few minutes per network.
         train_schedule: learning-rate schedule of pre-training (``"cosine"`` or
             ``"constant"``, see :class:`spadelib.training.FitConfig`). Annealing within the
             budget lets the last epochs refine instead of oscillating at the initial rate.
@@ -112,7 +112,7 @@ class Preset:
     deq_features: int = 32
     deq_max_iter: int = 30
     deq_tol: float = 1e-3
-    deq_warmup: float = 0.4
+    deq_warmup: float = 0.7
     deq_warmup_steps: int = 3
     varnet_cascades: int = 4
     varnet_chans: int = 8
@@ -122,12 +122,14 @@ class Preset:
     usrnet_channels: tuple[int, int, int, int] = (16, 32, 64, 128)
     usrnet_blocks: int = 1
     usrnet_iters: int = 4
-    # --- training budgets ---
-    train_epochs: int = 40
+    # --- training budgets (epochs, never minutes) ---
+    deq_epochs: int = 10
+    varnet_epochs: int = 30
+    e2e_varnet_epochs: int = 22
+    usrnet_epochs: int = 40
     train_batch: int = 2
     train_lr: float = 3e-3
     sr_train_lr: float = 1e-3
-    train_minutes: float | None = 2.9
     train_schedule: str = "cosine"
     finetune_epochs: int = 10
     finetune_lr: float = 1e-4
@@ -176,11 +178,13 @@ PRESETS: dict[str, Preset] = {
         usrnet_channels=(64, 128, 256, 512),
         usrnet_blocks=2,
         usrnet_iters=8,
-        train_epochs=100,
+        deq_epochs=100,
+        varnet_epochs=100,
+        e2e_varnet_epochs=100,
+        usrnet_epochs=100,
         train_batch=4,
         train_lr=1e-4,
         sr_train_lr=1e-4,
-        train_minutes=None,
         finetune_epochs=50,
         finetune_lr=1e-5,
     ),

@@ -30,8 +30,7 @@ __all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "task_of", "depen
            "preset_from"]
 
 #: preset fields the pre-training of every network depends on (its name, seed and budget)
-PRETRAINING_FIELDS = ("name", "seed", "train_epochs", "train_batch", "train_minutes",
-                      "train_schedule")
+PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
 
 
 @dataclass(frozen=True)

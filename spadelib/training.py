@@ -34,7 +34,7 @@ from .data.common import SampleSet, has_ground_truth, to_device
 from .evaluation import reconstruct
 from .metrics import psnr
 
-__all__ = ["LOSSES", "SCHEDULES", "NonFiniteLossError", "FitConfig", "History", "fit",
+__all__ = ["LOSSES", "SCHEDULES", "NonFiniteLossError", "TimeLimitError", "FitConfig", "History", "fit",
            "image_loss", "supervised_loss", "validation_psnr", "default_device"]
 
 LOSSES = ("l1", "l2")
@@ -58,6 +58,14 @@ class NonFiniteLossError(FloatingPointError):
                  indices: tuple[int, ...] | None, value: float):
         super().__init__(message)
         self.epoch, self.step, self.indices, self.value = epoch, step, indices, value
+
+
+class TimeLimitError(RuntimeError):
+    """A run went past its optional ``FitConfig.max_minutes`` safety limit. Its resumable
+    state was saved (when it had a checkpoint file), so the same call resumes it.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
 
 
 def default_device() -> torch.device:
@@ -96,18 +104,15 @@ class FitConfig:
         epochs: most passes over the training set.
         batch_size: samples per Adam step.
         lr: Adam's (initial) learning rate.
-        max_minutes: wall-clock cap: the run stops after an epoch when one more epoch as long
-            would end past it, so it stays within the cap; an epoch that runs past the cap
-            all the same (the first of a slower training phase, a slower machine) is cut
-            short after the step that crossed it, validated, and ends the run. ``None``: no
-            cap.
+        max_minutes: an optional time limit, a safety net only: a run that has used more than
+            this many minutes at the end of an epoch saves its resumable checkpoint and stops
+            with a :class:`TimeLimitError`; it never shortens training silently (the budget
+            is ``epochs``, so the same configuration trains the same network on any
+            machine). ``None`` (default): no limit.
         seed: seed of the shuffling.
         grad_clip: gradient-norm clipping threshold; ``None`` (or 0): no clipping.
         schedule: ``"constant"`` or ``"cosine"``: the learning rate of epoch ``e`` is
-            ``lr * (1 + cos(pi * p)) / 2`` with ``p = spent(e, elapsed)`` the fraction of the
-            budget spent when the epoch starts, the larger of ``e / epochs`` and, under a
-            wall-clock cap, the fraction of ``max_minutes`` used. A capped run thus anneals
-            within its time, at the price of depending slightly on the machine's speed.
+            ``lr * (1 + cos(pi * e / epochs)) / 2``.
     """
 
     epochs: int
@@ -118,20 +123,23 @@ class FitConfig:
     grad_clip: float | None = 1.0
     schedule: str = "constant"
 
-    def spent(self, epoch: int, elapsed_s: float = 0.0) -> float:
-        """The fraction of the budget (in [0, 1]) spent when epoch ``epoch`` starts after
-        ``elapsed_s`` seconds: ``epoch / epochs`` or, under a wall-clock cap, the fraction of
-        ``max_minutes`` used, whichever is larger."""
-        spent = epoch / self.epochs
-        if self.max_minutes:
-            spent = max(spent, elapsed_s / (60 * self.max_minutes))
-        return min(spent, 1.0)
+    def budget(self) -> dict:
+        """The fields that decide what a run computes (all but the ``max_minutes`` safety
+        limit): what cache keys and resumable checkpoints are keyed by."""
+        d = asdict(self)
+        d.pop("max_minutes")
+        return d
 
-    def lr_at(self, epoch: int, elapsed_s: float = 0.0) -> float:
-        """The learning rate of epoch ``epoch`` started after ``elapsed_s`` seconds."""
+    def spent(self, epoch: int) -> float:
+        """The fraction of the budget (in [0, 1]) spent when epoch ``epoch`` starts:
+        ``epoch / epochs``; a count, so it is the same on any machine."""
+        return min(epoch / self.epochs, 1.0)
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of epoch ``epoch``."""
         if self.schedule == "constant":
             return self.lr
-        return self.lr * 0.5 * (1 + math.cos(math.pi * self.spent(epoch, elapsed_s)))
+        return self.lr * 0.5 * (1 + math.cos(math.pi * self.spent(epoch)))
 
     def __post_init__(self):
         # validated, not normalised: the fields are hashed as given into cache keys
@@ -159,7 +167,6 @@ class History:
     seconds: list = field(default_factory=list)
     phase: list = field(default_factory=list)
     best_epoch: int = -1
-    stopped_by: str = "epochs"
 
     @property
     def best_psnr(self) -> float:
@@ -280,7 +287,7 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         progress: show a progress bar over epochs.
         desc: progress-bar label.
         before_epoch: called as ``before_epoch(net, spent)`` before each epoch's training
-            steps, with ``spent = config.spent(epoch, elapsed)`` (also on resume), to switch
+            steps, with ``spent = config.spent(epoch)`` (also on resume), to switch
             a training phase by the budget used (the DEQ's unrolled warm-up does). What it
             returns (a label, or None) is recorded in ``History.phase``.
 
@@ -296,7 +303,7 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
     history = History()
     best_state, start_epoch, elapsed = None, 0, 0.0
     ckpt = Path(checkpoint) if checkpoint is not None else None
-    run_key = checkpoints.config_key({"fit": asdict(config), "n": len(data), "desc": desc})
+    run_key = checkpoints.config_key({"fit": config.budget(), "n": len(data), "desc": desc})
     if ckpt is not None:
         resumed = _resume(ckpt, run_key, net, opt)
         if resumed is not None:
@@ -309,11 +316,11 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         t0 = time.perf_counter()
         net.train()
         if before_epoch is not None:
-            history.phase.append(before_epoch(net, config.spent(epoch, elapsed)))
+            history.phase.append(before_epoch(net, config.spent(epoch)))
         for group in opt.param_groups:
-            group["lr"] = config.lr_at(epoch, elapsed)
+            group["lr"] = config.lr_at(epoch)
         gen.manual_seed(config.seed * 100_003 + epoch)
-        losses, cut = [], False
+        losses = []
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
         for step, (batch, indices) in enumerate(_batches(data, config.batch_size, seed)):
             loss = loss_fn(net, to_device(batch, device))
@@ -329,9 +336,6 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
                 raise _nonfinite("gradient norm", norm, epoch, step, indices)
             opt.step()
             losses.append(value)
-            if elapsed + time.perf_counter() - t0 > cap_s:
-                cut = True           # past the cap mid-epoch: validate what we have and stop
-                break
         history.loss.append(float(np.mean(losses)))
         if val_data is not None:
             history.val_psnr.append(validation_psnr(net, val_data, config.batch_size, device))
@@ -345,17 +349,21 @@ def fit(net: torch.nn.Module, data: SampleSet, loss_fn, config: FitConfig, *,
         history.seconds.append(elapsed)
         bar.set_postfix(loss=f"{history.loss[-1]:.4g}", **(
             {"val_psnr": f"{history.val_psnr[-1]:.2f}"} if history.val_psnr else {}))
-        # stop when another epoch as long as this one would end past the cap
-        out_of_time = cut or elapsed + epoch_s > cap_s
-        if ckpt is not None and epoch + 1 < config.epochs and not out_of_time:
+        out_of_time = elapsed > cap_s and epoch + 1 < config.epochs
+        if ckpt is not None and epoch + 1 < config.epochs:
             checkpoints.write(ckpt, "partial",
                               {"net": net.state_dict(), "optimizer": opt.state_dict(),
                                "history": asdict(history), "best_state": best_state,
                                "epoch": epoch, "elapsed": elapsed},
                               {"run_key": run_key, "desc": desc, "epoch": epoch})
         if out_of_time:
-            history.stopped_by = "time"
-            break
+            bar.close()
+            raise TimeLimitError(
+                f"{desc} used {elapsed / 60:.1f} minutes after epoch {epoch + 1} of "
+                f"{config.epochs}, past its limit of max_minutes={config.max_minutes}. "
+                + ("Its state is saved: run the same call again (with a larger max_minutes, "
+                   "or none) to resume from there." if ckpt is not None else
+                   "Nothing was saved (no checkpoint file was given)."))
     bar.close()
     if best_state is not None:
         net.load_state_dict(best_state)

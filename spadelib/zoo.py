@@ -61,8 +61,8 @@ def _training_data(s: NetworkSpec, P: Preset, progress: bool = True):
 
 
 def _fit_config(s: NetworkSpec, P: Preset) -> FitConfig:
-    return FitConfig(epochs=P.train_epochs, batch_size=P.train_batch, lr=task_of(s).train_lr(P),
-                     max_minutes=P.train_minutes, seed=P.seed, schedule=P.train_schedule)
+    return FitConfig(epochs=getattr(P, s.epochs_field), batch_size=P.train_batch,
+                     lr=task_of(s).train_lr(P), seed=P.seed, schedule=P.train_schedule)
 
 
 def _phases(s: NetworkSpec, P: Preset):
@@ -183,7 +183,7 @@ def pretraining_phases(name: str, preset: Preset | str | None = None):
 
 
 def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset | str,
-                    history: History | None = None) -> Path:
+                    history: History | None = None, *, trained_on: dict | None = None) -> Path:
     """Write ``net``'s weights (and its training ``history``) with the facts they belong to
     (:func:`checkpoint_header`), atomically, as a ``"pretrained"`` file.
 
@@ -195,6 +195,8 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
         name: the network's name (``"deq"``, ...).
         preset: the preset it was built and trained with, or its name.
         history: its training history, if any.
+        trained_on: facts about how it was trained that do not change what it is keyed by
+            (e.g. ``{"devices": 4}`` for a data-parallel run), stored in the header.
 
     Raises:
         ValueError: an unknown network or preset name, ``net`` is another network than
@@ -206,7 +208,10 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
     own = getattr(net, "name", None)
     if own and own != s.name:
         raise ValueError(f"this is a {own!r} network, not {s.name!r}; pass its own name")
-    return checkpoints.write(path, KIND, _payload(net, history), _header(s, P))
+    header = _header(s, P)
+    if trained_on:
+        header["trained_on"] = dict(trained_on)
+    return checkpoints.write(path, KIND, _payload(net, history), header)
 
 
 def load_checkpoint(path: str | Path, name: str | None = None,

@@ -19,7 +19,7 @@ def tiny_preset():
 def tiny_varnet_preset(tiny_preset):
     """A one-cascade VarNet preset with a two-epoch budget, for trainer and zoo tests."""
     return tiny_preset.replace(varnet_cascades=1, varnet_chans=4, varnet_pools=1,
-                               train_epochs=2, train_batch=2, train_minutes=None)
+                               varnet_epochs=2, train_batch=2)
 
 
 @pytest.fixture

@@ -22,7 +22,12 @@ def test_evaluate_reports_the_metrics(setup):
     assert isinstance(ev, Evaluation) and ev.n == len(data)
     assert ev.params == count_parameters(net) and ev.time_ms > 0
     assert 0 < ev.ssim <= 1 and ev.psnr > 0 and ev.psnr_std >= 0
-    assert set(ev.as_dict()) == {"psnr", "ssim", "psnr_std", "time_ms", "params", "n"}
+    assert set(ev.as_dict()) == {"psnr", "ssim", "psnr_std", "time_ms", "params", "n",
+                                 "ssim_std", "psnr_per_sample", "ssim_per_sample",
+                                 "time_ms_all", "iterations"}
+    assert len(ev.psnr_per_sample) == len(ev.ssim_per_sample) == len(data)
+    assert ev.psnr == pytest.approx(sum(ev.psnr_per_sample) / len(data))
+    assert ev.time_ms in ev.time_ms_all or len(ev.time_ms_all) % 2 == 0
     assert "dB" in str(ev) and net.training       # the network's mode is restored
 
 
@@ -64,3 +69,14 @@ def test_bad_inputs_are_refused(setup):
         evaluate(net, data.batch())
     with pytest.raises(TypeError, match="net must be an nn.Module"):
         evaluate(lambda m: m, data)
+
+
+def test_evaluate_reports_the_deq_solver_iterations(tiny_preset, data_dir):
+    P = tiny_preset.replace(deq_blocks=1, deq_features=4, deq_max_iter=6)
+    torch.manual_seed(0)
+    deq, data = build("deq", P), mri_dataset("test", P, progress=False)
+    ev = evaluate(deq, data, batch_size=2, timing_repeats=1)
+    assert ev.iterations is not None and 1 <= ev.iterations <= P.deq_max_iter
+    assert evaluate(build("varnet", P.replace(varnet_cascades=1, varnet_chans=2,
+                                              varnet_pools=1)), data,
+                    timing_repeats=1).iterations is None

@@ -121,3 +121,72 @@ def test_cli_refuses_bad_names_in_one_line(capsys):
         assert word in err and "choose from" in err
     assert set(GRIDS) >= {"table1", "table2", "table3", "table4", "table5", "table6", "fig2",
                           "all"}
+
+
+def test_run_grid_records_failures_goes_on_and_resumes(tmp_path, monkeypatch):
+    import spadelib.experiments.runner as R
+
+    calls = []
+
+    def fake_cell(cell, preset, device=None, progress=False):
+        calls.append(cell.key)
+        if cell.regime == "school" and len(calls) < 5:
+            raise RuntimeError("out of memory")
+        return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": 30.0}
+
+    monkeypatch.setattr(R, "run_cell", fake_cell)
+    store = ResultStore(tmp_path / "results-quick.spade")
+    keys = [c.key for c in cells("smoke", "quick")]
+    rows = R.run_grid("smoke", "quick", store=store, progress=False)
+    assert [r["key"] for r in rows] == keys == calls
+    failed = [r for r in store.rows() if r["status"] == "failed"]
+    assert len(failed) == 1 and "RuntimeError: out of memory" in failed[0]["error"]
+    # a second run re-runs only what is not done: the failed cell
+    again = R.run_grid("smoke", "quick", store=store, progress=False)
+    assert [r["key"] for r in again] == [failed[0]["key"]] and store.done() == set(keys)
+    assert R.run_grid("smoke", "quick", store=store, progress=False) == []
+
+
+def test_an_interrupted_grid_keeps_what_finished(tmp_path, monkeypatch):
+    import spadelib.experiments.runner as R
+
+    def fake_cell(cell, preset, device=None, progress=False):
+        if cell.ratio == 0.4 and cell.regime == "supervised":
+            raise KeyboardInterrupt
+        return {"key": cell.key, "cell": cell.as_dict(), "status": "ok"}
+
+    monkeypatch.setattr(R, "run_cell", fake_cell)
+    store = ResultStore(tmp_path / "results-quick.spade")
+    with pytest.raises(KeyboardInterrupt):
+        R.run_grid("smoke", "quick", store=store, progress=False)
+    assert len(store.done()) == 2           # the two cells before the interruption
+    assert len(R.pending("smoke", "quick", store)) == 2
+
+
+def test_status_and_table_commands(tmp_path, monkeypatch, capsys):
+    from spadelib.cli import main
+    from spadelib.experiments.runner import failed_row
+
+    monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path))
+    store = ResultStore.for_preset("quick")
+    ref, pruned = Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.4, "supervised")
+    store.add({"key": ref.key, "cell": ref.as_dict(), "status": "ok", "psnr": 28.0,
+               "ssim": 0.9, "time_ms": 200.0, "params": 1000, "wall_s": 60})
+    store.add({"key": pruned.key, "cell": pruned.as_dict(), "status": "ok", "psnr": 27.0,
+               "ssim": 0.88, "time_ms": 100.0, "params": 400, "wall_s": 120})
+    school = Cell("deq", 0.167, 0.4, "school")
+    store.add(failed_row(school, "quick", ValueError("boom"), 1.0))
+    assert main(["status", "table1"]) == 0
+    out = capsys.readouterr().out
+    n = len(cells("table1", "quick"))
+    assert f"table1   {n:4d} cells: 2 done, 1 failed, {n - 3} pending" in out
+    assert "failed deq|rate0.167|ratio0.4|school|l1|seed0: ValueError: boom" in out
+    assert main(["table", "1", "--format", "csv"]) == 0
+    csv = capsys.readouterr().out.splitlines()
+    header, rows = csv[0].split(","), [r.split(",") for r in csv[1:]]
+    deq40 = dict(zip(header, next(r for r in rows if r[0] == "deq" and r[2] == "0.4")))
+    assert float(deq40["PSNR supervised"]) == 27.0
+    assert float(deq40["PSNR supervised (paper)"]) == 41.36
+    assert float(deq40["speed-up"]) == 2.0 and int(float(deq40["#params"])) == 400
+    assert main(["table", "1"]) == 0
+    assert "| deq " in capsys.readouterr().out

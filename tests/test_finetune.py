@@ -19,7 +19,7 @@ from spadelib.presets import get_preset
 def P():
     return get_preset("quick").replace(
         mri_size=(32, 32), mri_subjects=(2, 1, 1), mri_slices_per_subject=2, espirit_calib=12,
-        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2, train_minutes=None,
+        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2,
         finetune_epochs=1, finetune_lr=1e-3)
 
 
@@ -68,7 +68,7 @@ def test_each_regime_learns_and_leaves_the_input_alone(regime, mri, teacher, pru
 
 
 def test_sr_regimes_with_usrnet(data_dir):
-    P = get_preset("quick").replace(sr_size=36, train_batch=2, train_minutes=None,
+    P = get_preset("quick").replace(sr_size=36, train_batch=2,
                                     finetune_epochs=1, finetune_lr=1e-3)
     data = sr_dataset("test", P, scale=2, kernels=[0, 9])            # 2 photos x 2 kernels
     torch.manual_seed(0)

@@ -19,7 +19,7 @@ from spadelib.transforms import rotate
 def P():
     return get_preset("quick").replace(
         mri_size=(32, 32), mri_subjects=(2, 1, 1), mri_slices_per_subject=2, espirit_calib=12,
-        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2, train_minutes=None,
+        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2,
         finetune_epochs=1, finetune_lr=1e-3)
 
 

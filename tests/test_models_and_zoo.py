@@ -72,11 +72,15 @@ def test_checkpoints_are_keyed_by_their_own_task_only(tiny_varnet_preset):
         "e2e-varnet", P.replace(sens_chans=2))
     assert zoo.checkpoint_path("deq", P) == zoo.checkpoint_path("deq", P.replace(varnet_chans=2))
     assert zoo.checkpoint_path("deq", P) != zoo.checkpoint_path("deq", P.replace(deq_warmup=0.2))
-    # fields both tasks share (seed, budget) key both
+    # fields both tasks share (seed, batch) key both; each network's epochs key it alone
     for name in ("varnet", "usrnet"):
         assert zoo.checkpoint_path(name, P) != zoo.checkpoint_path(name, P.replace(seed=3))
         assert zoo.checkpoint_path(name, P) != zoo.checkpoint_path(
-            name, P.replace(train_minutes=9))
+            name, P.replace(train_batch=4))
+    assert zoo.checkpoint_path("varnet", P) != zoo.checkpoint_path(
+        "varnet", P.replace(varnet_epochs=3))
+    assert zoo.checkpoint_path("varnet", P) == zoo.checkpoint_path(
+        "varnet", P.replace(deq_epochs=3, e2e_varnet_epochs=3))
 
 
 def test_checkpoint_faults_give_clear_errors(tiny_varnet_preset, data_dir, tmp_path):
@@ -161,7 +165,7 @@ def test_save_checkpoint_takes_a_preset_name_and_refuses_bad_input(tmp_path, tin
 
 def test_an_unusable_cached_checkpoint_is_moved_aside_and_retrained(tiny_varnet_preset,
                                                                     data_dir):
-    P = tiny_varnet_preset.replace(train_epochs=1)
+    P = tiny_varnet_preset.replace(varnet_epochs=1)
     first = zoo.pretrained("varnet", P, progress=False, device="cpu")
     path = zoo.checkpoint_path("varnet", P)
     raw = bytearray(path.read_bytes())
@@ -205,8 +209,9 @@ def test_fit_config_follows_the_task(tiny_preset):
     assert zoo.fit_config("usrnet", tiny_preset).lr == tiny_preset.sr_train_lr
     c = zoo.fit_config("deq", tiny_preset)
     assert (c.epochs, c.batch_size, c.max_minutes, c.seed, c.schedule) == (
-        tiny_preset.train_epochs, tiny_preset.train_batch, tiny_preset.train_minutes,
+        tiny_preset.deq_epochs, tiny_preset.train_batch, None,
         tiny_preset.seed, tiny_preset.train_schedule)
+    assert zoo.fit_config("e2e-varnet", tiny_preset).epochs == tiny_preset.e2e_varnet_epochs
 
 
 def test_deq_pretraining_warms_up_unrolled_then_trains_the_fixed_point(tiny_preset):
@@ -230,8 +235,8 @@ def test_deq_pretraining_warms_up_unrolled_then_trains_the_fixed_point(tiny_pres
 
 def test_pretrained_deq_runs_its_warm_up_and_returns_a_plain_deq(tiny_preset, data_dir,
                                                                   monkeypatch):
-    P = tiny_preset.replace(deq_blocks=1, deq_features=4, deq_max_iter=5, train_epochs=2,
-                            train_minutes=None, deq_warmup=0.5, deq_warmup_steps=2)
+    P = tiny_preset.replace(deq_blocks=1, deq_features=4, deq_max_iter=5, deq_epochs=2,
+                            deq_warmup=0.5, deq_warmup_steps=2)
     solvers = []
     real = zoo._phases
 

@@ -227,3 +227,15 @@ def test_fastmri_loader_names_the_file_that_fails(tmp_path, tiny_preset, data_di
     write_mock_fastmri(folder, n_files=3, size=16)
     with pytest.raises(ValueError, match=r"file_brain_AXT2_000\.h5.*cannot bring k-space"):
         fastmri_dataset(folder, "train", tiny_preset, progress=False)
+
+
+def test_building_on_several_processes_gives_the_same_data(tiny_preset, tmp_path, monkeypatch):
+    from spadelib.data.mri import build_synthetic
+
+    built = []
+    for workers in (1, 2):
+        monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path / f"w{workers}"))
+        built.append(build_synthetic("train", tiny_preset, progress=False, workers=workers))
+    assert set(built[0]) == set(built[1])
+    for key in built[0]:
+        assert torch.equal(built[0][key], built[1][key]), key

@@ -11,19 +11,20 @@ from spadelib.data.common import tensor_fields
 from spadelib.models import NAMES, NETWORKS
 from spadelib.tasks import MRI, SR, TASKS, Task, depends_on, preset_from, task_of
 
-# The preset fields each pre-trained network depends on, listed by hand: the same sets the
-# old zoo.preset_config(preset, name) gave by parsing field-name prefixes.
-COMMON = {"name", "seed", "train_epochs", "train_batch", "train_minutes", "train_schedule"}
+# The preset fields each pre-trained network depends on, listed by hand. Each network's budget
+# is its own count of epochs; no pre-training depends on a wall-clock setting.
+COMMON = {"name", "seed", "train_batch", "train_schedule"}
 MRI_DATA = {"mri_size", "mri_coils", "mri_subjects", "mri_slices_per_subject", "mri_noise",
             "mri_rate", "espirit_calib", "train_lr"}
 SR_DATA = {"sr_size", "sr_scale", "sr_noise", "sr_crops_per_image", "sr_train_lr"}
 VARNET = {"varnet_cascades", "varnet_chans", "varnet_pools"}
 EXPECTED = {
     "deq": COMMON | MRI_DATA | {"deq_blocks", "deq_features", "deq_max_iter", "deq_tol",
-                                "deq_warmup", "deq_warmup_steps"},
-    "varnet": COMMON | MRI_DATA | VARNET,
-    "e2e-varnet": COMMON | MRI_DATA | VARNET | {"sens_chans", "sens_pools"},
-    "usrnet": COMMON | SR_DATA | {"usrnet_channels", "usrnet_blocks", "usrnet_iters"},
+                                "deq_warmup", "deq_warmup_steps", "deq_epochs"},
+    "varnet": COMMON | MRI_DATA | VARNET | {"varnet_epochs"},
+    "e2e-varnet": COMMON | MRI_DATA | VARNET | {"sens_chans", "sens_pools", "e2e_varnet_epochs"},
+    "usrnet": COMMON | SR_DATA | {"usrnet_channels", "usrnet_blocks", "usrnet_iters",
+                                  "usrnet_epochs"},
 }
 
 

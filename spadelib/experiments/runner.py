@@ -34,8 +34,8 @@ def versions() -> dict:
 
     import spadelib
 
-    return {"spadelib": spadelib.__version__, "torch": torch.__version__,
-            "torch_pruning": getattr(torch_pruning, "__version__", "unknown"),
+    return {"spadelib": spadelib.__version__, "torch": str(torch.__version__),
+            "torch_pruning": str(getattr(torch_pruning, "__version__", "unknown")),
             "python": platform.python_version()}
 
 
@@ -86,7 +86,7 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
                 net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
             else:
                 net, _ = finetune.finetune(pruned, regime, **kwargs)
-    ev = evaluate(net.to(device), test, per_sample=True)
+    ev = evaluate(net.to(device), test)
     return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "error": None,
             **ev.as_dict(), **row_extra, "preset": P.name, "versions": versions(),
             "device": _device_name(device), "wall_s": round(time.perf_counter() - start, 1),
@@ -108,7 +108,7 @@ def pending(grid: str, preset=None, store: ResultStore | None = None,
     from ..presets import get_preset
 
     P = get_preset(preset)
-    store = store or ResultStore.for_preset(P)
+    store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows()}
     return [c for c in cells(grid, P) if c.key not in rows or
             (retry_failed and rows[c.key].get("status") != "ok")]
@@ -134,7 +134,7 @@ def run_grid(grid: str, preset=None, *, executor: str = "local",
 
     checks.choice(executor, EXECUTORS, "executor")
     P = get_preset(preset)
-    store = store or ResultStore.for_preset(P)
+    store = store if store is not None else ResultStore.for_preset(P)
     todo = pending(grid, P, store)
     new: list[dict] = []
 

@@ -27,6 +27,23 @@ __all__ = ["ResultStore", "store_path"]
 FORMAT = 1  # rows layout version, in the header
 
 
+def _plain(obj):
+    """``obj`` with NumPy scalars, arrays and tensors turned into Python numbers and lists."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return obj.tolist()
+    if isinstance(obj, str):
+        return str(obj)                   # str subclasses (torch.__version__) as plain str
+    if obj is None or isinstance(obj, (bool, int, float)):
+        return obj
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
 def store_path(preset: Preset | str | None = None) -> Path:
     """Where the results of ``preset`` are stored."""
     return cache_dir() / f"results-{get_preset(preset).name}.spade"
@@ -81,9 +98,12 @@ class ResultStore:
         return {r["key"] for r in self.rows() if r.get("status") == "ok"}
 
     def add(self, row: dict) -> None:
-        """Store ``row`` (it must carry a ``"key"``), replacing a row with the same key."""
+        """Store ``row`` (it must carry a ``"key"``), replacing a row with the same key.
+        Values are stored as plain Python data (NumPy scalars and tensors become numbers and
+        lists), so the file loads without running any code."""
         if "key" not in row:
             raise ValueError("a results row needs a 'key' (the cell's Cell.key)")
+        row = _plain(row)
         with self._locked():
             rows = [r for r in self._read() if r["key"] != row["key"]]
             rows.append(row)

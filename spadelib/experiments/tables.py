@@ -39,11 +39,10 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
     against the unpruned network, and #params (ours, paper's)."""
     import pandas as pd
 
-    from ..checks import choice
-
-    choice(number, TABLES, "table")
+    if number not in TABLES:
+        raise ValueError(f"unknown table {number!r}; choose one of {sorted(TABLES)}")
     P = get_preset(preset)
-    store = store or ResultStore.for_preset(P)
+    store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows() if r.get("status") == "ok"}
     networks, settings, regimes, _ = TABLES[number]
     settings = settings if isinstance(settings, tuple) else (settings,)

@@ -38,7 +38,8 @@ class NetworkSpec:
         version: bumped whenever the network's forward pass or initialisation changes, so that
             a cached checkpoint of the old behaviour is never loaded into the new one.
         fields: the preset fields this network (and only this network) is built from: its
-            sizes, its solver budget, its pre-training recipe. A change to any of them
+            sizes, its solver budget, its pre-training recipe and budget (its
+            :attr:`epochs_field` is among them). A change to any of them
             invalidates its pre-trained checkpoint and no other network's.
     """
 
@@ -48,18 +49,24 @@ class NetworkSpec:
     version: int
     fields: tuple[str, ...]
 
+    @property
+    def epochs_field(self) -> str:
+        """The preset field holding this network's pre-training budget in epochs."""
+        return self.name.replace("-", "_") + "_epochs"
+
 
 _VARNET_FIELDS = ("varnet_cascades", "varnet_chans", "varnet_pools")
 
 NETWORKS: dict[str, NetworkSpec] = {
     "deq": NetworkSpec("deq", "mri", build_deq, 1,
                        ("deq_blocks", "deq_features", "deq_max_iter", "deq_tol", "deq_warmup",
-                        "deq_warmup_steps")),
-    "varnet": NetworkSpec("varnet", "mri", build_varnet, 1, _VARNET_FIELDS),
+                        "deq_warmup_steps", "deq_epochs")),
+    "varnet": NetworkSpec("varnet", "mri", build_varnet, 1, _VARNET_FIELDS + ("varnet_epochs",)),
     "e2e-varnet": NetworkSpec("e2e-varnet", "mri", build_e2e_varnet, 2,
-                              _VARNET_FIELDS + ("sens_chans", "sens_pools")),
+                              _VARNET_FIELDS + ("sens_chans", "sens_pools",
+                                                "e2e_varnet_epochs")),
     "usrnet": NetworkSpec("usrnet", "sr", build_usrnet, 2,
-                          ("usrnet_channels", "usrnet_blocks", "usrnet_iters")),
+                          ("usrnet_channels", "usrnet_blocks", "usrnet_iters", "usrnet_epochs")),
 }
 NAMES = tuple(NETWORKS)
 # derived views, kept for code that reads them
