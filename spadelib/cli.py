@@ -168,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.fn(args)
+    except BrokenPipeError:             # spade table 1 | head
+        return 0
     except KeyboardInterrupt:
         print("\ninterrupted: what finished is saved; run the same command again to resume",
               file=sys.stderr)

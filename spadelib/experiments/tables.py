@@ -29,8 +29,12 @@ TABLES = {
 RATIOS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 
-def _fmt(v, digits=2):
-    return "" if v is None else f"{v:.{digits}f}"
+def _fmt(v, digits=2) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    if digits == 0:
+        return f"{int(v):,}"
+    return f"{v:.{digits}f}"
 
 
 def table_frame(number: int, preset: Preset | str | None = None, store: ResultStore | None = None):
@@ -87,7 +91,12 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
                 line["#params"] = any_row["params"] if any_row else None
                 line["#params (paper)"] = paper_value(net, s, ratio, "none", "params")
                 out.append(line)
-    return pd.DataFrame(out)
+    df = pd.DataFrame(out)
+    first = ["network", "setting", "ratio"]
+    last = ["time ms", "speed-up", "speed-up (paper)", "#params", "#params (paper)"]
+    middle = sorted((c for c in df.columns if c not in first + last),
+                    key=lambda c: (not c.startswith("PSNR"), list(df.columns).index(c)))
+    return df[first + middle + last]
 
 
 def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md",
@@ -97,19 +106,22 @@ def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md"
 
     choice(fmt, ("md", "csv", "latex"), "format")
     df = table_frame(number, preset, store)
-    caption = f"Table {number}: {TABLES[number][3]} ({get_preset(preset).name} preset)"
+    caption = (f"Table {number}: {TABLES[number][3]} ({get_preset(preset).name} preset; "
+               "each cell: ours / the paper's, '-' where there is no number)")
     if fmt == "csv":
         return df.to_csv(index=False)
-    shown = df.copy()
-    for col in shown.columns:
-        if col.startswith("SSIM"):
-            shown[col] = shown[col].map(lambda v: _fmt(v, 3))
-        elif col.startswith(("PSNR", "speed")):
-            shown[col] = shown[col].map(_fmt)
-        elif col == "time ms":
-            shown[col] = shown[col].map(lambda v: _fmt(v, 1))
-        elif col.startswith("#params"):
-            shown[col] = shown[col].map(lambda v: "" if v is None or v != v else f"{int(v):,}")
+    shown = df[["network", "setting", "ratio"]].copy()
+    for col in df.columns:
+        if col in shown.columns or col.endswith("(paper)"):
+            continue
+        digits = 3 if col.startswith("SSIM") else 0 if col.startswith("#") else \
+            1 if col == "time ms" else 2
+        paper = f"{col} (paper)"
+        if paper in df.columns:          # "ours / paper's" in one cell
+            shown[col] = [f"{_fmt(a, digits)} / {_fmt(b, digits)}"
+                          for a, b in zip(df[col], df[paper])]
+        else:
+            shown[col] = [_fmt(v, digits) for v in df[col]]
     if fmt == "latex":
         return shown.to_latex(index=False, caption=caption)
     return caption + "\n\n" + shown.to_markdown(index=False)
