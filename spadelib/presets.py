@@ -87,6 +87,12 @@ class Preset:
             budget lets the last epochs refine instead of oscillating at the initial rate.
         finetune_epochs: fine-tuning budget (epochs over the fine-tuning set) of
             :func:`spadelib.finetune.finetune`. The paper does not state it: ``paper`` uses 50.
+        finetune_pairs: how many training pairs supervised fine-tuning (and its from-scratch
+            baseline) learns from in the experiment grid (:mod:`spadelib.experiments`): evenly
+            spaced over the training split. ``paper``: ``None``, the whole training split, as
+            the paper defines the supervised regime. ``quick``: as many pairs as the test split
+            has measurements, so that the three regimes see the same number of samples for
+            the same number of steps and the quick grid fits a CPU.
         finetune_lr: Adam learning rate of fine-tuning. ``paper``: 1e-5, the paper's value.
             ``quick`` uses a ten times larger rate: its budget is a handful of epochs, in
             which the paper's rate would barely move the weights.
@@ -133,6 +139,7 @@ class Preset:
     train_schedule: str = "cosine"
     finetune_epochs: int = 10
     finetune_lr: float = 1e-4
+    finetune_pairs: int | None = 16
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -187,6 +194,7 @@ PRESETS: dict[str, Preset] = {
         sr_train_lr=1e-4,
         finetune_epochs=50,
         finetune_lr=1e-5,
+        finetune_pairs=None,
     ),
 }
 

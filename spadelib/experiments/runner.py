@@ -45,12 +45,23 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def supervised_pairs(train, preset):
+    """The training pairs supervised fine-tuning learns from: ``preset.finetune_pairs`` of
+    them, evenly spaced over the training split (all of it when that is ``None``)."""
+    n = preset.finetune_pairs
+    if n is None or n >= len(train):
+        return train
+    picked = torch.linspace(0, len(train) - 1, n).round().long().unique()
+    return train.subset(picked.tolist())
+
+
 def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
     """Run one cell and return its row (see the module docstring).
 
     The unpruned network is ``zoo.pretrained`` at the cell's sampling rate or scale; pruning
     uses the cell's criterion; supervised fine-tuning (and its scratch baseline) learns from
-    the training split, school and self-supervised from the test split's measurements only;
+    the training split (``preset.finetune_pairs`` of its pairs, :func:`supervised_pairs`),
+    school and self-supervised from the test split's measurements only;
     everything is evaluated on the test split.
     """
     from .. import finetune, pruning, zoo
@@ -77,7 +88,7 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
         else:
             kwargs = {"preset": P, "device": device, "progress": progress}
             if regime == "supervised":
-                kwargs["data"] = task.training_data(P)[0]
+                kwargs["data"] = supervised_pairs(task.training_data(P, progress)[0], P)
             else:
                 kwargs["data"] = test.measurements_only()
             if regime == "school":
