@@ -17,6 +17,7 @@ command again resumes (every finished cell is in the store, every step is cached
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -165,6 +166,9 @@ def _terminate(signum, frame):  # SIGTERM (a pre-empted job) behaves like Ctrl-C
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from .presets import CLI_ENV
+
+    os.environ[CLI_ENV] = "1"           # long runs are allowed here (Preset.notebook_training)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.fn(args)

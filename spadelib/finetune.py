@@ -56,7 +56,7 @@ from .data.common import SampleSet, has_ground_truth
 from .evaluation import reconstruct
 from .losses import (check_ei_options, check_measurements_only, ei_measurement, measured_loss,
                      school_loss, self_supervised_loss, with_teacher_outputs)
-from .presets import Preset, get_preset
+from .presets import Preset, get_preset, require_cli
 from .training import LOSSES, FitConfig, History, default_device, fit, supervised_loss
 from .transforms import ROTATIONS, check_rotations, draw_rotations, rotate
 
@@ -435,6 +435,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
         net.history = history
         return net.to(device).eval(), history
 
+    require_cli(P, f"{spec.name} fine-tuning", f"spade run all --preset {P.name}")
     net = copy.deepcopy(pruned)
     train_set, loss_fn = spec.prepare(run)
     # a NonFiniteLossError propagates from here: nothing below runs, nothing is written

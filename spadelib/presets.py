@@ -93,6 +93,11 @@ class Preset:
             the paper defines the supervised regime. ``quick``: as many pairs as the test split
             has measurements, so that the three regimes see the same number of samples for
             the same number of steps and the quick grid fits a CPU.
+        notebook_training: whether a process not started by the ``spade`` command (a chapter
+            being executed, a script) may start a pre-training or fine-tuning run when the
+            cache does not hold it. ``quick``: yes, they take minutes. ``paper``: no, they take
+            hours to days on a GPU: :func:`require_cli` stops with the exact ``spade`` command
+            to run first, and the chapters then load what it produced.
         finetune_lr: Adam learning rate of fine-tuning. ``paper``: 1e-5, the paper's value.
             ``quick`` uses a ten times larger rate: its budget is a handful of epochs, in
             which the paper's rate would barely move the weights.
@@ -140,6 +145,7 @@ class Preset:
     finetune_epochs: int = 10
     finetune_lr: float = 1e-4
     finetune_pairs: int | None = 16
+    notebook_training: bool = True
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -195,8 +201,30 @@ PRESETS: dict[str, Preset] = {
         finetune_epochs=50,
         finetune_lr=1e-5,
         finetune_pairs=None,
+        notebook_training=False,
     ),
 }
+
+
+CLI_ENV = "SPADE_CLI"
+
+
+class NeedsCLIError(RuntimeError):
+    """A long run that this preset leaves to the ``spade`` command (see
+    :attr:`Preset.notebook_training`); the message gives the command."""
+
+
+def require_cli(preset: "Preset", what: str, command: str) -> None:
+    """Refuse to start ``what`` (e.g. ``"pre-training deq"``) outside the ``spade`` command
+    when ``preset.notebook_training`` is off; the error gives ``command`` to run first.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    if not preset.notebook_training and not os.environ.get(CLI_ENV):
+        raise NeedsCLIError(
+            f"{what} is not cached, and the {preset.name!r} preset does not start it here: it "
+            f"takes hours on a GPU. Run it from a terminal first:\n\n    {command}\n\n"
+            "then run this again: it will load the result from the cache.")
 
 
 def get_preset(name: str | Preset | None = None) -> Preset:

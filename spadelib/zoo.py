@@ -25,7 +25,7 @@ from . import checkpoints, checks
 from .checkpoints import CheckpointError
 from .data.common import SampleSet
 from .models import NETWORKS, NetworkSpec, spec
-from .presets import Preset, get_preset
+from .presets import Preset, get_preset, require_cli
 from .tasks import depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
@@ -280,6 +280,7 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
                 return _network_from(*hit, path).to(device).eval()
             except CheckpointError as err:
                 checkpoints.move_aside(path, str(err).replace(f"{path} ", ""))
+    require_cli(P, f"pre-training {s.name}", f"spade pretrain {s.name} --preset {P.name}")
     hook = _phases(s, P)
     torch.manual_seed(P.seed)
     net = s.build(P)

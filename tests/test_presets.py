@@ -51,3 +51,22 @@ def test_every_field_is_documented():
     for f in dataclasses.fields(Preset):
         if f.name != "extras":
             assert f.name in doc, f.name
+
+
+def test_the_paper_preset_leaves_long_runs_to_the_spade_command(tiny_varnet_preset, data_dir,
+                                                                monkeypatch):
+    """With notebook_training off, a missing network is not trained in a notebook: the error
+    gives the exact command; under the spade command (SPADE_CLI set) it trains."""
+    from spadelib import zoo
+    from spadelib.presets import CLI_ENV, NeedsCLIError
+
+    monkeypatch.delenv(CLI_ENV, raising=False)
+    assert get_preset("quick").notebook_training and not get_preset("paper").notebook_training
+    P = tiny_varnet_preset.replace(varnet_epochs=1, notebook_training=False)
+    with pytest.raises(NeedsCLIError, match=r"spade pretrain varnet --preset quick"):
+        zoo.pretrained("varnet", P, progress=False, device="cpu")
+    monkeypatch.setenv(CLI_ENV, "1")
+    net = zoo.pretrained("varnet", P, progress=False, device="cpu")
+    monkeypatch.delenv(CLI_ENV)
+    assert zoo.pretrained("varnet", P, progress=False, device="cpu").state_dict().keys() == \
+        net.state_dict().keys()          # once cached, a notebook loads it

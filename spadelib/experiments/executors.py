@@ -14,11 +14,12 @@ on a cluster); it is passed to them in the task's environment.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
 from ..checkpoints import cache_dir
-from ..presets import Preset
+from ..presets import CLI_ENV, Preset
 from .grid import Cell
 
 __all__ = ["run_with_ray"]
@@ -83,7 +84,8 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
     try:
         gpus = ray.cluster_resources().get("GPU", 0) > 0
         options = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-        options["runtime_env"] = {"env_vars": {"SPADE_DATA_DIR": str(cache_dir())}}
+        options["runtime_env"] = {"env_vars": {"SPADE_DATA_DIR": str(cache_dir()),
+                                                CLI_ENV: os.environ.get(CLI_ENV, "")}}
         data_task = ray.remote(**options)(_build_data)
         pretrain_task = ray.remote(**options)(_pretrain)
         cell_task = ray.remote(**options, max_retries=0)(_cell)
