@@ -36,7 +36,8 @@ def test_depends_on_is_the_explicit_list_of_todays_fields(name, preset):
     P = get_preset(preset)
     assert all(d[k] == getattr(P, k) for k in d)
     # never a fine-tuning setting, never a setting of the other task
-    assert not {"finetune_epochs", "finetune_lr", "finetune_pairs", "notebook_training", "extras"} & set(d)
+    assert not {"finetune_epochs", "finetune_lr", "finetune_pairs", "notebook_training",
+                "extras"} & set(d)
 
 
 def test_every_preset_field_belongs_somewhere():
