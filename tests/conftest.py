@@ -23,6 +23,24 @@ def tiny_varnet_preset(tiny_preset):
 
 
 @pytest.fixture
+def P():
+    """A tiny fine-tuning preset: one-cascade VarNet, one epoch at a high rate."""
+    return get_preset("quick").replace(
+        mri_size=(32, 32), mri_subjects=(2, 1, 1), mri_slices_per_subject=2, espirit_calib=12,
+        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2,
+        finetune_epochs=1, finetune_lr=1e-3)
+
+
+@pytest.fixture
+def mri(P, data_dir):
+    """The train and test splits of :func:`P`."""
+    from spadelib.data import mri_dataset
+
+    return {"train": mri_dataset("train", P, progress=False),
+            "test": mri_dataset("test", P, progress=False)}
+
+
+@pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     """Send every cache write of the test to a temporary folder."""
     monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path / "cache"))

@@ -9,24 +9,10 @@ import torch
 from spadelib import checkpoints
 from spadelib import finetune as ft
 from spadelib import training
-from spadelib.data import MRIMeasurement, SampleSet, mri_dataset, sr_dataset
+from spadelib.data import MRIMeasurement, SampleSet, sr_dataset
 from spadelib.metrics import count_parameters
 from spadelib.models import USRNet, build
 from spadelib.presets import get_preset
-
-
-@pytest.fixture
-def P():
-    return get_preset("quick").replace(
-        mri_size=(32, 32), mri_subjects=(2, 1, 1), mri_slices_per_subject=2, espirit_calib=12,
-        varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2,
-        finetune_epochs=1, finetune_lr=1e-3)
-
-
-@pytest.fixture
-def mri(P, data_dir):
-    return {"train": mri_dataset("train", P, progress=False),
-            "test": mri_dataset("test", P, progress=False)}
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ def _mask_2d(mask: Any, h: int, w: int) -> np.ndarray:
                              f"one (H, W) mask")
         m = m[0]
     if m.ndim == 0:
-        raise ValueError(f"mask must be an array of shape (W,), (H, W) or fastMRI "
+        raise ValueError("mask must be an array of shape (W,), (H, W) or fastMRI "
                          f"(..., 1, W, 1), got a scalar")
     if m.ndim == 1:
         m = m[None, :]  # a 1-D mask selects columns (fastMRI: phase encoding along W)
