@@ -204,6 +204,59 @@ def _parse_list(text: str, cast) -> list:
     return [cast(t) for t in text.split(",") if t.strip()]
 
 
+def bench_steps(preset: Preset | str | None = "paper", networks: Sequence[str] = NAMES, *,
+                deq_iters: int = 1, device: str = "cpu", log=print) -> list[dict]:
+    """Seconds per step of each network at ``preset``'s sizes, on one sample: a pre-training
+    step (forward, backward, Adam), SPADE pruning at 0.4, a fine-tuning step in each regime,
+    and one reconstruction. At the paper preset this is what a step costs before a long run
+    (``spade bench steps --preset paper``); the DEQ runs ``deq_iters`` solver iterations per
+    application (the paper's budget is up to 100, so its real steps cost about that many
+    times more than the one-iteration figure).
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    from . import finetune, pruning
+    from .data.common import to_device
+    from .training import FitConfig, fit, supervised_loss
+
+    P = get_preset(preset).replace(deq_max_iter=checks.positive_int(deq_iters, "deq_iters"),
+                                   deq_tol=1e-30)
+    rows = []
+    for name in networks:
+        data = task_of(name).random_samples(P, n=1, seed=1)
+        torch.manual_seed(0)
+        net = spec(name).build(P)
+        row = {"network": name, "params": count_parameters(net)}
+
+        def timed(key, fn):
+            t0 = time.perf_counter()
+            out = fn()
+            row[key] = round(time.perf_counter() - t0, 2)
+            return out
+
+        one = FitConfig(epochs=1, batch_size=1, lr=1e-5)
+        timed("pretrain_step_s", lambda: fit(net, data, supervised_loss, one, device=device,
+                                            progress=False))
+        net.eval()
+        pruned, _ = timed("prune_s", lambda: pruning.prune(net, 0.4))
+        budget = {"epochs": 1, "batch_size": 1, "preset": P, "cache": False, "device": device,
+                  "progress": False}
+        measurements = data.measurements_only()
+        timed("supervised_step_s", lambda: finetune.finetune(pruned, "supervised", data=data,
+                                                             **budget))
+        timed("school_step_s", lambda: finetune.finetune(pruned, "school", data=measurements,
+                                                         teacher=net, **budget))
+        timed("self_supervised_step_s", lambda: finetune.finetune(
+            pruned, "self-supervised", data=measurements, **budget))
+        batch = to_device(data.batch([0]), device)
+        with torch.no_grad():
+            timed("reconstruction_s", lambda: pruned.to(device)(batch))
+        rows.append(row)
+        if log is not None:
+            log(f"{name}: {row}")
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m spadelib.bench pruning [options]`` (``--help``)."""
     parser = argparse.ArgumentParser(prog="python -m spadelib.bench",
@@ -220,7 +273,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     p.add_argument("--out", default="bench-pruning.json", help="JSON file to write")
+    q = sub.add_parser("steps", help="seconds per training / fine-tuning step at a preset's "
+                                     "sizes, on one sample")
+    q.add_argument("--preset", default="paper", help="quick or paper (default: paper)")
+    q.add_argument("--networks", default=",".join(NAMES))
+    q.add_argument("--deq-iters", type=int, default=1, help="DEQ solver iterations")
+    q.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.command == "steps":
+        rows = bench_steps(args.preset, _parse_list(args.networks, str),
+                           deq_iters=args.deq_iters, device=args.device, log=None)
+        keys = list(rows[0])
+        print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
+        for r in rows:
+            print("| " + " | ".join(f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
+                                    for k in keys) + " |")
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)

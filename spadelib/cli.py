@@ -8,6 +8,7 @@
     spade pretrain deq [--devices 4]                           # one network, cached
     spade data build                                           # the preset's data sets
     spade bench pruning                                        # latency against the ratio
+    spade bench steps --preset paper                           # seconds per step, paper size
 
 Every command takes ``--preset`` (default ``$SPADE_PRESET``, else ``quick``) and ``--help``.
 A bad grid, network, preset or executor is a one-line error that lists the choices. Ctrl-C,
@@ -115,7 +116,7 @@ def _cmd_data(args) -> int:
 
 def _cmd_bench(args) -> int:
     from . import bench
-    return bench.main(["pruning", "--preset", _preset(args).name, *args.rest])
+    return bench.main([args.what, "--preset", _preset(args).name, *args.rest])
 
 
 def parser() -> argparse.ArgumentParser:
@@ -155,7 +156,8 @@ def parser() -> argparse.ArgumentParser:
     c = command("data", "build the preset's data sets (cached)", _cmd_data)
     c.add_argument("action", choices=("build",))
     c = command("bench", "latency benchmarks", _cmd_bench)
-    c.add_argument("what", choices=("pruning",))
+    c.add_argument("what", choices=("pruning", "steps"),
+                   help="pruning: latency against the ratio; steps: seconds per training step")
     c.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m spadelib.bench")
     return p
 

@@ -137,7 +137,7 @@ class Preset:
     deq_epochs: int = 10
     varnet_epochs: int = 30
     e2e_varnet_epochs: int = 22
-    usrnet_epochs: int = 40
+    usrnet_epochs: int = 7
     train_batch: int = 2
     train_lr: float = 3e-3
     sr_train_lr: float = 1e-3

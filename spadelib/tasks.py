@@ -80,6 +80,19 @@ class Task:
         """``preset`` with the task's setting (:attr:`setting`) set to ``value``."""
         return get_preset(preset).replace(**{self.setting: self.check_setting(value)})
 
+    def random_samples(self, preset: Preset | str | None = None, n: int = 1,
+                       seed: int = 0) -> SampleSet:
+        """``n`` random measurements (:meth:`random_measurement`) with a random ground truth in
+        [0, 1) of the image's shape: for timing and shape checks at any preset's size, with no
+        data to build. Not for quality: the "ground truth" has nothing to do with ``y``."""
+        m = self.random_measurement(preset, batch=n, seed=seed)
+        gen = torch.Generator().manual_seed(seed + 1)
+        target = torch.rand((n, *self.baseline(m).shape[1:]), generator=gen)
+        fields = {f: getattr(m, f) for f in m.measurement_fields}
+        constants = {k: v for k, v in vars(m).items() if k not in fields}
+        return SampleSet(self.sample_type, {**fields, "target": target}, constants,
+                         self.measurement_type, {"what": "random samples for timing"})
+
     def build_all(self, preset: Preset | str | None = None, progress: bool = True) -> dict:
         """Build (or load from the cache) every data set of the task at ``preset``:
         ``{"train": ..., "val": ..., "test": ...}`` (what ``spade data build`` runs)."""

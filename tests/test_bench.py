@@ -66,3 +66,13 @@ def test_command_line_writes_json(tmp_path, capsys):
     assert [r["ratio"] for r in saved["rows"]] == [0.0, 0.4]
     assert saved["info"]["preset"] == "quick" and "| usrnet | 0.4 |" in saved["table"]
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+def test_bench_steps_times_every_step_of_the_pipeline(tiny_varnet_preset, data_dir):
+    from spadelib.bench import bench_steps
+
+    rows = bench_steps(tiny_varnet_preset, ["varnet"], log=None)
+    assert len(rows) == 1 and rows[0]["network"] == "varnet"
+    for key in ("pretrain_step_s", "prune_s", "supervised_step_s", "school_step_s",
+                "self_supervised_step_s", "reconstruction_s"):
+        assert rows[0][key] > 0, key

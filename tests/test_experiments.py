@@ -190,3 +190,11 @@ def test_status_and_table_commands(tmp_path, monkeypatch, capsys):
     assert float(deq40["speed-up"]) == 2.0 and int(float(deq40["#params"])) == 400
     assert main(["table", "1"]) == 0
     assert "| deq " in capsys.readouterr().out
+
+
+def test_all_is_the_paper_grids_without_the_smoke_grid():
+    paper = {c.key for name in ("table1", "table2", "table3", "table4", "table5", "table6",
+                                "fig2") for c in cells(name, "paper")}
+    assert {c.key for c in cells("all", "paper")} == paper
+    assert not {c.key for c in cells("smoke", "paper")} - paper - {
+        "deq|rate0.167|ratio0.4|none|l1|seed0"}

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from spadelib import finetune, get_preset, pruning
-from spadelib.data.common import SampleSet
 from spadelib.evaluation import evaluate
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build
@@ -23,24 +22,12 @@ PAPER_PRUNED = {"deq": 353_328, "varnet": 6_988_752, "e2e-varnet": 7_473_650,
                 "usrnet": 6_094_762}
 
 
-def _samples(name, P, n: int = 1) -> SampleSet:
-    """``n`` random measurements of the paper's shape with a ground truth in [0, 1)."""
-    task = task_of(name)
-    m = task.random_measurement(P, batch=n, seed=1)
-    gen = torch.Generator().manual_seed(2)
-    target = torch.rand((n, *task.baseline(m).shape[1:]), generator=gen)
-    fields = {f: getattr(m, f) for f in m.measurement_fields}
-    constants = {k: v for k, v in vars(m).items() if k not in fields}
-    return SampleSet(task.sample_type, {**fields, "target": target}, constants,
-                     task.measurement_type, {"what": "paper-shape smoke samples"})
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_paper_sizes_run_end_to_end(name, data_dir):
     P = get_preset("paper").replace(deq_max_iter=1, deq_tol=1e-12)
     torch.manual_seed(0)
     net = build(name, P)
-    data = _samples(name, P)
+    data = task_of(name).random_samples(P, n=1, seed=1)
     assert data.fields["target"].shape[-2:] == task_of(name).image_size(P)
     history = fit(net, data, supervised_loss, FitConfig(epochs=1, batch_size=1, lr=1e-5),
                   device="cpu", progress=False)
