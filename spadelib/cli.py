@@ -67,7 +67,7 @@ def _cmd_status(args) -> int:
         bad = [c for c in cs if rows.get(c.key, {}).get("status") == "failed"]
         left = len(cs) - len(ok) - len(bad)
         spent = sum(r.get("wall_s", 0) for r in ok)
-        eta = f", about {spent / len(ok) * left / 60:.0f} min left" if ok and left else ""
+        eta = f", about {spent / len(ok) * left / 60:.1f} min left" if ok and left else ""
         print(f"{name:8s} {len(cs):4d} cells: {len(ok)} done, {len(bad)} failed, {left} pending"
               f" ({spent / 60:.1f} min so far{eta})")
         for c in bad:
