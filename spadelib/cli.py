@@ -7,6 +7,7 @@
     spade table 1 [--format md|csv|latex]                      # ours beside the paper's
     spade pretrain deq [--devices 4]                           # one network, cached
     spade data build                                           # the preset's data sets
+    spade inputs                                               # real data / weights in use
     spade bench pruning                                        # latency against the ratio
     spade bench steps --preset paper                           # seconds per step, paper size
 
@@ -33,6 +34,7 @@ def _preset(args):
 
 
 def _cmd_run(args) -> int:
+    from . import inputs
     from .experiments.runner import pending, run_grid
     from .experiments.store import ResultStore
 
@@ -40,6 +42,8 @@ def _cmd_run(args) -> int:
     store = ResultStore.for_preset(P)
     todo = pending(args.grid, P, store)
     print(f"grid {args.grid} ({P.name}): {len(todo)} cell(s) to run; results in {store.path}")
+    if not inputs.current().synthetic:
+        print(inputs.describe())
 
     def say(row: dict) -> None:
         if row["status"] == "ok":
@@ -114,6 +118,15 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_inputs(args) -> int:
+    from . import inputs
+    from .experiments.store import store_path
+
+    print(inputs.describe())
+    print(f"results of preset {_preset(args).name} go to {store_path(_preset(args))}")
+    return 0
+
+
 def _cmd_bench(args) -> int:
     from . import bench
     return bench.main([args.what, "--preset", _preset(args).name, *args.rest])
@@ -155,6 +168,8 @@ def parser() -> argparse.ArgumentParser:
                    help="with --devices: the kind of device")
     c = command("data", "build the preset's data sets (cached)", _cmd_data)
     c.add_argument("action", choices=("build",))
+    command("inputs", "which real inputs (fastMRI, official USRNet, kernels, CBSD68) are in use,"
+            " from the SPADE_* environment variables", _cmd_inputs)
     c = command("bench", "latency benchmarks", _cmd_bench)
     c.add_argument("what", choices=("pruning", "steps"),
                    help="pruning: latency against the ratio; steps: seconds per training step")

@@ -103,6 +103,13 @@ class Task:
         """The version of the task's data synthesis (bumped when it changes)."""
         raise NotImplementedError
 
+    def inputs(self) -> dict:
+        """The real inputs the task's data comes from (:mod:`spadelib.inputs`, chosen by
+        environment variables): empty for the book's own synthetic inputs."""
+        from . import inputs
+
+        return inputs.current().provenance(self.name)
+
     def image_size(self, preset: Preset | str | None = None) -> tuple[int, int]:
         """``(H, W)`` of the (high-resolution) images the CNN priors see at ``preset``."""
         raise NotImplementedError
@@ -141,18 +148,25 @@ class _MRITask(Task):
     def image_size(self, preset=None) -> tuple[int, int]:
         return tuple(get_preset(preset).mri_size)
 
-    def training_data(self, preset=None, progress: bool = True):
-        """The synthetic train and val splits at ``preset.mri_rate``."""
-        from .data import mri_dataset
+    def _split(self, split: str, P: Preset, progress: bool) -> SampleSet:
+        """A split at ``P.mri_rate``: synthetic, or fastMRI's files where
+        ``SPADE_FASTMRI_DIR`` names them (:mod:`spadelib.inputs`)."""
+        from . import inputs
+        from .data import fastmri_dataset, mri_dataset
 
+        src = inputs.current()
+        if src.fastmri_dir is None:
+            return mri_dataset(split, P, P.mri_rate, progress)
+        return fastmri_dataset(src.fastmri_dir, split, P, P.mri_rate,
+                               contrast=src.fastmri_contrast, progress=progress)
+
+    def training_data(self, preset=None, progress: bool = True):
+        """The train and val splits at ``preset.mri_rate`` (synthetic, or fastMRI's)."""
         P = get_preset(preset)
-        return (mri_dataset("train", P, P.mri_rate, progress),
-                mri_dataset("val", P, P.mri_rate, progress))
+        return self._split("train", P, progress), self._split("val", P, progress)
 
     def test_data(self, preset=None, progress: bool = False) -> SampleSet:
-        from .data import mri_dataset
-
-        return mri_dataset("test", get_preset(preset), progress=progress)
+        return self._split("test", get_preset(preset), progress)
 
     def random_measurement(self, preset=None, batch: int = 1, seed: int = 0) -> MRIMeasurement:
         r"""k-space ``(B, C, H, W, 2)`` (random, zero off the mask), the preset's Cartesian
@@ -198,16 +212,33 @@ class _SRTask(Task):
         from .data import sr_dataset
 
         P = get_preset(preset)
-        full = sr_dataset("train", P, scale=P.sr_scale, sigma=(0.0, 2 * P.sr_noise))
+        full = sr_dataset("train", P, scale=P.sr_scale, sigma=(0.0, 2 * P.sr_noise),
+                          kernels=self._kernels())
         n_val = P.sr_crops_per_image
         idx = list(range(len(full)))
         return full.subset(idx[:-n_val]), full.subset(idx[-n_val:])
 
+    @staticmethod
+    def _kernels():
+        """The official kernels where ``SPADE_USRNET_KERNELS`` names them, else ``None`` (the
+        re-made set)."""
+        from . import inputs
+        from .kernels import load_kernels
+
+        path = inputs.current().sr_kernels
+        return None if path is None else load_kernels(path)
+
     def test_data(self, preset=None, progress: bool = False) -> SampleSet:
-        from .data import sr_dataset
+        """Every test photo degraded with every kernel at ``preset.sr_scale``: the built-in
+        photos, or the folder ``SPADE_SR_TEST_IMAGES`` names (e.g. CBSD68)."""
+        from . import inputs
+        from .data import load_image_folder, sr_dataset
 
         P = get_preset(preset)
-        return sr_dataset("test", P, scale=P.sr_scale)
+        folder = inputs.current().sr_test_images
+        if folder is None:
+            return sr_dataset("test", P, scale=P.sr_scale, kernels=self._kernels())
+        return load_image_folder(folder, P, scale=P.sr_scale, kernels=self._kernels())
 
     def random_measurement(self, preset=None, batch: int = 1, seed: int = 0) -> SRMeasurement:
         """An LR image ``(B, 3, S/s, S/s)`` for the preset's HR side S and scale s, uniform in

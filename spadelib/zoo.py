@@ -21,17 +21,18 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoints, checks
+from . import checkpoints, checks, inputs
 from .checkpoints import CheckpointError
 from .data.common import SampleSet
 from .models import NETWORKS, NetworkSpec, spec
+from .models.usrnet_official import load_usrnet_official
 from .presets import Preset, get_preset, require_cli
 from .tasks import depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
            "training_data", "fit_config", "pretraining_phases", "save_checkpoint",
-           "load_checkpoint", "pretrained"]
+           "load_checkpoint", "pretrained", "load_usrnet_official"]
 
 KIND = "pretrained"
 
@@ -47,8 +48,12 @@ def _preset(preset) -> Preset:
 
 
 def _header(s: NetworkSpec, P: Preset) -> dict:
-    return {"network": s.name, "model_version": s.version, "data_version":
-            task_of(s).data_version(), "depends_on": depends_on(s, P)}
+    header = {"network": s.name, "model_version": s.version, "data_version":
+              task_of(s).data_version(), "depends_on": depends_on(s, P)}
+    real = task_of(s).inputs()           # empty for the book's own inputs: keys unchanged
+    if real:
+        header["inputs"] = real
+    return header
 
 
 def _path(s: NetworkSpec, P: Preset) -> Path:
@@ -259,6 +264,10 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
     aside with a warning and the network is trained again. The training history is attached
     as ``net.history``.
 
+    Where ``SPADE_USRNET_WEIGHTS`` names the official USRNet weights (:mod:`spadelib.inputs`),
+    ``pretrained("usrnet")`` is that network (:func:`load_usrnet_official`, no training, no
+    ``history``), as in the paper.
+
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
@@ -271,6 +280,11 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
     s, P = spec(name), _preset(preset)
     retrain = checks.flag(retrain, "retrain")
     device = torch.device(device) if device is not None else default_device()
+    official = inputs.current().usrnet_weights if s.name == "usrnet" else None
+    if official is not None:             # SPADE_USRNET_WEIGHTS: the paper's network, not ours
+        net = load_usrnet_official(official)
+        net.history = None
+        return net.to(device).eval()
     path = _path(s, P)
     header = _header(s, P)
     if not retrain:

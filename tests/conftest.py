@@ -49,6 +49,11 @@ def data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _no_preset_leak(monkeypatch):
+    """Tests see the default preset and the book's own inputs, whatever the shell sets."""
+    from spadelib.inputs import ENV
+
     monkeypatch.delenv("SPADE_PRESET", raising=False)
+    for var in ENV.values():
+        monkeypatch.delenv(var, raising=False)
     yield
     os.environ.pop("SPADE_PRESET", None)

@@ -64,7 +64,7 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
     school and self-supervised from the test split's measurements only;
     everything is evaluated on the test split.
     """
-    from .. import finetune, pruning, zoo
+    from .. import finetune, inputs, pruning, zoo
     from ..evaluation import evaluate
     from ..tasks import task_of
     from ..training import default_device
@@ -100,6 +100,7 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
     ev = evaluate(net.to(device), test)
     return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "error": None,
             **ev.as_dict(), **row_extra, "preset": P.name, "versions": versions(),
+            "inputs": inputs.current().provenance(),
             "device": _device_name(device), "wall_s": round(time.perf_counter() - start, 1),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 

@@ -45,8 +45,13 @@ def _plain(obj):
 
 
 def store_path(preset: Preset | str | None = None) -> Path:
-    """Where the results of ``preset`` are stored."""
-    return cache_dir() / f"results-{get_preset(preset).name}.spade"
+    """Where the results of ``preset`` are stored: ``results-{preset}.spade`` for the book's
+    own inputs, ``results-{preset}-real-{digest}.spade`` for each set of real inputs chosen
+    by :mod:`spadelib.inputs`, so results from different inputs never mix."""
+    from .. import inputs
+
+    tag = inputs.current().tag()
+    return cache_dir() / f"results-{get_preset(preset).name}{'-' + tag if tag else ''}.spade"
 
 
 class ResultStore:

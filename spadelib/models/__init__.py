@@ -16,6 +16,7 @@ on a network's identity (the key of a cached checkpoint, the task's data) reads 
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -99,7 +100,7 @@ def spec(name: str | NetworkSpec) -> NetworkSpec:
     return NETWORKS[check_name(name)]
 
 
-def build(name: str, preset: Preset | str | None = None) -> MBDLNetwork:
+def build(name: str, preset: Preset | str | None = None, **options) -> MBDLNetwork:
     """A freshly initialised network ``name`` at the sizes of ``preset``.
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
@@ -107,8 +108,24 @@ def build(name: str, preset: Preset | str | None = None) -> MBDLNetwork:
     Args:
         name: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
         preset: a :class:`~spadelib.presets.Preset` or its name; default: the current one.
+        **options: passed to the network's builder, for the options it has; today only
+            USRNet's ``variant`` (``"zoo"`` or ``"official"``, :func:`.usrnet.build_usrnet`).
+
+    Raises:
+        ValueError: an unknown network name, or a bad option value.
+        TypeError: an option the network's builder does not take (say ``variant`` for the
+            DEQ); the message lists the options it takes.
     """
-    return spec(name).build(get_preset(preset))
+    s = spec(name)
+    if options:
+        accepted = [p for p in inspect.signature(s.build).parameters if p != "preset"]
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            takes = (f"it takes {', '.join(map(repr, accepted))}" if accepted
+                     else "it takes no options")
+            raise TypeError(f"network {s.name!r} has no option {', '.join(map(repr, unknown))}; "
+                            f"{takes}")
+    return s.build(get_preset(preset), **options)
 
 
 __all__ = ["build", "check_name", "spec", "NetworkSpec", "NETWORKS", "NAMES", "TASKS",

@@ -22,6 +22,15 @@ applied ``K`` times per reconstruction.
 
 At the paper's size (``channels=(64, 128, 256, 512)``, ``blocks=2``, ``iters=8``) the network
 has exactly 17,016,016 parameters: 17,010,624 in the ResUNet and 5,392 in HyPaNet.
+
+Two variants share these modules and this parameter count (:data:`VARIANTS`):
+
+* ``"zoo"`` (the default, the networks this package trains): a *residual* prior step
+  ``x_k = z_k + R(...)`` whose output conv starts at zero, and HyPaNet fed normalised inputs
+  (``sigma / 0.05, s / 4``), so that training from scratch starts from a sensible network;
+* ``"official"``: the equations of the authors' released network, so that its published
+  weights can be loaded (:mod:`spadelib.models.usrnet_official`): ``x_k = R(...)``, the
+  output conv default-initialised, HyPaNet fed the raw ``(sigma, s)`` with a ``1e-6`` floor.
 """
 from __future__ import annotations
 
@@ -37,7 +46,11 @@ from ..physics.sr import check_scale, nearest_upsample
 from ..presets import Preset, get_preset
 from .base import MBDLNetwork, PriorSpec
 
-__all__ = ["ResBlock", "ResUNet", "HyPaNet", "USRNet", "build_usrnet"]
+__all__ = ["ResBlock", "ResUNet", "HyPaNet", "USRNet", "build_usrnet", "VARIANTS"]
+
+#: the USRNet variants: ``"zoo"`` (ours, trained from scratch) and ``"official"`` (the
+#: authors' equations, for their published weights); see :class:`USRNet`
+VARIANTS = ("zoo", "official")
 
 
 def _conv3x3(cin: int, cout: int) -> nn.Conv2d:
@@ -229,11 +242,18 @@ class USRNet(MBDLNetwork):
     the usual noise levels 0..0.05, i.e. 0..12.75 / 255, map to [0, 1]) and ``SCALE_REF = 4``
     (scales 2, 3, 4 map to 0.5, 0.75, 1): inputs of order one at initialisation.
 
-    The prior step is residual, ``x_k = z_k + ResUNet(...)``, and the ResUNet's output conv
-    starts at zero, so an untrained USRNet is exactly ``iters`` closed-form data steps. Without
-    this, eight applications of a randomly initialised bias-free ResUNet compound: the
-    untrained output is far from any image, and the first training steps can blow the loss
-    up by orders of magnitude. The parameter count is unchanged.
+    This is the ``"zoo"`` variant (the default). Its prior step is residual,
+    ``x_k = z_k + ResUNet(...)``, and the ResUNet's output conv starts at zero, so an untrained
+    USRNet is exactly ``iters`` closed-form data steps. Without this, eight applications of a
+    randomly initialised bias-free ResUNet compound: the untrained output is far from any
+    image, and the first training steps can blow the loss up by orders of magnitude.
+
+    The ``"official"`` variant follows the authors' released network instead, so that its
+    published weights (:func:`spadelib.models.usrnet_official.load_usrnet_official`) give the
+    authors' reconstructions: ``x_k = ResUNet([z_k, beta_k 1])`` (no residual), the output
+    conv keeps PyTorch's default initialisation, and HyPaNet reads the raw ``u = (sigma, s)``
+    with a ``1e-6`` floor after its Softplus. Both variants have the same modules, parameter
+    names and count, and SPADE prunes them alike (:meth:`priors`).
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
@@ -242,6 +262,7 @@ class USRNet(MBDLNetwork):
         blocks: residual blocks per ResUNet level.
         iters: unfolded iterations K (the prior is applied K times).
         hypa_hidden: HyPaNet width.
+        variant: ``"zoo"`` (default) or ``"official"``, see above.
 
     Example:
         >>> from spadelib.data import sr_dataset
@@ -256,16 +277,28 @@ class USRNet(MBDLNetwork):
     SIGMA_REF = 0.05
     SCALE_REF = 4.0
 
+    #: HyPaNet's floor after the Softplus, per variant
+    HYPA_EPS = {"zoo": 1e-4, "official": 1e-6}
+
     def __init__(self, channels: Sequence[int] = (64, 128, 256, 512), blocks: int = 2,
-                 iters: int = 8, hypa_hidden: int = 64):
+                 iters: int = 8, hypa_hidden: int = 64, variant: str = "zoo"):
         super().__init__()
+        self.variant = checks.choice(variant, VARIANTS, "USRNet variant")
         self.iters = checks.positive_int(iters, "iters")
         self.prior = ResUNet(in_channels=4, out_channels=3, channels=channels, blocks=blocks)
-        self.hypa = HyPaNet(in_channels=2, hidden=hypa_hidden, out=2 * self.iters)
-        nn.init.zeros_(self.prior.tail.weight)      # residual prior: starts as the identity
+        self.hypa = HyPaNet(in_channels=2, hidden=hypa_hidden, out=2 * self.iters,
+                            eps=self.HYPA_EPS[self.variant])
+        if self.variant == "zoo":
+            nn.init.zeros_(self.prior.tail.weight)  # residual prior: starts as the identity
+
+    @property
+    def residual(self) -> bool:
+        """Whether the prior step is ``x + ResUNet(...)`` (zoo) or ``ResUNet(...)`` (official)."""
+        return self.variant == "zoo"
 
     def extra_repr(self) -> str:
-        return f"iters={self.iters}, channels={self.prior.channels}, blocks={self.prior.blocks}"
+        return (f"variant={self.variant!r}, iters={self.iters}, channels={self.prior.channels}, "
+                f"blocks={self.prior.blocks}")
 
     # -- MBDLNetwork -----------------------------------------------------------------------
     def priors(self) -> list[PriorSpec]:
@@ -316,7 +349,8 @@ class USRNet(MBDLNetwork):
         return lr, sigma, scale
 
     def hypa_input(self, sigma: torch.Tensor, scale: int) -> torch.Tensor:
-        """HyPaNet's input ``(sigma / SIGMA_REF, scale / SCALE_REF)``.
+        """HyPaNet's input: ``(sigma / SIGMA_REF, scale / SCALE_REF)`` for the zoo variant,
+        the raw ``(sigma, scale)`` for the official one.
 
         Args:
             sigma: noise std per item ``(B,)`` (images in [0, 1]).
@@ -325,8 +359,11 @@ class USRNet(MBDLNetwork):
         Returns:
             ``(B, 2, 1, 1)``.
         """
-        u = torch.stack([sigma / self.SIGMA_REF,
-                         torch.full_like(sigma, scale / self.SCALE_REF)], dim=1)
+        if self.variant == "official":
+            u = torch.stack([sigma, torch.full_like(sigma, float(scale))], dim=1)
+        else:
+            u = torch.stack([sigma / self.SIGMA_REF,
+                             torch.full_like(sigma, scale / self.SCALE_REF)], dim=1)
         return u.view(-1, 2, 1, 1)
 
     def hyperparameters(self, measurement: SRMeasurement) -> tuple[torch.Tensor, torch.Tensor]:
@@ -364,21 +401,27 @@ class USRNet(MBDLNetwork):
         for k in range(self.iters):
             x = physics.data_step(x, lr, ab[:, k:k + 1])        # alpha_k (B, 1, 1, 1)
             beta = ab[:, self.iters + k:self.iters + k + 1].expand(b, 1, *hr)
-            x = x + self.prior(torch.cat([x, beta], dim=1))
+            denoised = self.prior(torch.cat([x, beta], dim=1))
+            x = x + denoised if self.residual else denoised
         return x
 
 
-def build_usrnet(preset: Preset | str | None = None) -> USRNet:
+def build_usrnet(preset: Preset | str | None = None, variant: str = "zoo") -> USRNet:
     """USRNet at a preset's size (``usrnet_channels``, ``usrnet_blocks``, ``usrnet_iters``).
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         preset: a :class:`~spadelib.presets.Preset`, its name, or ``None`` (the default preset).
+        variant: ``"zoo"`` (ours, trained by :mod:`spadelib.zoo`) or ``"official"`` (the
+            authors' equations, the architecture of their published weights); see
+            :class:`USRNet`.
 
     Returns:
-        A freshly initialised :class:`USRNet` (17,016,016 parameters for ``"paper"``).
+        A freshly initialised :class:`USRNet` (17,016,016 parameters for ``"paper"``, in both
+        variants).
     """
     P = get_preset(preset)
-    return USRNet(channels=P.usrnet_channels, blocks=P.usrnet_blocks, iters=P.usrnet_iters)
+    return USRNet(channels=P.usrnet_channels, blocks=P.usrnet_blocks, iters=P.usrnet_iters,
+                  variant=variant)
 
