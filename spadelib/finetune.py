@@ -55,7 +55,7 @@ from .checkpoints import config_key, data_digest, state_digest
 from .data.common import SampleSet, has_ground_truth
 from .evaluation import reconstruct
 from .losses import (check_ei_options, check_measurements_only, ei_measurement, measured_loss,
-                     school_loss, self_supervised_loss, with_teacher_outputs)
+                     rotate_maps_for, school_loss, self_supervised_loss, with_teacher_outputs)
 from .presets import Preset, get_preset, require_cli
 from .training import LOSSES, FitConfig, History, default_device, fit, supervised_loss
 from .transforms import ROTATIONS, check_rotations, draw_rotations, rotate
@@ -340,7 +340,7 @@ def _from_cache(path: Path, pruned: nn.Module, key_config: dict):
 def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
              teacher: nn.Module | None = None, epochs: int | None = None,
              lr: float | None = None, batch_size: int | None = None, loss: str = "l1",
-             rotations: str = "90", rotate_coil_maps: bool = False,
+             rotations: str = "90", rotate_coil_maps: bool | None = None,
              preset: Preset | str | None = None, val_data: SampleSet | None = None,
              max_minutes: float | None = None, cache: bool = True,
              device: torch.device | str | None = None,
@@ -369,7 +369,9 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
         rotations: self-supervised only: ``"90"`` (exact, default) or ``"any"`` (bilinear, not
             for super-resolution); see :mod:`spadelib.transforms`.
         rotate_coil_maps: self-supervised MRI only: rotate the coil maps with the image (the
-            official code's choice); default False (coils stay with the scanner).
+            official code's choice, and the physically consistent one:
+            :mod:`spadelib.losses`); ``None`` (default) rotates them where there are coil
+            maps, ``False`` keeps them fixed to the scanner.
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
             epoch and the best epoch is kept. The other regimes keep the last epoch.
@@ -409,7 +411,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     _check_set(data, "data")
     loss = checks.choice(loss, LOSSES, "loss")
     rotations = check_rotations(rotations)
-    checks.flag(rotate_coil_maps, "rotate_coil_maps")
+    rotate_coil_maps = rotate_maps_for(data.sample_type, rotate_coil_maps)
     _check_what_it_sees(spec, data, teacher, val_data)
     if spec.equivariant:
         check_ei_options(data.sample_type, rotations, rotate_coil_maps)

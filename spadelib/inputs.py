@@ -33,6 +33,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data.fastmri import CONTRASTS as _FASTMRI_CONTRASTS
+
 __all__ = ["ENV", "CONTRASTS", "Inputs", "current", "describe"]
 
 #: the environment variable of each input
@@ -40,7 +42,7 @@ ENV = {"fastmri_dir": "SPADE_FASTMRI_DIR", "fastmri_contrast": "SPADE_FASTMRI_CO
        "usrnet_weights": "SPADE_USRNET_WEIGHTS", "sr_kernels": "SPADE_USRNET_KERNELS",
        "sr_test_images": "SPADE_SR_TEST_IMAGES"}
 #: fastMRI brain contrasts (the ``acquisition`` attribute of a file), and ``"all"``
-CONTRASTS = ("AXT1", "AXT1PRE", "AXT1POST", "AXT2", "AXFLAIR", "all")
+CONTRASTS = _FASTMRI_CONTRASTS + ("all",)
 #: which inputs each task's data (and so its networks) depends on
 _TASK_INPUTS = {"mri": ("fastmri_dir", "fastmri_contrast"),
                 "sr": ("sr_kernels", "sr_test_images")}
@@ -156,6 +158,7 @@ def current() -> Inputs:
             unknown contrast.
     """
     contrast = os.environ.get(ENV["fastmri_contrast"], "").strip() or "AXT2"
+    contrast = contrast if contrast.lower() == "all" else contrast.upper()
     if contrast not in CONTRASTS:
         raise ValueError(f"{ENV['fastmri_contrast']}={contrast!r}: choose one of "
                          f"{', '.join(CONTRASTS)}")

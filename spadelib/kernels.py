@@ -15,18 +15,23 @@ Example:
     >>> KERNEL_NAMES[4]
     'aniso 2.0/0.6 0°'
 
+The authors' own 12 kernels (``kernels_12.mat``, the set the paper evaluates on) are read by
+:func:`load_kernels`.
+
 Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import checks
 
-__all__ = ["gaussian_kernel", "motion_kernel", "sr_kernels", "KERNEL_NAMES",
+__all__ = ["gaussian_kernel", "motion_kernel", "sr_kernels", "load_kernels", "KERNEL_NAMES",
            "ISO_SIGMAS", "ANISO_PARAMS", "MOTION_SEEDS"]
 
 #: sigma of the isotropic Gaussians (kernels 1-4)
@@ -173,3 +178,98 @@ def sr_kernels(size: int = 25) -> torch.Tensor:
     ks += [gaussian_kernel(a, b, t, size=size) for a, b, t in ANISO_PARAMS]
     ks += [motion_kernel(seed, size=size) for seed in MOTION_SEEDS]
     return torch.stack(ks)
+
+
+#: negative entries down to this fraction of a kernel's largest entry are rounding noise
+#: (clipped to 0); larger ones are refused
+_NEGATIVE_TOLERANCE = 1e-6
+
+
+def _kernel_list(raw: np.ndarray, label: str) -> list:
+    """The kernels of a ``kernels`` MAT variable: a cell array, or a numeric (K, k, k) array."""
+    if raw.dtype == object:                      # a MATLAB cell array: (1, K) or (K, 1)
+        return [np.asarray(k) for k in raw.reshape(-1)]
+    if raw.ndim == 3:
+        return list(raw)
+    if raw.ndim == 2:
+        return [raw]
+    raise ValueError(f"{label}: the variable 'kernels' has shape {raw.shape}; expected a "
+                     f"1 x K cell array of k x k kernels or a numeric (K, k, k) array")
+
+
+def load_kernels(path: str | os.PathLike) -> torch.Tensor:
+    """Read blur kernels from a MATLAB file, e.g. the USRNet authors' ``kernels_12.mat``.
+
+    Why: the paper evaluates USRNet on the authors' 12 kernels, which ship only as a MAT file;
+    :func:`sr_kernels` is our own reconstruction of that set. Pass the result as the
+    ``kernels`` of :func:`spadelib.data.sr_dataset`.
+
+    The file must hold a variable ``kernels``: a MATLAB cell array of k x k kernels
+    (``scipy.io.loadmat`` reads the official ``1 x 12`` cell as an object array of shape
+    ``(1, 12)``), or a numeric ``(K, k, k)`` array. Each kernel must be 2-D, square, of the
+    same size as the others, finite, with a positive sum and no negative entry (entries above
+    ``-1e-6`` times the kernel's maximum are rounding noise and are set to 0). Each kernel is
+    then **normalised to sum 1**, so that blurring keeps the mean intensity
+    (:mod:`spadelib.physics.sr`). Kernels are used as stored, centre at index ``k // 2``.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
+    Args:
+        path: the ``.mat`` file (MATLAB v4 to v7.2; save v7.3 files with ``-v7``).
+
+    Returns:
+        float32 tensor ``(K, k, k)`` (``(12, 25, 25)`` for ``kernels_12.mat``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a readable MAT file, no ``kernels`` variable, or a kernel that breaks
+            the rules above; the message names the file (and the kernel).
+    """
+    import scipy.io
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path, got {type(path).__name__}")
+    file = Path(path).expanduser()
+    label = str(file)
+    if not file.is_file():
+        what = "is a folder, not a file" if file.is_dir() else "does not exist"
+        raise FileNotFoundError(f"kernel file {label} {what}: pass the path of a .mat file "
+                                f"such as the USRNet authors' kernels_12.mat")
+    try:
+        mat = scipy.io.loadmat(str(file))
+    except NotImplementedError:                  # MATLAB v7.3 (HDF5)
+        raise ValueError(f"{label} is a MATLAB v7.3 (HDF5) file, which scipy cannot read: "
+                         f"save it again in MATLAB with save(..., '-v7')") from None
+    except Exception as err:  # noqa: BLE001 - any failure means: not a MAT file
+        raise ValueError(f"{label} is not a readable MATLAB .mat file ({type(err).__name__}: "
+                         f"{str(err).strip()[:120]})") from None
+    if "kernels" not in mat:
+        names = sorted(k for k in mat if not k.startswith("__")) or ["none"]
+        raise ValueError(f"{label} has no variable 'kernels' (its variables: "
+                         f"{', '.join(names)}); the official file is kernels_12.mat")
+    kernels = _kernel_list(np.asarray(mat["kernels"]), label)
+    if not kernels:
+        raise ValueError(f"{label}: the variable 'kernels' holds no kernel")
+    out = []
+    for i, k in enumerate(kernels):
+        where = f"{label}: kernel {i + 1} of {len(kernels)}"
+        if k.dtype == object or not np.issubdtype(k.dtype, np.number) or \
+                np.iscomplexobj(k):
+            raise ValueError(f"{where} is not a real numeric array (dtype {k.dtype})")
+        if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
+            raise ValueError(f"{where} has shape {k.shape}; each kernel must be a 2-D square "
+                             f"k x k array")
+        if k.shape != kernels[0].shape:
+            raise ValueError(f"{where} is {k.shape}, kernel 1 is {kernels[0].shape}; all "
+                             f"kernels must have the same size")
+        k = k.astype(np.float64)
+        if not np.isfinite(k).all():
+            raise ValueError(f"{where} holds NaN or Inf values")
+        if k.min() < -_NEGATIVE_TOLERANCE * max(abs(k).max(), 1e-300):
+            raise ValueError(f"{where} has negative entries (down to {k.min():.3g}); a blur "
+                             f"kernel must be non-negative")
+        k = np.clip(k, 0.0, None)
+        if not k.sum() > 0:
+            raise ValueError(f"{where} sums to 0; a blur kernel must have a positive sum")
+        out.append(k / k.sum())
+    return torch.from_numpy(np.stack(out)).float()

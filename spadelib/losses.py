@@ -34,11 +34,16 @@ open, and what this module does:
   only shape its reconstruction, not the operator of the loss. The new measurement is
   noiseless (eq. 9 has no noise term); an SR measurement keeps its noise level ``sigma``,
   which USRNet reads as an input.
-* **Coil maps** (measurements that have them, MRI). By default they do *not* rotate with the
-  image: the coils are fixed to the scanner while the anatomy moves, and :math:`A_j` stays the
-  operator of sample j. ``rotate_coil_maps=True`` rotates the maps with the same rotation
-  before measuring, which is what the official code does; the rotated maps then travel with
-  the new measurement. The sampling mask never rotates: it is the scanner's sampling pattern.
+* **Coil maps** (measurements that have them, MRI). By default they rotate with the image
+  (``rotate_coil_maps=None``: rotate where there are coil maps), as the official code does.
+  Rotating the maps with the image is rotating the whole scanner around the anatomy, so
+  :math:`A_{j,\phi}\,\phi x` is the measurement of a physically possible object. Keeping the
+  maps fixed instead (``rotate_coil_maps=False``) measures the rotated anatomy with coils that
+  were estimated for the upright one: ESPIRiT maps are zero outside the (tall) head support,
+  so part of a head turned by 90 degrees falls where :math:`A_j` sees nothing and no network
+  can reconstruct it from :math:`A_j \phi x`; the equivariance term then asks for the
+  impossible (Chapter 5 measures both). The rotated maps travel with the new measurement. The
+  sampling mask never rotates: it is the scanner's sampling pattern.
 * **Arbitrary angles** (``rotations="any"``, bilinear) are refused for measurements
   reconstructed on a finer grid than they were measured on (those with a ``scale``,
   super-resolution): interpolation would blur exactly the detail the network must restore.
@@ -77,7 +82,7 @@ from .transforms import check_rotations, draw_rotations, rotate, rotate_maps
 __all__ = ["supervised_loss", "school_loss", "self_supervised_loss", "data_fidelity_loss",
            "equivariance_loss", "measured_loss", "ei_measurement", "with_teacher_outputs",
            "measurement_of", "check_measurements_only", "check_ei_options", "has_coil_maps",
-           "exact_rotations_only"]
+           "exact_rotations_only", "rotate_maps_for"]
 
 TEACHER_FIELD = "teacher_output"
 
@@ -150,8 +155,22 @@ def exact_rotations_only(measurement) -> bool:
                                                  for f in dataclasses.fields(cls))
 
 
+def rotate_maps_for(measurement, rotate_coil_maps: bool | None = None) -> bool:
+    """``rotate_coil_maps`` resolved for a measurement (or its type): ``None`` (the default)
+    means "rotate them where there are coil maps" (MRI), as the official code does.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Raises:
+        TypeError: ``rotate_coil_maps`` is not a bool or None.
+    """
+    if rotate_coil_maps is None:
+        return has_coil_maps(measurement)
+    return checks.flag(rotate_coil_maps, "rotate_coil_maps")
+
+
 def check_ei_options(measurement, rotations: str = "90",
-                     rotate_coil_maps: bool = False) -> str:
+                     rotate_coil_maps: bool | None = None) -> str:
     """Refuse equivariance options that do not suit a measurement (or its type).
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
@@ -161,11 +180,11 @@ def check_ei_options(measurement, rotations: str = "90",
 
     Raises:
         ValueError: unknown ``rotations``; ``"any"`` for a measurement that needs exact
-            rotations (super-resolution); ``rotate_coil_maps`` for one without coil maps.
-        TypeError: ``rotate_coil_maps`` is not a bool.
+            rotations (super-resolution); ``rotate_coil_maps=True`` for one without coil maps.
+        TypeError: ``rotate_coil_maps`` is not a bool or None.
     """
     rotations = check_rotations(rotations)
-    checks.flag(rotate_coil_maps, "rotate_coil_maps")
+    rotate_coil_maps = rotate_maps_for(measurement, rotate_coil_maps)
     name = getattr(measurement, "__name__", type(measurement).__name__)
     if rotations == "any" and exact_rotations_only(measurement):
         raise ValueError(f"super-resolution ({name}) uses exact rotations only "
@@ -326,7 +345,8 @@ def data_fidelity_loss(net: nn.Module, m, x_net: torch.Tensor,
 
 
 def equivariance_loss(net: nn.Module, m, x_net: torch.Tensor, kind: str = "l1", *,
-                      angles: torch.Tensor, rotate_coil_maps: bool = False) -> torch.Tensor:
+                      angles: torch.Tensor, rotate_coil_maps: bool | None = None
+                      ) -> torch.Tensor:
     r"""Eq. (9)'s second term, :math:`l(f(A_j \hat x_{\phi,j}), \hat x_{\phi,j})` with
     :math:`\hat x_{\phi,j} = \phi_j f(y_j)` not detached (module docstring).
 
@@ -338,15 +358,16 @@ def equivariance_loss(net: nn.Module, m, x_net: torch.Tensor, kind: str = "l1", 
         x_net: ``net(m)``.
         kind: ``"l1"`` or ``"l2"``.
         angles: the rotation of each sample, degrees ``(B,)`` (:func:`draw_rotations`).
-        rotate_coil_maps: rotate the coil maps with the image (:func:`ei_measurement`).
+        rotate_coil_maps: rotate the coil maps with the image (:func:`ei_measurement`);
+            ``None``: where there are coil maps (:func:`rotate_maps_for`).
     """
     x_phi = rotate(x_net, angles)
-    x2 = net(ei_measurement(m, x_phi, angles, rotate_coil_maps))
+    x2 = net(ei_measurement(m, x_phi, angles, rotate_maps_for(m, rotate_coil_maps)))
     return image_loss(x2, x_phi, kind)
 
 
 def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str = "90",
-                         rotate_coil_maps: bool = False,
+                         rotate_coil_maps: bool | None = None,
                          generator: torch.Generator | None = None,
                          return_terms: bool = False):
     r"""Eq. (9): data fidelity plus equivariant imaging, each sample with its own :math:`A_j`.
@@ -367,7 +388,8 @@ def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str
             or SR ``lr`` ``(B, 3, h, w)``.
         kind: ``"l1"`` or ``"l2"``.
         rotations: ``"90"`` (exact) or ``"any"`` (bilinear, not for super-resolution).
-        rotate_coil_maps: MRI: rotate the coil maps with the image (the official code).
+        rotate_coil_maps: MRI: rotate the coil maps with the image (the official code's
+            choice); ``None`` (default): rotate them where there are coil maps.
         generator: CPU generator for the angles.
         return_terms: also return the two terms and the angles.
 
@@ -381,6 +403,7 @@ def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str
     """
     check_measurements_only(batch, "self-supervised")
     rotations = check_ei_options(batch, rotations, rotate_coil_maps)
+    rotate_coil_maps = rotate_maps_for(batch, rotate_coil_maps)
     x1 = net(batch)                                               # f(y_j)
     data_fidelity = data_fidelity_loss(net, batch, x1, kind)
     angles = draw_rotations(x1.shape[0], tuple(x1.shape[-2:]), rotations, generator)

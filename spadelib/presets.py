@@ -41,9 +41,11 @@ class Preset:
         name: ``"quick"`` or ``"paper"``.
         seed: base seed of every random choice made while building data.
         mri_size: (H, W) of the MRI images and k-space.
-        mri_coils: number of receiver coils of the synthetic MRI data.
+        mri_coils: number of receiver coils of the synthetic MRI data, and the number of
+            virtual coils fastMRI files are compressed to.
         mri_subjects: subjects in the (train, val, test) splits (the paper: 145 / 10 / 10).
-        mri_slices_per_subject: axial slices taken from each synthetic subject.
+        mri_slices_per_subject: axial slices taken from each subject (synthetic, or fastMRI's
+            central slices, edges excluded).
         mri_noise: std of the complex Gaussian k-space noise, relative to the k-space RMS.
         mri_rate: default sampling rate of the undersampling masks (the paper's 16.7 %).
         espirit_calib: ESPIRiT calibration width (k-space lines) for coil-map estimation.

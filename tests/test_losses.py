@@ -99,15 +99,17 @@ def test_school_loss_needs_teacher_outputs_and_gives_the_network_the_measurement
 
 
 # ------------------------------------------------------------------------------ eq. (9)
-@pytest.mark.parametrize("rotate_maps", [False, True])
+@pytest.mark.parametrize("rotate_maps", [False, True, None])
 def test_self_supervised_uses_each_samples_own_operator(mri, rotate_maps):
     batch = mri["test"].measurements_only().batch([0, 1])
     assert not torch.equal(batch.mask[0], batch.mask[1])              # two different masks
     x = torch.randn(2, 2, 32, 32)
     spy = _Spy(x)
-    loss, terms = ft.self_supervised_loss(spy, batch, rotate_coil_maps=rotate_maps,
-                                          generator=torch.Generator().manual_seed(3),
-                                          return_terms=True)
+    options = {} if rotate_maps is None else {"rotate_coil_maps": rotate_maps}
+    loss, terms = ft.self_supervised_loss(spy, batch, generator=torch.Generator().manual_seed(3),
+                                          return_terms=True, **options)
+    rotate_maps = True if rotate_maps is None else rotate_maps       # MRI's default: rotate
+    assert not torch.equal(terms["angles"] % 180, torch.zeros(2))     # a quarter turn is drawn
     assert len(spy.seen) == 2 and spy.seen[0] is batch
     second = spy.seen[1]
     assert isinstance(second, MRIMeasurement) and torch.equal(second.mask, batch.mask)

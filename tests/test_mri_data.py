@@ -1,12 +1,10 @@
-"""Synthetic multi-coil brain data and the fastMRI .h5 loader."""
-import h5py
+"""Synthetic multi-coil brain data (the fastMRI .h5 loader: tests/test_fastmri.py)."""
 import numpy as np
 import pytest
 import torch
 
 from spadelib.data.common import has_ground_truth
-from spadelib.data.mri import (MRIMeasurement, MRISample, build_synthetic, fastmri_dataset,
-                               mri_dataset)
+from spadelib.data.mri import MRIMeasurement, MRISample, build_synthetic, mri_dataset
 
 
 @pytest.fixture
@@ -144,89 +142,6 @@ def test_bad_split_and_rate(tiny_preset, data_dir):
     with pytest.raises(ValueError, match="no mask is defined for sampling rate 0.5"):
         mri_dataset("test", tiny_preset, rate=0.5)
     assert not any(data_dir.glob("*.pt")) if data_dir.exists() else True
-
-
-# ------------------------------------------------------------------------------ fastMRI files
-def write_mock_fastmri(folder, n_files=4, slices=3, coils=4, size=48, seed=0):
-    """Tiny files in fastMRI's multi-coil brain layout: kspace (slices, coils, 2*size, size),
-    complex64, readout-oversampled by two, plus the usual attributes."""
-    import sigpy as sp
-    import sigpy.mri as mr
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    maps = mr.birdcage_maps((coils, 2 * size, size), r=1.2, nzz=coils)
-    for f in range(n_files):
-        kspace = np.zeros((slices, coils, 2 * size, size), np.complex64)
-        for z in range(slices):
-            img = np.zeros((2 * size, size), np.complex64)
-            img[size // 2: size // 2 + size] = sp.shepp_logan((size, size)) * (1 + 0.1 * z + f)
-            k = sp.fft(maps * img, axes=(-2, -1))
-            kspace[z] = k + 1e-3 * rng.standard_normal(k.shape)
-        with h5py.File(folder / f"file_brain_AXT2_{f:03d}.h5", "w") as fh:
-            fh.create_dataset("kspace", data=kspace)
-            fh.create_dataset("reconstruction_rss", data=np.zeros((slices, size, size), "f4"))
-            fh.attrs["acquisition"] = "AXT2"
-            fh.attrs["patient_id"] = f"mock{f}"
-
-
-def test_fastmri_loader_on_mock_files(tmp_path, tiny_preset, data_dir):
-    write_mock_fastmri(tmp_path / "fastmri")
-    sets = {s: fastmri_dataset(tmp_path / "fastmri", s, tiny_preset, progress=False)
-            for s in ("train", "val", "test")}
-    # 4 files = 2 + 1 + 1 subjects: the preset's counts are used, 2 slices per file
-    assert [len(sets[s]) for s in ("train", "val", "test")] == [4, 2, 2]
-    s = sets["test"][0]
-    assert isinstance(s, MRISample)
-    assert s.kspace.shape == (4, 32, 32, 2) and s.target.shape == (2, 32, 32)
-    assert torch.isclose(s.target.pow(2).sum(0).sqrt().max(), torch.tensor(1.0), atol=1e-5)
-    b = sets["train"].batch()
-    # the sharp-edged phantom leaves more outside ESPIRiT's support than the smooth brains
-    assert (b.physics().A(b.target) - b.kspace).norm() / b.kspace.norm() < 0.15
-    # the ground truth looks like the phantom: compare with its low-resolution magnitude
-    import sigpy as sp
-    from skimage.transform import resize
-    ref = resize(np.abs(sp.shepp_logan((48, 48))), (32, 32), anti_aliasing=True)
-    mag = s.target.pow(2).sum(0).sqrt().numpy()
-    corr = np.corrcoef(ref.ravel(), mag.ravel())[0, 1]
-    assert corr > 0.9, corr
-
-
-def test_fastmri_loader_errors(tmp_path, tiny_preset, data_dir):
-    with pytest.raises(FileNotFoundError, match="fastMRI data folder not found"):
-        fastmri_dataset(tmp_path / "nowhere", "train", tiny_preset)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no .h5 files"):
-        fastmri_dataset(tmp_path / "empty", "train", tiny_preset)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    for i in range(3):
-        with h5py.File(bad / f"x{i}.h5", "w") as fh:
-            fh.create_dataset("image", data=np.zeros((2, 2)))
-    with pytest.raises(ValueError, match=r"x0\.h5 has no 'kspace' dataset"):
-        fastmri_dataset(bad, "train", tiny_preset, progress=False)
-
-
-def test_fastmri_loader_names_the_file_that_fails(tmp_path, tiny_preset, data_dir):
-    # a file named .h5 that is not HDF5 (an interrupted download, a renamed file)
-    folder = tmp_path / "not-hdf5"
-    write_mock_fastmri(folder, n_files=4)
-    (folder / "file_brain_AXT2_000.h5").write_bytes(b"<html>404 not found</html>")
-    with pytest.raises(ValueError, match=r"file_brain_AXT2_000\.h5 is not an HDF5 file"):
-        fastmri_dataset(folder, "train", tiny_preset, progress=False)
-    # single-coil k-space (slices, H, W): wrong rank
-    folder = tmp_path / "rank"
-    folder.mkdir()
-    for i in range(3):
-        with h5py.File(folder / f"single{i}.h5", "w") as fh:
-            fh.create_dataset("kspace", data=np.zeros((2, 48, 48), np.complex64))
-    with pytest.raises(ValueError, match=r"single0\.h5: expected multi-coil kspace"):
-        fastmri_dataset(folder, "train", tiny_preset, progress=False)
-    # k-space smaller than the preset's images: the message names the file too
-    folder = tmp_path / "small"
-    write_mock_fastmri(folder, n_files=3, size=16)
-    with pytest.raises(ValueError, match=r"file_brain_AXT2_000\.h5.*cannot bring k-space"):
-        fastmri_dataset(folder, "train", tiny_preset, progress=False)
 
 
 def test_building_on_several_processes_gives_the_same_data(tiny_preset, tmp_path, monkeypatch):

@@ -239,3 +239,64 @@ def test_hypanet_shape():
     h = HyPaNet(2, 64, 16)
     out = h(torch.randn(3, 2, 1, 1))
     assert out.shape == (3, 16, 1, 1) and (out > 0).all()
+
+
+# -------------------------------------------------------------------------------- variants
+def test_variants_share_modules_and_random_draws():
+    """Built from one seed, the two variants hold the same tensors except the zoo's zeroed
+    output conv: the official variant adds no random draw, so the zoo one is as before."""
+    nets = {}
+    for variant in ("zoo", "official"):
+        torch.manual_seed(7)
+        nets[variant] = USRNet(**SMALL, variant=variant)
+        nets[variant].after = torch.rand(1)              # the generator's state after building
+    zoo, official = nets["zoo"], nets["official"]
+    assert zoo.variant == "zoo" and USRNet(**SMALL).variant == "zoo"
+    assert torch.equal(zoo.after, official.after)
+    a, b = zoo.state_dict(), official.state_dict()
+    assert list(a) == list(b)
+    for k in a:
+        if k == "prior.tail.weight":
+            assert torch.count_nonzero(a[k]) == 0 and torch.count_nonzero(b[k]) == b[k].numel()
+        else:
+            assert torch.equal(a[k], b[k]), k
+    assert zoo.hypa.eps == 1e-4 and official.hypa.eps == 1e-6
+    assert "variant='zoo'" in repr(zoo) and "variant='official'" in repr(official)
+
+
+def test_build_passes_the_variant():
+    from spadelib.models import build
+
+    assert build("usrnet", "quick").variant == "zoo"
+    net = build("usrnet", "quick", variant="official")
+    assert net.variant == "official" and n_params(net) == n_params(build_usrnet("quick"))
+    assert build_usrnet("quick", variant="official").variant == "official"
+    with pytest.raises(ValueError, match="unknown USRNet variant 'paper'; choose one of zoo, "
+                                         "official"):
+        build("usrnet", "quick", variant="paper")
+    with pytest.raises(TypeError, match="network 'deq' has no option 'variant'"):
+        build("deq", "quick", variant="official")
+    with pytest.raises(TypeError, match="network 'varnet' has no option 'variant'; it takes no "
+                                        "options"):
+        build("varnet", "quick", variant="official")
+    assert build("deq", "quick", max_iter=3).max_iter == 3    # the DEQ's own options pass
+    with pytest.raises(TypeError, match="'usrnet' has no option 'iters'; it takes 'variant'"):
+        build("usrnet", "quick", iters=3)
+
+
+def test_official_variant_prunes_like_the_zoo_one():
+    tp = pytest.importorskip("torch_pruning")
+    nets = [USRNet(channels=(8, 16, 16, 32), blocks=1, iters=2, variant=v)
+            for v in ("zoo", "official")]
+    for net in nets:
+        nn.init.normal_(net.prior.tail.weight, std=0.05)
+        spec = net.priors()[0]
+        imp = tp.importance.GroupMagnitudeImportance(p=1, group_reduction="mean",
+                                                     normalizer=None)
+        tp.pruner.BasePruner(spec.module, spec.example_inputs, importance=imp,
+                             pruning_ratio=0.25, ignored_layers=spec.ignored_layers).step()
+    assert n_params(nets[0]) == n_params(nets[1]) < n_params(USRNet(channels=(8, 16, 16, 32),
+                                                                       blocks=1, iters=2))
+    with torch.no_grad():
+        out = nets[1](odd_measurement(scale=4, h=9, w=11))
+    assert out.shape == (2, 3, 36, 44) and torch.isfinite(out).all()

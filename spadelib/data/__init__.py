@@ -7,10 +7,10 @@
   self-supervised fine-tuning regimes receive.
 """
 from .common import SampleSet, collate, has_ground_truth
-from .fastmri import fastmri_dataset
+from .fastmri import fastmri_dataset, fastmri_files
 from .mri import MRIMeasurement, MRISample, build_synthetic, mri_dataset
 from .sr import SRMeasurement, SRSample, builtin_images, load_image_folder, sr_dataset
 
 __all__ = ["SampleSet", "collate", "has_ground_truth", "MRIMeasurement", "MRISample",
-           "mri_dataset", "fastmri_dataset", "build_synthetic", "SRMeasurement", "SRSample",
+           "mri_dataset", "fastmri_dataset", "fastmri_files", "build_synthetic", "SRMeasurement", "SRSample",
            "sr_dataset", "load_image_folder", "builtin_images"]

@@ -108,8 +108,9 @@ def build(name: str, preset: Preset | str | None = None, **options) -> MBDLNetwo
     Args:
         name: ``"deq"``, ``"varnet"``, ``"e2e-varnet"`` or ``"usrnet"``.
         preset: a :class:`~spadelib.presets.Preset` or its name; default: the current one.
-        **options: passed to the network's builder, for the options it has; today only
-            USRNet's ``variant`` (``"zoo"`` or ``"official"``, :func:`.usrnet.build_usrnet`).
+        **options: passed to the network's builder, for the options it has: USRNet's
+            ``variant`` (``"zoo"`` or ``"official"``, :func:`.usrnet.build_usrnet`), the
+            DEQ's :class:`~.deq.DEQ` arguments (:func:`.deq.build_deq`).
 
     Raises:
         ValueError: an unknown network name, or a bad option value.
@@ -117,15 +118,29 @@ def build(name: str, preset: Preset | str | None = None, **options) -> MBDLNetwo
             DEQ); the message lists the options it takes.
     """
     s = spec(name)
-    if options:
-        accepted = [p for p in inspect.signature(s.build).parameters if p != "preset"]
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            takes = (f"it takes {', '.join(map(repr, accepted))}" if accepted
-                     else "it takes no options")
-            raise TypeError(f"network {s.name!r} has no option {', '.join(map(repr, unknown))}; "
-                            f"{takes}")
-    return s.build(get_preset(preset), **options)
+    if not options:
+        return s.build(get_preset(preset))
+    params = inspect.signature(s.build).parameters
+    accepted = [p for p, v in params.items() if p != "preset" and v.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    open_ended = any(v.kind is inspect.Parameter.VAR_KEYWORD for v in params.values())
+    unknown = sorted(set(options) - set(accepted))
+
+    def refuse():
+        takes = (f"it takes {', '.join(map(repr, accepted))}" if accepted
+                 else f"see {getattr(s.build, '__name__', 'its builder')}() for the options "
+                      f"it takes" if open_ended else "it takes no options")
+        return TypeError(f"network {s.name!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"{takes}")
+
+    if unknown and not open_ended:
+        raise refuse()
+    try:
+        return s.build(get_preset(preset), **options)
+    except TypeError as err:     # a builder passing **options on, to a class that lacks one
+        if unknown and "unexpected keyword argument" in str(err):
+            raise refuse() from None
+        raise
 
 
 __all__ = ["build", "check_name", "spec", "NetworkSpec", "NETWORKS", "NAMES", "TASKS",

@@ -90,6 +90,8 @@ def save_pruned(pruned: nn.Module, path: str | os.PathLike, name: str,
               "round_to": report.round_to, "target_reduction": report.target_reduction,
               "params_before": report.params_before, "params_after": report.params_after,
               "priors": declared}
+    if getattr(pruned, "variant", None) not in (None, "zoo"):
+        header["variant"] = pruned.variant          # e.g. the official USRNet
     payload = {"state_dict": pruned.state_dict(), "histories": report.histories,
                "report": report.to_dict()}
     return checkpoints.write(path, KIND, payload, header)
@@ -139,7 +141,8 @@ def load_pruned(path: str | os.PathLike, name: str | None = None,
             or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: its payload lacks the state dict or the pruning "
                               f"histories; prune and save the network again")
-    net = build(stored, settings)
+    net = build(stored, settings, **({"variant": header["variant"]} if "variant" in header
+                                      else {}))
     histories = payload["histories"]
     specs = priors_of(net)
     if {s.name for s in specs} != set(histories):
