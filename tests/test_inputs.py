@@ -61,3 +61,59 @@ def test_sr_test_images_from_a_folder_change_the_data_and_the_keys(tmp_path, mon
     assert "inputs" not in zoo.checkpoint_header("deq", "quick")
     assert store_path("quick").name == f"results-quick-{src.tag()}.spade"
     assert f"SR test images: {folder.resolve()}" in inputs.describe()
+
+
+def test_fastmri_folder_feeds_the_mri_task_and_its_networks(tmp_path, monkeypatch, data_dir):
+    """SPADE_FASTMRI_DIR: the MRI task's splits are the T2 files' (mock files in the release
+    layout of tests/test_fastmri.py), and the MRI networks are keyed by them."""
+    from test_fastmri import FILES, name, write_file
+
+    from spadelib import zoo
+    from spadelib.presets import get_preset
+
+    P = get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(3, 1, 1),
+                                    mri_slices_per_subject=2, espirit_calib=12)
+    folder = tmp_path / "multicoil_val"
+    folder.mkdir()
+    for i, (s, c, h, w, acq, protocol) in enumerate(FILES):
+        write_file(folder / name(i), s, c, h, w, acq, protocol, seed=i)
+    synthetic_key = zoo.checkpoint_path("varnet", P)
+    monkeypatch.setenv("SPADE_FASTMRI_DIR", str(folder))
+    src = inputs.current()
+    assert src.fastmri_contrast == "AXT2" and src.provenance("mri")["fastmri"]["files"] == \
+        len(FILES)
+    test = MRI.test_data(P)
+    assert "fastMRI" in test.info["source"] and len(test) == 2
+    assert test.batch([0, 1]).kspace.shape == (2, 4, 32, 32, 2)
+    assert zoo.checkpoint_header("varnet", P)["inputs"] == src.provenance("mri")
+    assert zoo.checkpoint_path("varnet", P) != synthetic_key
+    monkeypatch.setenv("SPADE_FASTMRI_CONTRAST", "axflair")
+    assert inputs.current().fastmri_contrast == "AXFLAIR"
+    assert zoo.checkpoint_header("varnet", P)["inputs"]["fastmri"]["contrast"] == "AXFLAIR"
+
+
+def test_official_usrnet_weights_replace_the_zoos(tmp_path, monkeypatch, data_dir):
+    """SPADE_USRNET_WEIGHTS: zoo.pretrained('usrnet') is the official network from the file
+    (no training), and it prunes, saves and loads back as the official variant."""
+    import torch
+    from test_usrnet_official import official_state_dict
+
+    from spadelib import zoo
+    from spadelib.pruning import load_pruned, prune, save_pruned
+
+    path = tmp_path / "usrnet.pth"
+    sd = official_state_dict()
+    torch.save(sd, path)
+    monkeypatch.setenv("SPADE_USRNET_WEIGHTS", str(path))
+    net = zoo.pretrained("usrnet", "quick", device="cpu")
+    assert net.variant == "official" and net.history is None and not net.training
+    assert torch.equal(net.prior.head.weight, sd["p.m_head.weight"])
+    assert inputs.current().provenance()["usrnet_weights"]["file"] == "usrnet.pth"
+    assert store_path("quick").name.startswith("results-quick-real-")
+    pruned, report = prune(net, 0.2)
+    saved = save_pruned(pruned, tmp_path / "pruned.pt", "usrnet", "quick", report)
+    back = load_pruned(saved)
+    assert back.variant == "official"
+    batch = SR.random_measurement("quick")
+    with torch.no_grad():
+        assert torch.allclose(back(batch), pruned(batch), atol=1e-6)

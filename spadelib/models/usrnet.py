@@ -284,6 +284,8 @@ class USRNet(MBDLNetwork):
                  iters: int = 8, hypa_hidden: int = 64, variant: str = "zoo"):
         super().__init__()
         self.variant = checks.choice(variant, VARIANTS, "USRNet variant")
+        self._build_options = {"variant": self.variant, "channels": list(channels),
+                               "blocks": blocks, "iters": iters, "hypa_hidden": hypa_hidden}
         self.iters = checks.positive_int(iters, "iters")
         self.prior = ResUNet(in_channels=4, out_channels=3, channels=channels, blocks=blocks)
         self.hypa = HyPaNet(in_channels=2, hidden=hypa_hidden, out=2 * self.iters,
@@ -295,6 +297,12 @@ class USRNet(MBDLNetwork):
     def residual(self) -> bool:
         """Whether the prior step is ``x + ResUNet(...)`` (zoo) or ``ResUNet(...)`` (official)."""
         return self.variant == "zoo"
+
+    def build_options(self) -> dict:
+        """The arguments that rebuild this architecture (``build_usrnet(preset, **options)``):
+        what a saved pruned network records when it was not built from a preset's sizes (the
+        official weights bring their own)."""
+        return dict(self._build_options)       # as built: pruning does not change them
 
     def extra_repr(self) -> str:
         return (f"variant={self.variant!r}, iters={self.iters}, channels={self.prior.channels}, "
@@ -406,7 +414,8 @@ class USRNet(MBDLNetwork):
         return x
 
 
-def build_usrnet(preset: Preset | str | None = None, variant: str = "zoo") -> USRNet:
+def build_usrnet(preset: Preset | str | None = None, variant: str = "zoo",
+                 **sizes) -> USRNet:
     """USRNet at a preset's size (``usrnet_channels``, ``usrnet_blocks``, ``usrnet_iters``).
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
@@ -416,12 +425,18 @@ def build_usrnet(preset: Preset | str | None = None, variant: str = "zoo") -> US
         variant: ``"zoo"`` (ours, trained by :mod:`spadelib.zoo`) or ``"official"`` (the
             authors' equations, the architecture of their published weights); see
             :class:`USRNet`.
+        sizes: ``channels``, ``blocks``, ``iters`` or ``hypa_hidden`` in place of the
+            preset's (:meth:`USRNet.build_options`).
 
     Returns:
         A freshly initialised :class:`USRNet` (17,016,016 parameters for ``"paper"``, in both
         variants).
     """
     P = get_preset(preset)
-    return USRNet(channels=P.usrnet_channels, blocks=P.usrnet_blocks, iters=P.usrnet_iters,
-                  variant=variant)
+    unknown = set(sizes) - {"channels", "blocks", "iters", "hypa_hidden"}
+    if unknown:
+        raise TypeError(f"build_usrnet() has no option {sorted(unknown)[0]!r}")
+    size = {"channels": P.usrnet_channels, "blocks": P.usrnet_blocks,
+            "iters": P.usrnet_iters, **sizes}
+    return USRNet(**size, variant=variant)
 

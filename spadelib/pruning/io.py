@@ -91,7 +91,7 @@ def save_pruned(pruned: nn.Module, path: str | os.PathLike, name: str,
               "params_before": report.params_before, "params_after": report.params_after,
               "priors": declared}
     if getattr(pruned, "variant", None) not in (None, "zoo"):
-        header["variant"] = pruned.variant          # e.g. the official USRNet
+        header["build_options"] = pruned.build_options()   # the official USRNet: its own size
     payload = {"state_dict": pruned.state_dict(), "histories": report.histories,
                "report": report.to_dict()}
     return checkpoints.write(path, KIND, payload, header)
@@ -141,8 +141,7 @@ def load_pruned(path: str | os.PathLike, name: str | None = None,
             or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: its payload lacks the state dict or the pruning "
                               f"histories; prune and save the network again")
-    net = build(stored, settings, **({"variant": header["variant"]} if "variant" in header
-                                      else {}))
+    net = build(stored, settings, **header.get("build_options", {}))
     histories = payload["histories"]
     specs = priors_of(net)
     if {s.name for s in specs} != set(histories):
