@@ -117,3 +117,23 @@ def test_official_usrnet_weights_replace_the_zoos(tmp_path, monkeypatch, data_di
     batch = SR.random_measurement("quick")
     with torch.no_grad():
         assert torch.allclose(back(batch), pruned(batch), atol=1e-6)
+
+
+def test_official_kernels_replace_the_remade_ones_in_every_sr_set(tmp_path, monkeypatch,
+                                                                  data_dir):
+    import scipy.io
+    import torch
+    from test_kernels import cell, raw_kernels
+
+    from spadelib.kernels import load_kernels, sr_kernels
+
+    path = tmp_path / "kernels_12.mat"
+    scipy.io.savemat(path, {"kernels": cell(raw_kernels())})
+    monkeypatch.setenv("SPADE_USRNET_KERNELS", str(path))
+    official = load_kernels(path)
+    assert not torch.allclose(official, sr_kernels())
+    test = SR.test_data("quick")
+    assert torch.equal(test.batch(range(12)).kernel, official)
+    train, _ = SR.training_data("quick")
+    assert all(any(torch.equal(k, o) for o in official) for k in train.batch(range(8)).kernel)
+    assert SR.inputs()["sr_kernels"]["file"] == "kernels_12.mat"
