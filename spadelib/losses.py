@@ -70,6 +70,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,7 +83,7 @@ from .transforms import check_rotations, draw_rotations, rotate, rotate_maps
 __all__ = ["supervised_loss", "school_loss", "self_supervised_loss", "data_fidelity_loss",
            "equivariance_loss", "measured_loss", "ei_measurement", "with_teacher_outputs",
            "measurement_of", "check_measurements_only", "check_ei_options", "has_coil_maps",
-           "exact_rotations_only", "rotate_maps_for"]
+           "exact_rotations_only", "rotate_maps_for", "ei_consistency"]
 
 TEACHER_FIELD = "teacher_output"
 
@@ -325,6 +326,48 @@ def ei_measurement(measurement, x_phi: torch.Tensor, angles: torch.Tensor | None
             raise ValueError("rotate_coil_maps=True needs the rotation angles")
         m = dataclasses.replace(m, coil_maps=rotate_maps(m.coil_maps, angles))
     return m.with_y(m.physics().A(x_phi))
+
+
+@torch.no_grad()
+def ei_consistency(net: nn.Module, measurements, angles=(90.0, 180.0, 270.0),
+                   rotate_coil_maps: bool | None = None, batch_size: int = 4) -> dict:
+    r"""How far a network is from the equivariance term's target on a set of measurements: the
+    mean PSNR of :math:`f(A_j \phi f(y_j))` against :math:`\phi f(y_j)`, for each rotation.
+
+    A well-posed EI setup lets a good network score high here; a low score for some angles
+    means the re-measured rotated image has lost information no network can restore (for
+    example fixed coil maps that are zero where the rotated anatomy now lies).
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Args:
+        net: the network (left in eval mode).
+        measurements: a :class:`~spadelib.data.common.SampleSet` of a task's measurements
+            (ground truth, if present, is not used).
+        angles: rotations in degrees.
+        rotate_coil_maps: as for :func:`ei_measurement`; ``None``: where there are coil maps.
+        batch_size: samples per forward pass.
+
+    Returns:
+        ``{angle: mean PSNR in dB}``.
+    """
+    from .metrics import psnr
+
+    net.eval()
+    rotate_maps = rotate_maps_for(measurements.sample_type, rotate_coil_maps)
+    scores: dict = {float(a): [] for a in angles}
+    p = next(net.parameters())
+    for start in range(0, len(measurements), batch_size):
+        batch = measurements.batch(range(start, min(start + batch_size, len(measurements))))
+        m = measurement_of(batch)
+        x = net(m)
+        for a in angles:
+            ang = torch.full((x.shape[0],), float(a), device=p.device)
+            x_phi = rotate(x, ang)
+            x2 = net(ei_measurement(m, x_phi, ang, rotate_maps))
+            scores[float(a)] += list(np.atleast_1d(psnr(x2, x_phi,
+                                                        complex_input=x.shape[1] == 2)))
+    return {a: float(np.mean(v)) for a, v in scores.items()}
 
 
 def data_fidelity_loss(net: nn.Module, m, x_net: torch.Tensor,

@@ -6,6 +6,7 @@ import pytest
 from spadelib.checkpoints import CheckpointError
 from spadelib.experiments import GRIDS, Cell, ResultStore, cells
 from spadelib.experiments.paper import PAPER, paper_value
+from spadelib.presets import get_preset
 
 
 def test_cells_validate_and_have_stable_keys():
@@ -198,3 +199,80 @@ def test_all_is_the_paper_grids_without_the_smoke_grid():
     assert {c.key for c in cells("all", "paper")} == paper
     assert not {c.key for c in cells("smoke", "paper")} - paper - {
         "deq|rate0.167|ratio0.4|none|l1|seed0"}
+
+
+def test_budgets_match_steps_and_scratch_gets_its_own():
+    from spadelib import finetune as ft
+
+    assert ft.steps_per_epoch(15, 2) == 8 and ft.steps_per_epoch(16, 2) == 8
+    assert ft.matched_epochs(80, 160, 2) == 1 and ft.matched_epochs(80, 16, 2) == 10
+    assert ft.matched_epochs(81, 160, 2) == 2              # at least the steps asked for
+    P = get_preset("quick")
+    assert ft.finetune_steps(P, 16) == P.finetune_epochs * 8
+    assert ft.scratch_epochs("deq", P, 16) == ft.matched_epochs(P.scratch_steps, 16, 2)
+    paper = get_preset("paper")
+    assert paper.scratch_steps is None
+    with pytest.raises(ValueError, match="needs n_train"):
+        ft.scratch_epochs("deq", paper, 80)
+    # the paper preset's scratch baseline gets the network's whole pre-training budget
+    steps = paper.deq_epochs * ft.steps_per_epoch(1160, paper.train_batch)
+    assert ft.scratch_epochs("deq", paper, 80, 1160) == ft.matched_epochs(steps, 80,
+                                                                          paper.train_batch)
+
+
+def test_cell_network_gives_each_regime_its_data_and_budget(tiny_varnet_preset, data_dir,
+                                                             monkeypatch):
+    """Supervised fine-tuning learns from the whole training split for as many steps as the
+    regimes that learn from the test measurements; a scratch baseline gets its own budget."""
+    import spadelib.experiments.runner as R
+    from spadelib import finetune as ft
+    from spadelib import zoo
+    from spadelib.experiments import Cell
+    from spadelib.models import build
+    from spadelib.tasks import MRI
+
+    P = tiny_varnet_preset
+    seen = {}
+
+    def fake(kind):
+        def run(net, regime, *, data, epochs=None, **kwargs):
+            seen[(kind, regime)] = (len(data), epochs, "teacher" in kwargs,
+                                    getattr(data, "sample_type", None))
+            return net, None
+        return run
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    monkeypatch.setattr(zoo, "pretrained", lambda *a, **k: build("varnet", P).eval())
+    monkeypatch.setattr(ft, "finetune", fake("finetune"))
+    monkeypatch.setattr(ft, "scratch_baseline", lambda net, regime, seed=None, **k:
+                        fake("scratch")(net, regime, **k))
+    for regime in ("supervised", "school", "self-supervised", "scratch-supervised",
+                   "scratch-self-supervised"):
+        R.cell_network(Cell("varnet", 0.167, 0.4, regime), P, device="cpu")
+    n_train, n_test = len(MRI.training_data(P)[0]), len(MRI.test_data(P))
+    steps = ft.finetune_steps(P, n_test)
+    assert seen[("finetune", "supervised")][:3] == (
+        n_train, ft.matched_epochs(steps, n_train, P.train_batch), False)
+    # school and self-supervised: the preset's fine-tuning epochs (None: finetune's default)
+    assert seen[("finetune", "school")][:3] == (n_test, None, True)
+    assert seen[("finetune", "self-supervised")][:3] == (n_test, None, False)
+    assert seen[("scratch", "supervised")][:2] == (
+        n_train, ft.scratch_epochs("varnet", P, n_train, n_train))
+    assert seen[("scratch", "self-supervised")][:2] == (
+        n_test, ft.scratch_epochs("varnet", P, n_test, n_train))
+
+
+def test_run_grid_takes_a_list_of_cells(tmp_path, monkeypatch):
+    import spadelib.experiments.runner as R
+    from spadelib.experiments import Cell
+
+    monkeypatch.setattr(R, "run_cell", lambda cell, preset, device=None, progress=False:
+                        {"key": cell.key, "cell": cell.as_dict(), "status": "ok"})
+    store = ResultStore(tmp_path / "results-quick.spade")
+    mine = [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.2, "school")]
+    assert [r["key"] for r in R.run_grid(mine, "quick", store=store, progress=False)] == \
+        [c.key for c in mine]
+    assert R.pending(mine, "quick", store) == []
+    with pytest.raises(TypeError, match="a list of Cell"):
+        R.run_grid(["deq"], "quick", store=store, progress=False)

@@ -230,3 +230,37 @@ def test_self_supervised_loss_vanishes_for_a_consistent_equivariant_net(mri):
 
     loss = ft.self_supervised_loss(Oracle(), clean)
     assert float(loss.detach()) < 1e-6
+
+
+class _Adjoint(nn.Module):
+    """f(y) = A^H y: with every line sampled and sum_i |S_i|^2 = 1 on the maps' support, it
+    returns exactly what A sees of an image."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+
+    def forward(self, m):
+        return m.physics().A_adjoint(m.y)
+
+
+def test_ei_consistency_tells_a_blind_setup_from_a_sound_one():
+    from spadelib.data.common import SampleSet
+    from spadelib.data.mri import MRIMeasurement
+
+    g = torch.Generator().manual_seed(0)
+    n, c, h, w = 2, 3, 16, 16
+    maps = torch.randn(n, c, h, w, 2, generator=g)
+    maps[:, :, :, : w // 2] = 0                             # the maps see the right half only
+    maps = maps / maps.pow(2).sum(dim=(1, 4), keepdim=True).sqrt().clamp_min(1e-12)
+    mask = torch.ones(n, 1, 1, w, 1)
+    image = torch.rand(n, 2, h, w, generator=g)
+    kspace = MultiCoilMRI(maps, mask).A(image)
+    data = SampleSet(MRIMeasurement, {"kspace": kspace, "mask": mask, "coil_maps": maps},
+                     measurement_type=MRIMeasurement)
+    net = _Adjoint()
+    sound = losses.ei_consistency(net, data, angles=(90.0, 180.0), rotate_coil_maps=True)
+    blind = losses.ei_consistency(net, data, angles=(90.0, 180.0), rotate_coil_maps=False)
+    assert min(sound.values()) > 60                          # exact up to float error
+    assert max(blind.values()) < 30                          # half the rotated image is lost
+    assert losses.ei_consistency(net, data, angles=(90.0,)) == {90.0: sound[90.0]}  # default

@@ -214,3 +214,19 @@ def test_show_groups_draws_one_column_per_group():
     plt.close(fig)
     with pytest.raises(ValueError, match="at least one group"):
         show_groups([])
+
+
+def test_regime_points_shows_every_run_and_the_reference():
+    from spadelib.plotting import regime_points
+
+    tags, labels = ["20 % pruned", "60 % pruned"], ["supervised", "school"]
+    results = {f"{t}: {lab}": {"psnr": 20.0 + i + j, "ssim": 0.5 + 0.1 * j}
+               for i, t in enumerate(tags) for j, lab in enumerate(labels)}
+    results["unpruned"] = {"psnr": 25.0, "ssim": 0.9}
+    fig = regime_points(results, tags, labels)
+    psnr_ax = fig.axes[0]
+    points = [line for line in psnr_ax.lines if line.get_marker() == "o"]
+    assert [list(p.get_ydata()) for p in points] == [[20.0, 21.0], [21.0, 22.0]]
+    assert any(list(line.get_ydata()) == [25.0, 25.0] for line in psnr_ax.lines)
+    with pytest.raises(KeyError):
+        regime_points(results, ["10 % pruned"], labels)

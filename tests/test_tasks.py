@@ -36,7 +36,7 @@ def test_depends_on_is_the_explicit_list_of_todays_fields(name, preset):
     P = get_preset(preset)
     assert all(d[k] == getattr(P, k) for k in d)
     # never a fine-tuning setting, never a setting of the other task
-    assert not {"finetune_epochs", "finetune_lr", "finetune_pairs", "notebook_training",
+    assert not {"finetune_epochs", "finetune_lr", "scratch_steps", "notebook_training",
                 "extras"} & set(d)
 
 
@@ -44,7 +44,7 @@ def test_every_preset_field_belongs_somewhere():
     """A new preset field must be placed: in a task, a network, the common budget, or the
     fields pre-training ignores (so no setting silently stops keying a checkpoint)."""
     placed = set().union(*EXPECTED.values()) | {"finetune_epochs", "finetune_lr",
-                                                 "finetune_pairs", "notebook_training", "extras"}
+                                                 "scratch_steps", "notebook_training", "extras"}
     assert {f.name for f in dataclasses.fields(Preset)} == placed
 
 

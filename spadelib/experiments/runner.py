@@ -23,7 +23,7 @@ import torch
 from .grid import Cell, cells
 from .store import ResultStore
 
-__all__ = ["run_cell", "run_grid", "versions", "EXECUTORS"]
+__all__ = ["cell_network", "run_cell", "run_grid", "versions", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -45,61 +45,71 @@ def _device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def supervised_pairs(train, preset):
-    """The training pairs supervised fine-tuning learns from: ``preset.finetune_pairs`` of
-    them, evenly spaced over the training split (all of it when that is ``None``)."""
-    n = preset.finetune_pairs
-    if n is None or n >= len(train):
-        return train
-    picked = torch.linspace(0, len(train) - 1, n).round().long().unique()
-    return train.subset(picked.tolist())
-
-
-def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
-    """Run one cell and return its row (see the module docstring).
+def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False):
+    """The network of one cell and what pruning measured: ``(net, teacher, test, extra)``.
 
     The unpruned network is ``zoo.pretrained`` at the cell's sampling rate or scale; pruning
     uses the cell's criterion; supervised fine-tuning (and its scratch baseline) learns from
-    the training split (``preset.finetune_pairs`` of its pairs, :func:`supervised_pairs`),
-    school and self-supervised from the test split's measurements only;
-    everything is evaluated on the test split.
+    the whole training split, school and self-supervised from the test split's measurements
+    only. Budgets: school and self-supervised take ``preset.finetune_epochs`` over the test
+    measurements, supervised fine-tuning the same number of steps over the training split
+    (:func:`spadelib.finetune.matched_epochs`), a scratch baseline ``preset.scratch_steps``
+    steps or, in the paper preset, the network's whole pre-training budget
+    (:func:`spadelib.finetune.scratch_epochs`). Every step is cached, so a chapter that shows
+    a cell's reconstructions gets the very network its row was measured on.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    from .. import finetune, inputs, pruning, zoo
-    from ..evaluation import evaluate
+    from .. import finetune, pruning, zoo
     from ..tasks import task_of
     from ..training import default_device
 
     P = cell.preset(preset)
     device = torch.device(device) if device is not None else default_device()
-    start = time.perf_counter()
     teacher = zoo.pretrained(cell.network, P, device=device, progress=progress)
     task = task_of(cell.network)
     test = task.test_data(P)
-    row_extra: dict = {}
     if cell.ratio == 0:
-        net = teacher
+        return teacher, teacher, test, {}
+    pruned, report = pruning.prune(teacher, cell.ratio, importance=cell.criterion)
+    extra = {"macs": report.macs_after, "macs_unpruned": report.macs_before,
+             "cnn_applications": report.cnn_applications}
+    if cell.regime == "none":
+        return pruned, teacher, test, extra
+    regime = cell.regime.removeprefix("scratch-")
+    kwargs = {"preset": P, "device": device, "progress": progress}
+    train = task.training_data(P, progress)[0]
+    if regime == "supervised":
+        kwargs["data"] = train
+        kwargs["epochs"] = finetune.matched_epochs(finetune.finetune_steps(P, len(test)),
+                                                   len(train), P.train_batch)
     else:
-        pruned, report = pruning.prune(teacher, cell.ratio, importance=cell.criterion)
-        row_extra.update(macs=report.macs_after, macs_unpruned=report.macs_before,
-                         cnn_applications=report.cnn_applications)
-        regime = cell.regime.removeprefix("scratch-")
-        if cell.regime == "none":
-            net = pruned
-        else:
-            kwargs = {"preset": P, "device": device, "progress": progress}
-            if regime == "supervised":
-                kwargs["data"] = supervised_pairs(task.training_data(P, progress)[0], P)
-            else:
-                kwargs["data"] = test.measurements_only()
-            if regime == "school":
-                kwargs["teacher"] = teacher
-            if cell.regime.startswith("scratch-"):
-                net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
-            else:
-                net, _ = finetune.finetune(pruned, regime, **kwargs)
+        kwargs["data"] = test.measurements_only()
+    if regime == "school":
+        kwargs["teacher"] = teacher
+    if cell.regime.startswith("scratch-"):
+        kwargs["epochs"] = finetune.scratch_epochs(cell.network, P, len(kwargs["data"]),
+                                                   len(train))
+        net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
+    else:
+        net, _ = finetune.finetune(pruned, regime, **kwargs)
+    return net, teacher, test, extra
+
+
+def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
+    """Run one cell (:func:`cell_network`), evaluate it on the test split and return its row
+    (see the module docstring)."""
+    from .. import inputs
+    from ..evaluation import evaluate
+    from ..training import default_device
+
+    P = cell.preset(preset)
+    device = torch.device(device) if device is not None else default_device()
+    start = time.perf_counter()
+    net, _, test, extra = cell_network(cell, P, device=device, progress=progress)
     ev = evaluate(net.to(device), test)
     return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "error": None,
-            **ev.as_dict(), **row_extra, "preset": P.name, "versions": versions(),
+            **ev.as_dict(), **extra, "preset": P.name, "versions": versions(),
             "inputs": inputs.current().provenance(),
             "device": _device_name(device), "wall_s": round(time.perf_counter() - start, 1),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -114,25 +124,40 @@ def failed_row(cell: Cell, preset_name: str, err: BaseException, wall_s: float) 
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def pending(grid: str, preset=None, store: ResultStore | None = None,
+def _cells_of(grid, P) -> list[Cell]:
+    """A grid name's cells at ``P`` (:func:`~spadelib.experiments.grid.cells`), or a list of
+    cells as given."""
+    if isinstance(grid, str):
+        return cells(grid, P)
+    chosen = list(grid)
+    bad = [c for c in chosen if not isinstance(c, Cell)]
+    if bad:
+        raise TypeError(f"a grid is a grid name or a list of Cell, got a "
+                        f"{type(bad[0]).__name__} in the list")
+    return chosen
+
+
+def pending(grid, preset=None, store: ResultStore | None = None,
             retry_failed: bool = True) -> list[Cell]:
-    """The cells of ``grid`` at ``preset`` that the store does not hold yet."""
+    """The cells of ``grid`` (a name, or a list of cells) at ``preset`` that the store does not
+    hold yet."""
     from ..presets import get_preset
 
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows()}
-    return [c for c in cells(grid, P) if c.key not in rows or
+    return [c for c in _cells_of(grid, P) if c.key not in rows or
             (retry_failed and rows[c.key].get("status") != "ok")]
 
 
-def run_grid(grid: str, preset=None, *, executor: str = "local",
+def run_grid(grid, preset=None, *, executor: str = "local",
              store: ResultStore | None = None, device=None, progress: bool = True,
              on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every pending cell of ``grid`` and store its row; returns the new rows.
 
     Args:
-        grid: a grid name (:data:`~spadelib.experiments.grid.GRIDS`).
+        grid: a grid name (:data:`~spadelib.experiments.grid.GRIDS`), or a list of
+            :class:`~spadelib.experiments.grid.Cell` (a chapter's own selection).
         preset: a preset or its name; default the current one.
         executor: ``"local"`` (one cell after another, in this process) or ``"ray"`` (Ray
             tasks with one GPU each, or one CPU on a machine without GPUs).
@@ -161,7 +186,8 @@ def run_grid(grid: str, preset=None, *, executor: str = "local",
         run_with_ray(todo, P, keep, progress=progress)
         return new
     from tqdm.auto import tqdm
-    for cell in tqdm(todo, desc=f"grid {grid} ({P.name})", disable=not progress, unit="cell"):
+    label = grid if isinstance(grid, str) else f"{len(todo)} cells"
+    for cell in tqdm(todo, desc=f"grid {label} ({P.name})", disable=not progress, unit="cell"):
         start = time.perf_counter()
         try:
             row = run_cell(cell, P, device=device, progress=False)

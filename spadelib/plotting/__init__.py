@@ -29,7 +29,8 @@ from .groups import show_groups
 from .images import show_images
 from .kernels import show_kernels
 from .mri import show_coils, show_kspace
+from .regimes import regime_points
 from .tables import metrics_table
 
 __all__ = ["show_images", "show_kspace", "show_coils", "show_kernels", "metrics_table",
-           "show_groups"]
+           "show_groups", "regime_points"]

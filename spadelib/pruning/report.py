@@ -5,7 +5,11 @@
 per layer group and torch-pruning's pruning history (what :mod:`~spadelib.pruning.reference`
 and :mod:`~spadelib.pruning.io` replay). MACs are counted per **application** of a CNN with
 ``tp.utils.count_ops_and_params`` and multiplied by the applications one reconstruction makes,
-because that counter sees a module once per call and misses FFTs and functional ops.
+because that counter sees a module once per call and misses FFTs and functional ops. A conv's
+MACs grow with the image area, so the size they are counted at is part of the number: the
+report keeps it (:attr:`PriorReport.macs_size`) and prints it; pass the task's image size to
+``prune(..., macs_size=...)`` (:meth:`spadelib.tasks.Task.image_size`), since the priors' example
+inputs are small stand-ins.
 
 Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 """
@@ -43,8 +47,11 @@ class PriorReport:
             item (batch size 1) at the size of ``macs_input``, counted by
             ``tp.utils.count_ops_and_params`` (convs and norms only; transposed convs are
             over-counted by stride^2 by that counter).
-        macs_input: the input shapes the MACs were counted at.
-        applications: CNN applications per reconstruction (per item).
+        macs_input: the input shapes the MACs were counted at (:attr:`macs_size` is their
+            spatial size).
+        applications: CNN applications per reconstruction (per item). For the DEQ this is
+            the number of solver iterations of its last solve (its budget before any), so the
+            per-reconstruction totals of :class:`PruneReport` follow that solve.
         groups: channels of each pruned group, before and after.
         history: torch-pruning's ``pruner.pruning_history()``: a list of
             ``[root layer name, is_out_channel_pruning, removed indices]``, one entry per group
@@ -65,6 +72,15 @@ class PriorReport:
     def param_reduction(self) -> float:
         """Fraction of the CNN's parameters removed."""
         return 1 - self.params_after / self.params_before if self.params_before else 0.0
+
+    @property
+    def macs_size(self) -> tuple[int, int] | None:
+        """(H, W) the MACs were counted at: that of the first image-like input (a 4-D input
+        larger than 1 x 1), or None when there is none (HyPaNet's 1 x 1 parameter maps)."""
+        for shape in self.macs_input:
+            if len(shape) == 4 and tuple(shape[-2:]) != (1, 1):
+                return int(shape[-2]), int(shape[-1])
+        return None
 
     @classmethod
     def from_dict(cls, d: dict) -> "PriorReport":
@@ -151,11 +167,13 @@ class PruneReport:
         lines = [head]
         for p in self.priors:
             widths = sorted({(g.before, g.after) for g in p.groups})
+            size = p.macs_size
+            at = f" at {size[0]} x {size[1]}" if size else ""
             lines.append(
                 f"  {p.name or 'module'}: {p.params_before:,} -> {p.params_after:,} params, "
-                f"{p.macs_before / 1e6:,.1f} -> {p.macs_after / 1e6:,.1f} MMACs per application "
-                f"x {p.applications}, {len(p.groups)} groups, channels "
-                + ", ".join(f"{b}->{a}" for b, a in widths))
+                f"{p.macs_before / 1e6:,.1f} -> {p.macs_after / 1e6:,.1f} MMACs per application"
+                f"{at} x {p.applications} application{'s' if p.applications != 1 else ''}, "
+                f"{len(p.groups)} groups, channels " + ", ".join(f"{b}->{a}" for b, a in widths))
         return "\n".join(lines)
 
 
@@ -166,14 +184,22 @@ def count_macs(module: nn.Module, inputs: tuple) -> int:
 
 
 def macs_inputs(example_inputs: tuple, size: Sequence[int] | None) -> tuple:
-    """One item of each example input, optionally at spatial size ``size`` (random values)."""
+    """One item of each example input, optionally at spatial size ``size`` (random values).
+
+    Only image-like inputs are resized: a 4-D input whose spatial size is 1 x 1 (USRNet's
+    HyPaNet reads the noise level and the scale as a 1 x 1 map) is a vector of parameters,
+    and its cost does not grow with the image, so it keeps its size.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
     out = []
     for x in example_inputs:
         if not isinstance(x, torch.Tensor):
             out.append(x)
             continue
         x = x[:1]
-        if size is not None:
+        if size is not None and x.dim() >= 1 + len(size) and \
+                tuple(x.shape[-len(size):]) != (1,) * len(size):
             x = torch.randn(1, *x.shape[1:-len(size)], *size, dtype=x.dtype, device=x.device)
         out.append(x)
     return tuple(out)
