@@ -6,6 +6,7 @@ changes nothing downstream. Layer groups are tested in ``test_pruning_groups.py`
 loading in ``test_pruning_io.py``.
 """
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from spadelib.models.base import MBDLNetwork
 from spadelib.pruning import (IMPORTANCES, PruneReport, group_l1_importance, kept_channels,
                               make_importance, prune, prune_module, zero_pruned_channels)
 from spadelib.pruning.pruner import _parameter_reduction
+from spadelib.pruning.report import PriorReport
 from spadelib.tasks import task_of
 
 RATIOS = (0.05, 0.1, 0.2, 0.4)
@@ -289,6 +291,32 @@ def test_ratio_zero_changes_nothing_and_report_reads():
     assert report.to_dict()["params_after"] == report.params_after
     again = PruneReport.from_dict(report.to_dict())
     assert again == report and again.macs_after == report.macs_after
+
+
+def test_macs_are_counted_at_the_image_size_and_the_report_says_so():
+    """A conv's MACs grow with the image area: at the task's size (64 x 64 quick MRI) the DEQ's
+    EDSR costs four times what the 32 x 32 example inputs give, and the report prints the size.
+    HyPaNet's 1 x 1 input is a parameter vector, not an image: it keeps its size."""
+    net = build("deq", "quick")
+    size = task_of("deq").image_size("quick")
+    _, small = prune(net, 0.2)
+    _, big = prune(net, 0.2, macs_size=size)
+    assert small.priors[0].macs_size == (32, 32) and big.priors[0].macs_size == tuple(size)
+    area = size[0] * size[1] / 32 ** 2
+    assert big.priors[0].macs_after == pytest.approx(area * small.priors[0].macs_after, rel=1e-9)
+    assert big.priors[0].macs_before == pytest.approx(area * small.priors[0].macs_before,
+                                                      rel=1e-9)
+    assert f"per application at {size[0]} x {size[1]} x {net.max_iter} applications" in str(big)
+    usr = build("usrnet", "quick")
+    _, at32 = prune(usr, 0.4)
+    _, at48 = prune(usr, 0.4, macs_size=(48, 48))
+    hypa32, hypa48 = at32.priors[1], at48.priors[1]
+    assert hypa48.macs_input == [[1, 2, 1, 1]] and hypa48.macs_size is None
+    assert hypa48.macs_after == hypa32.macs_after > 0
+    assert at48.priors[0].macs_size == (48, 48)
+    assert "hypa:" in str(at48) and "1 application," in str(at48)
+    again = PriorReport.from_dict(dataclasses.asdict(big.priors[0]))
+    assert again.macs_size == tuple(size)
 
 
 # ------------------------------------------------------------------------ errors
