@@ -39,7 +39,7 @@ def _complex(t: torch.Tensor) -> np.ndarray:
 
 
 # weights chosen on the quick preset's validation split (Chapter 1 shows the sweep)
-DEFAULT_LAMDA = {"tv": 3e-4, "l1-wavelet": 1e-4}
+DEFAULT_LAMDA = {"tv": 3e-4, "l1-wavelet": 1e-5}
 # ADMM with inner conjugate gradients converges in far fewer iterations than sigpy's default
 # primal-dual solver here: each ADMM step solves the data term nearly exactly with a few CG
 # steps, so a fixed budget of outer iterations gets much closer to the minimiser

@@ -307,8 +307,9 @@ def prune(model: nn.Module, ratio: float | None = None, *, target_reduction: flo
 
     Deep-copies ``model`` and prunes each :class:`~spadelib.models.base.PriorSpec` of the copy's
     ``priors()`` separately (:func:`prune_module` with the prior's own example inputs and
-    ignored layers): each VarNet cascade's U-Net, the DEQ's EDSR, USRNet's ResUNet. Nothing
-    else (step sizes, E2E-VarNet's sensitivity network, USRNet's HyPaNet) is touched.
+    ignored layers): each VarNet cascade's U-Net, the DEQ's EDSR, USRNet's ResUNet and the
+    hidden layers of its HyPaNet (USRNet declares them as a second prior). Nothing else (step
+    sizes, E2E-VarNet's sensitivity network, every output conv) is touched.
 
     With ``target_reduction`` the channel ratio is found by bisection (pruning copies) so that
     the fraction of the *whole network's* parameters removed is as close as possible to the
