@@ -160,7 +160,7 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
             # the main prior (most MACs per reconstruction): USRNet's one HyPaNet application
             # is negligible and would only blur a per-application figure
             main = max(report.priors, key=lambda p: p.macs_before * p.applications)
-            apps = main.applications
+            apps = sum(p.applications for p in report.priors if p.macs_before == main.macs_before)
             row = {"network": name, "preset": P.name, "ratio": ratio,
                    "params": count_parameters(pruned),
                    "param_reduction": report.param_reduction,

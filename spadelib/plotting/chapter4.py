@@ -134,7 +134,7 @@ def show_pruning_sweep(points, *, fixed_iterations: int | None = None,
     Five panels: parameters and CNN MACs per application relative to the unpruned network;
     the speed-up, every timed repeat as a dot (unpruned median / that repeat's time) and the
     median as the line; the CNN applications of one reconstruction (for the DEQ the mean
-    number of solver iterations to converge, which pruning changes); the PSNR change before
+    number of solver iterations, which pruning changes); the PSNR change before
     any fine-tuning. The times are meant to be taken at a fixed number of DEQ iterations, so
     that the speed-up panel shows what the narrower CNN buys and the applications panel shows
     the iterations apart.
@@ -182,7 +182,7 @@ def show_pruning_sweep(points, *, fixed_iterations: int | None = None,
     timing = ("speed-up (dots: repeats, line: median)" + (
         f"\nDEQ at a fixed {fixed_iterations} iterations" if fixed_iterations else ""))
     titles = ["parameters (relative)", "CNN MACs per application (relative)", timing,
-              "CNN applications per reconstruction\n(DEQ: mean iterations to converge)",
+              "CNN applications per reconstruction\n(DEQ: mean solver iterations)",
               "PSNR change (dB), no fine-tuning"]
     for ax, t in zip(axes, titles):
         ax.set_xlabel("channel ratio $r$")
