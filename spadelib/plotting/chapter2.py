@@ -41,7 +41,8 @@ def show_solver_runs(runs: Mapping[str, Mapping[str, Any]], *, budget: int | Non
     one application of the operator :math:`\mathsf{T}`, so one CNN application, per step: this
     is the axis on which a smaller CNN makes each step cheaper. Per wall time (right), a
     solver's own overhead (Anderson's small least-squares problem) is counted too. Runs that
-    carry no PSNR trace (variants of a solver, say) are drawn dashed on the left only.
+    carry no PSNR trace (variants of a solver, say) are drawn dashed on the left only. The
+    wall-time axis is in milliseconds, or in seconds when a run took over 10 s.
 
     Args:
         runs: ``{label: stats}``, each ``stats`` the dict of one run of
@@ -92,6 +93,9 @@ def show_solver_runs(runs: Mapping[str, Mapping[str, Any]], *, budget: int | Non
                              "against")
         prepared.append((str(label), residuals, times, psnr))
 
+    longest = max((t[-1] for _, _, t, p in prepared if p is not None and t is not None),
+                  default=0.0)
+    unit, per_second = ("s", 1.0) if longest > 10 else ("ms", 1e3)    # readable tick labels
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(width, height), layout="constrained")
     for label, residuals, times, psnr in prepared:
         k = np.arange(1, residuals.size + 1)
@@ -99,11 +103,11 @@ def show_solver_runs(runs: Mapping[str, Mapping[str, Any]], *, budget: int | Non
             ax1.semilogy(k, residuals, ls="--", lw=1, label=label)
             continue
         line, = ax1.semilogy(k, residuals, lw=1.6, label=label)
-        t_ms = times * 1e3
-        ax2.plot(t_ms, psnr, color=line.get_color(), label=label)
+        t = times * per_second
+        ax2.plot(t, psnr, color=line.get_color(), label=label)
         if budget is not None:
             i = min(budget, psnr.size) - 1
-            ax2.plot(t_ms[i], psnr[i], "o", color=line.get_color())
+            ax2.plot(t[i], psnr[i], "o", color=line.get_color())
     if budget is not None:
         ax1.axvline(budget, color="gray", ls=":")
     if tol is not None:
@@ -111,7 +115,7 @@ def show_solver_runs(runs: Mapping[str, Mapping[str, Any]], *, budget: int | Non
     ax1.set_xlabel("iteration $k$ (one CNN application each)")
     ax1.set_ylabel(r"$\|T(x^k)-x^k\| / \|x^k\|$")
     ax1.legend(fontsize=8)
-    ax2.set_xlabel("wall time (ms)")
+    ax2.set_xlabel(f"wall time ({unit})")
     ax2.set_ylabel("test PSNR (dB)")
     if ax2.lines:
         ax2.legend(fontsize=8)
