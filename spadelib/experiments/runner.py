@@ -23,7 +23,7 @@ import torch
 from .grid import Cell, cells
 from .store import ResultStore
 
-__all__ = ["run_cell", "run_grid", "versions", "EXECUTORS"]
+__all__ = ["cell_network", "run_cell", "run_grid", "versions", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -55,16 +55,55 @@ def supervised_pairs(train, preset):
     return train.subset(picked.tolist())
 
 
-def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
-    """Run one cell and return its row (see the module docstring).
+def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False):
+    """The network of one cell, built as :func:`run_cell` builds it: ``(net, extra)``.
 
     The unpruned network is ``zoo.pretrained`` at the cell's sampling rate or scale; pruning
     uses the cell's criterion; supervised fine-tuning (and its scratch baseline) learns from
     the training split (``preset.finetune_pairs`` of its pairs, :func:`supervised_pairs`),
-    school and self-supervised from the test split's measurements only;
-    everything is evaluated on the test split.
+    school and self-supervised from the test split's measurements only. Every step is cached
+    (:mod:`spadelib.zoo`, :func:`spadelib.finetune.finetune`), so after the cell has run this
+    loads its network in seconds: Chapters 6 and 7 (``book/06_cs_mri.ipynb``,
+    ``book/07_super_resolution.ipynb``) show reconstructions of the cells of the store with
+    it. ``extra`` holds what pruning reports (MACs, CNN applications); empty at ratio 0.
     """
-    from .. import finetune, inputs, pruning, zoo
+    from .. import finetune, pruning, zoo
+    from ..tasks import task_of
+    from ..training import default_device
+
+    P = cell.preset(preset)
+    device = torch.device(device) if device is not None else default_device()
+    teacher = zoo.pretrained(cell.network, P, device=device, progress=progress)
+    if cell.ratio == 0:
+        return teacher, {}
+    task = task_of(cell.network)
+    pruned, report = pruning.prune(teacher, cell.ratio, importance=cell.criterion)
+    extra = dict(macs=report.macs_after, macs_unpruned=report.macs_before,
+                 cnn_applications=report.cnn_applications)
+    if cell.regime == "none":
+        return pruned, extra
+    regime = cell.regime.removeprefix("scratch-")
+    kwargs = {"preset": P, "device": device, "progress": progress}
+    if regime == "supervised":
+        kwargs["data"] = supervised_pairs(task.training_data(P, progress)[0], P)
+    else:
+        kwargs["data"] = task.test_data(P).measurements_only()
+    if regime == "school":
+        kwargs["teacher"] = teacher
+    if cell.regime.startswith("scratch-"):
+        net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
+    else:
+        net, _ = finetune.finetune(pruned, regime, **kwargs)
+    return net, extra
+
+
+def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
+    """Run one cell and return its row (see the module docstring).
+
+    The network is :func:`cell_network`'s (pre-trained, pruned, fine-tuned); it is evaluated
+    on the test split.
+    """
+    from .. import inputs
     from ..evaluation import evaluate
     from ..tasks import task_of
     from ..training import default_device
@@ -72,32 +111,8 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
     P = cell.preset(preset)
     device = torch.device(device) if device is not None else default_device()
     start = time.perf_counter()
-    teacher = zoo.pretrained(cell.network, P, device=device, progress=progress)
-    task = task_of(cell.network)
-    test = task.test_data(P)
-    row_extra: dict = {}
-    if cell.ratio == 0:
-        net = teacher
-    else:
-        pruned, report = pruning.prune(teacher, cell.ratio, importance=cell.criterion)
-        row_extra.update(macs=report.macs_after, macs_unpruned=report.macs_before,
-                         cnn_applications=report.cnn_applications)
-        regime = cell.regime.removeprefix("scratch-")
-        if cell.regime == "none":
-            net = pruned
-        else:
-            kwargs = {"preset": P, "device": device, "progress": progress}
-            if regime == "supervised":
-                kwargs["data"] = supervised_pairs(task.training_data(P, progress)[0], P)
-            else:
-                kwargs["data"] = test.measurements_only()
-            if regime == "school":
-                kwargs["teacher"] = teacher
-            if cell.regime.startswith("scratch-"):
-                net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
-            else:
-                net, _ = finetune.finetune(pruned, regime, **kwargs)
-    ev = evaluate(net.to(device), test)
+    net, row_extra = cell_network(cell, P, device=device, progress=progress)
+    ev = evaluate(net.to(device), task_of(cell.network).test_data(P))
     return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "error": None,
             **ev.as_dict(), **row_extra, "preset": P.name, "versions": versions(),
             "inputs": inputs.current().provenance(),
