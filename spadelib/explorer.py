@@ -62,8 +62,9 @@ def _numbers_html(values: dict | None, why: str = "") -> str:
              ("time", f"{values['time_ms']:.1f} ms"),
              ("speed-up", "–" if values.get("speedup") is None else f"×{values['speedup']:.2f}"),
              ("#params", f"{int(values['params']):,}")]
-    head = "".join(f"<th>{k}</th>" for k, _ in cells)
-    body = "".join(f"<td>{v}</td>" for _, v in cells)
+    pad = 'style="padding: 0.15em 0.9em; text-align: right"'
+    head = "".join(f"<th {pad}>{k}</th>" for k, _ in cells)
+    body = "".join(f"<td {pad}>{v}</td>" for _, v in cells)
     return (f'<table class="spade-explorer-numbers"><thead><tr>{head}</tr></thead>'
             f"<tbody><tr>{body}</tr></tbody></table>")
 
@@ -71,7 +72,7 @@ def _numbers_html(values: dict | None, why: str = "") -> str:
 def explorer(network: str, setting, preset: Preset | str | None = None,
              store: ResultStore | None = None, *,
              images: Mapping[str, torch.Tensor] | None = None, target: torch.Tensor | None = None,
-             regimes: Sequence[str] | None = None, dpi: int = 60) -> widgets.VBox:
+             regimes: Sequence[str] | None = None, dpi: int = 72) -> widgets.VBox:
     """The explorer of one network at one setting (see the module docstring).
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
@@ -123,7 +124,7 @@ def explorer(network: str, setting, preset: Preset | str | None = None,
         children = [widgets.HTML(_numbers_html(v, res.why_missing(cell)))]
         if any(points.values()):
             fig = plot_metric_curves({k: p for k, p in points.items() if p},
-                                     current=(g, r) if v is not None else None, size=1.9)
+                                     current=(g, r) if v is not None else None, size=2.0)
             children.append(widgets.Image(value=figure_to_png(fig, dpi), format="png"))
         img = (images or {}).get(cell.key)
         if img is not None:

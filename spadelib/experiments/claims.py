@@ -103,7 +103,8 @@ def _recovers(d, pairs, several, regime="supervised"):
             frac = (tuned - raw) / lost if lost > 0 else 1.0
             ok.append(frac > 0.5)
             ev.append(f"{_label(n, s, r, several)}: pruned {raw:.2f} → {tuned:.2f} dB of "
-                      f"{p0:.2f} ({100 * frac:.0f} % of the loss recovered)")
+                      f"{p0:.2f} ({100 * frac:.0f} % of the loss recovered)"
+                      + ("" if ok[-1] else " ✗"))
     return ok, ev
 
 

@@ -33,6 +33,7 @@ __all__ = ["plot_degradation", "plot_reconstruction_grid", "plot_iterates",
 #: one colour per regime in every figure of the chapters
 REGIME_COLOURS = {"none": "0.45", "supervised": "C0", "school": "C1", "self-supervised": "C2",
                   "scratch-supervised": "C3", "scratch-self-supervised": "C4"}
+_ROW_LABELS = {"none": "not fine-tuned"}
 _NAMES = {"deq": "DEQ", "varnet": "VarNet", "e2e-varnet": "E2E-VarNet", "usrnet": "USRNet"}
 
 
@@ -109,7 +110,8 @@ def plot_reconstruction_grid(images: Mapping[tuple, Any], target: Any, *,
                              regimes: Sequence[str] | None = None,
                              psnr: Mapping[tuple, float] | None = None,
                              unpruned_psnr: float | None = None,
-                             complex_input: bool = False, missing: str = "",
+                             complex_input: bool = False,
+                             missing: str | Mapping[tuple, str] = "",
                              title: str | None = None, size: float = 1.9) -> Figure:
     """Figures 5-8: reconstructions on a regimes x ratios grid, PSNR top-left, degradation
     (% of the unpruned network's PSNR) bottom-left.
@@ -127,7 +129,8 @@ def plot_reconstruction_grid(images: Mapping[tuple, Any], target: Any, *,
         unpruned_psnr: the unpruned network's PSNR (default: computed likewise); the
             degradation of each panel is relative to it.
         complex_input: 2-channel images are real/imag (MRI), shown as magnitudes.
-        missing: text of an empty panel (e.g. "paper preset only").
+        missing: text of an empty panel (e.g. "paper preset only"), or ``{(ratio, regime):
+            text}``.
         title: the figure's title.
         size: side of a panel in inches.
     """
@@ -163,11 +166,14 @@ def plot_reconstruction_grid(images: Mapping[tuple, Any], target: Any, *,
         for i, regime in enumerate(regimes):
             ax = axes[i, j]
             if j == 1:
-                ax.text(-0.08, 0.5, regime, transform=ax.transAxes, rotation=90, ha="right",
+                ax.text(-0.08, 0.5, _ROW_LABELS.get(regime, regime), transform=ax.transAxes,
+                        rotation=90, ha="right",
                         va="center", fontsize=9)
             x = images.get((ratio, regime))
             if x is None:
-                ax.text(0.5, 0.5, missing or "no image", transform=ax.transAxes, ha="center",
+                why = missing.get((ratio, regime), "") if isinstance(missing, Mapping) \
+                    else missing
+                ax.text(0.5, 0.5, why or "no image", transform=ax.transAxes, ha="center",
                         va="center", fontsize=8, color="0.4", wrap=True)
                 ax.set_axis_on()
                 ax.set_xticks([])
@@ -269,7 +275,7 @@ def plot_metric_curves(points: Mapping[str, Sequence[Mapping[str, float]]], *,
             strong = current is None or current[0] == regime
             ax.plot([p["ratio"] for p in pts], [p[key] for p in pts], "o-", ms=3,
                     color=REGIME_COLOURS.get(regime), alpha=1.0 if strong else 0.3,
-                    label=regime)
+                    label=_ROW_LABELS.get(regime, regime))
             if current is not None and current[0] == regime:
                 hit = [p for p in pts if np.isclose(p["ratio"], current[1])]
                 if hit:
