@@ -23,7 +23,8 @@ def store(tmp_path):
     _add(s, "deq", 0.167, 0.0, "none", 30.0, 200.0, 1000)
     for r in (0.2, 0.4):
         for k, g in enumerate(("supervised", "school", "self-supervised", "none")):
-            _add(s, "deq", 0.167, r, g, 29.0 - 10 * r - k, 200.0 * (1 - r), int(1000 * (1 - r) ** 2))
+            _add(s, "deq", 0.167, r, g, 29.0 - 10 * r - k, 200.0 * (1 - r),
+                 int(1000 * (1 - r) ** 2))
     return s
 
 

@@ -160,7 +160,8 @@ def mri_claims(preset: Preset | str | None = None, store: ResultStore | None = N
     ok, ev = _ordering(d, pairs, several)
     out.append(_claim("Supervised ≥ school ≥ self-supervised",
                       "PSNR of supervised ≥ school ≥ self-supervised at every network and ratio",
-                      ok, ev, d, need(RATIOS[1:], ("supervised", "school", "self-supervised"))))
+                      ok, ev, d,
+                      need(RATIOS[1:], ("supervised", "school", "self-supervised"))))
     ok, ev = _threshold(d, pairs, several, (0.4,), "supervised", 4.0)
     out.append(_claim("65 % fewer parameters cost less than 4 % PSNR with supervised "
                       "fine-tuning", "PSNR degradation < 4 % at r = 0.4, supervised",

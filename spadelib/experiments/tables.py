@@ -185,7 +185,9 @@ class Results:
 
 
 def _ratio_label(ratio: float) -> str:
-    return "0 %" if ratio == 0 else f"{NOMINAL.get(ratio, round(100 * (1 - (1 - ratio) ** 2)))} % (r = {ratio:g})"
+    if ratio == 0:
+        return "0 %"
+    return f"{NOMINAL.get(ratio, round(100 * (1 - (1 - ratio) ** 2)))} % (r = {ratio:g})"
 
 
 def _num(v, fmt: str) -> str:
@@ -194,7 +196,7 @@ def _num(v, fmt: str) -> str:
     return fmt.format(v)
 
 
-def _timing_cell(net: str, setting, ratio: float, regimes) -> "Cell":
+def _timing_cell(net: str, setting, ratio: float, regimes):
     """The cell whose time stands for a pruned architecture: its first regime (the paper
     prints one time per ratio; a DEQ's depends on its weights through its iterations)."""
     from .grid import Cell
@@ -246,8 +248,8 @@ def _mri_layout(number: int, res: Results):
                             line[col] = _num(None if v is None else v * scale, fmt)
                         else:
                             v = res.value(cell, metric)
-                            line[col] = res.why_missing(cell) if v is None and \
-                                res.row(cell) is None else _num(None if v is None else v * scale, fmt)
+                            line[col] = (res.why_missing(cell) if res.row(cell) is None else
+                                         _num(None if v is None else v * scale, fmt))
                 line.update(_time_columns(res, net, setting, ratio, regimes, source == PAPER_ROW))
                 if "deq" in networks:
                     it = res.value(_timing_cell(net, setting, ratio, regimes), "iterations")
