@@ -49,11 +49,14 @@ def data_dir(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _no_preset_leak(monkeypatch):
-    """Tests see the default preset and the book's own inputs, whatever the shell sets."""
+    """Tests see the default preset and the book's own inputs, whatever the shell sets, and
+    a test that calls ``spade``'s ``main`` (which marks the process as the CLI) does not
+    leak that mark into the next test."""
     from spadelib.inputs import ENV
+    from spadelib.presets import CLI_ENV
 
-    monkeypatch.delenv("SPADE_PRESET", raising=False)
-    for var in ENV.values():
+    for var in ("SPADE_PRESET", CLI_ENV, *ENV.values()):
         monkeypatch.delenv(var, raising=False)
     yield
-    os.environ.pop("SPADE_PRESET", None)
+    for var in ("SPADE_PRESET", CLI_ENV):
+        os.environ.pop(var, None)

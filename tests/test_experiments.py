@@ -195,10 +195,14 @@ def test_status_and_table_commands(tmp_path, monkeypatch, capsys):
 
 def test_all_is_the_paper_grids_without_the_smoke_grid():
     paper = {c.key for name in ("table1", "table2", "table3", "table4", "table5", "table6",
-                                "fig2") for c in cells(name, "paper")}
+                                "fig2", "pruned") for c in cells(name, "paper")}
     assert {c.key for c in cells("all", "paper")} == paper
-    assert not {c.key for c in cells("smoke", "paper")} - paper - {
-        "deq|rate0.167|ratio0.4|none|l1|seed0"}
+    assert not {c.key for c in cells("smoke", "paper")} - paper
+    # the pruned, not fine-tuned networks of every table setting
+    assert {(c.network, c.setting) for c in cells("pruned", "paper")} == {
+        (n, s) for n in ("deq", "varnet", "e2e-varnet") for s in (0.167, 0.125, 0.10)} | {
+        ("usrnet", s) for s in (2, 3, 4)}
+    assert {c.regime for c in cells("pruned", "paper")} == {"none"}
 
 
 def test_budgets_match_steps_and_scratch_gets_its_own():

@@ -18,6 +18,9 @@ The named grids follow the paper's tables and figures:
 ``table6``   USRNet, school fine-tuning, x4
 ``fig2``     the networks of Figure 2: the DEQ (supervised) and USRNet (school), unpruned and
              at the largest ratio
+``pruned``   every network pruned and *not* fine-tuned (regime ``"none"``), at the settings of
+             the tables: what fine-tuning starts from (the chapters check how much of the loss
+             it recovers); cheap, no training
 ``all``      the union of the above
 ``smoke``    four cheap DEQ cells, to check a set-up end to end (not part of ``all``)
 ============ ===================================================================================
@@ -37,7 +40,8 @@ from ..models import check_name
 from ..presets import Preset, get_preset
 from ..tasks import task_of
 
-__all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "cells", "check_grid"]
+__all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "cells", "check_grid",
+           "runs_at"]
 
 #: what happens after pruning; "none" is the pruned network as it is (ratio 0: the unpruned
 #: network), "scratch-*" trains the pruned architecture from a fresh initialisation
@@ -127,6 +131,12 @@ GRIDS: dict[str, Callable[[], list[Cell]]] = {
     "fig2": lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, RATIOS[-1], "supervised"),
                      Cell("usrnet", 4, 0.0, "none"), Cell("usrnet", 4, RATIOS[-1], "school")],
 }
+GRIDS["pruned"] = lambda: [Cell(net, s, r, "none")
+                           for net, settings in (("deq", (0.167, 0.125, 0.10)),
+                                                 ("varnet", (0.167, 0.125, 0.10)),
+                                                 ("e2e-varnet", (0.167, 0.125, 0.10)),
+                                                 ("usrnet", (2, 3, 4)))
+                           for s in settings for r in RATIOS]
 GRIDS["all"] = lambda: [c for name in sorted(GRIDS) if name not in ("all", "smoke")
                         for c in GRIDS[name]()]
 #: four cheap cells of the DEQ for checking a set-up end to end (not part of "all")
@@ -146,6 +156,12 @@ def _in_quick_subset(cell: Cell) -> bool:
             and cell.setting in q["settings"][cell.task])
 
 
+def runs_at(cell: Cell, preset: Preset | str | None = None) -> bool:
+    """Whether ``preset`` runs ``cell`` at all: every cell at ``paper``, the cells inside
+    :data:`QUICK_SUBSET` at ``quick`` (the chapters mark the others "paper preset only")."""
+    return get_preset(preset).name == "paper" or _in_quick_subset(cell)
+
+
 def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:
     """The cells of grid ``name`` that ``preset`` runs, without duplicates, in a fixed order.
 
@@ -155,8 +171,7 @@ def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:
     """
     P = get_preset(preset)
     chosen = GRIDS[check_grid(name)]()
-    if P.name != "paper":
-        chosen = [c for c in chosen if _in_quick_subset(c)]
+    chosen = [c for c in chosen if runs_at(c, P)]
     seen, out = set(), []
     for c in chosen:
         if c.key not in seen:

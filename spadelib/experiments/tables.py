@@ -1,9 +1,13 @@
 """The paper's tables from the results store, ours beside the paper's.
 
-:func:`table_frame` gives a table as a :class:`pandas.DataFrame` (for the chapters, which
-render it as HTML); :func:`paper_table` formats it as Markdown, CSV or LaTeX (for ``spade
-table N``). A cell the store does not hold yet shows as empty, so a table can be printed while
-its grid is still running.
+:func:`table_frame` gives a table as a flat :class:`pandas.DataFrame`; :func:`paper_table`
+formats it as Markdown, CSV or LaTeX (for ``spade table N``). A cell the store does not hold
+yet shows as empty, so a table can be printed while its grid is still running.
+
+For the chapters (Chapters 6 and 7), :func:`layout_frame` and :func:`paper_layout` give a
+table in the paper's own layout (our row above the paper's for every ratio; an HTML table when
+displayed), each missing number saying why it is missing (:class:`Results`); and
+:func:`degradation_frame` gives the data of Figures 3 and 4.
 """
 from __future__ import annotations
 
@@ -11,7 +15,8 @@ from ..presets import Preset, get_preset
 from .paper import TABLE3, paper_value
 from .store import ResultStore
 
-__all__ = ["TABLES", "table_frame", "paper_table"]
+__all__ = ["TABLES", "table_frame", "paper_table", "Results", "layout_frame", "paper_layout",
+           "degradation_frame", "caption", "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
 #: table number -> (networks, setting, regimes, caption)
 TABLES = {
@@ -125,3 +130,312 @@ def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md"
     if fmt == "latex":
         return shown.to_latex(index=False, caption=caption)
     return caption + "\n\n" + shown.to_markdown(index=False)
+
+
+# --------------------------------------------------------------------------------------------
+# the paper's layout, for the chapters (HTML tables: ours in one row, the paper's below it)
+# --------------------------------------------------------------------------------------------
+#: what a cell the store cannot fill shows, by reason
+PAPER_ONLY = "paper preset only"
+NOT_RUN = "not run yet"
+FAILED = "failed"
+NAMES = {"deq": "DEQ", "varnet": "VarNet", "e2e-varnet": "E2E-VarNet", "usrnet": "USRNet"}
+#: channel ratio -> the parameter reduction the paper prints for it (Section 4)
+NOMINAL = {0.0: 0, 0.05: 10, 0.1: 20, 0.2: 35, 0.4: 65}
+REGIME_TITLES = {"supervised": "Supervised", "school": "School",
+                 "self-supervised": "Self-supervised"}
+OURS, PAPER_ROW = "ours", "paper"
+
+
+class Results:
+    """The rows of a store as seen from one preset: :meth:`value` of a cell, or why there is
+    none (:data:`PAPER_ONLY`, :data:`NOT_RUN`, :data:`FAILED`).
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+
+    Args:
+        preset: a preset or its name; default the current one.
+        store: default the preset's store (:meth:`ResultStore.for_preset`).
+    """
+
+    def __init__(self, preset: Preset | str | None = None, store: ResultStore | None = None):
+        self.preset = get_preset(preset)
+        self.store = store if store is not None else ResultStore.for_preset(self.preset)
+        self.rows = {r["key"]: r for r in self.store.rows()}
+
+    def row(self, cell) -> dict | None:
+        """The stored row of ``cell`` if it ran to the end, else ``None``."""
+        r = self.rows.get(cell.key)
+        return r if r is not None and r.get("status") == "ok" else None
+
+    def why_missing(self, cell) -> str:
+        """Why ``cell`` has no value: failed, not run yet, or outside this preset's grid."""
+        from .grid import runs_at
+
+        r = self.rows.get(cell.key)
+        if r is not None and r.get("status") == "failed":
+            return FAILED
+        return NOT_RUN if runs_at(cell, self.preset) else PAPER_ONLY
+
+    def value(self, cell, metric: str):
+        """``metric`` of ``cell`` (``"psnr"``, ``"ssim"``, ``"time_ms"``, ``"params"``,
+        ``"iterations"``, ...) or ``None``."""
+        r = self.row(cell)
+        return None if r is None else r.get(metric)
+
+
+def _ratio_label(ratio: float) -> str:
+    if ratio == 0:
+        return "0 %"
+    return f"{NOMINAL.get(ratio, round(100 * (1 - (1 - ratio) ** 2)))} % (r = {ratio:g})"
+
+
+def _num(v, fmt: str) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "–"
+    return fmt.format(v)
+
+
+def _timing_cell(net: str, setting, ratio: float, regimes):
+    """The cell whose time stands for a pruned architecture: its first regime (the paper
+    prints one time per ratio; a DEQ's depends on its weights through its iterations)."""
+    from .grid import Cell
+
+    return Cell(net, setting, ratio, "none" if ratio == 0 else regimes[0])
+
+
+def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> dict:
+    from .paper import paper_value
+
+    if paper:
+        t0 = paper_value(net, setting, 0.0, "none", "time_ms")
+        t = paper_value(net, setting, ratio, "none", "time_ms")
+        return {("Time (ms)", ""): _num(t, "{:.1f}"),
+                ("Speed-up", ""): _num(t0 / t if t and t0 else None, "×{:.2f}"),
+                ("# Params", ""): _num(paper_value(net, setting, ratio, "none", "params"),
+                                       "{:,}")}
+    cell = _timing_cell(net, setting, ratio, regimes)
+    base = res.row(_timing_cell(net, setting, 0.0, regimes))
+    row = res.row(cell)
+    if row is None:
+        why = res.why_missing(cell)
+        return {("Time (ms)", ""): why, ("Speed-up", ""): why, ("# Params", ""): why}
+    return {("Time (ms)", ""): _num(row.get("time_ms"), "{:.1f}"),
+            ("Speed-up", ""): _num(base["time_ms"] / row["time_ms"] if base else None, "×{:.2f}"),
+            ("# Params", ""): _num(row.get("params"), "{:,}")}
+
+
+def _mri_layout(number: int, res: Results):
+    from .grid import Cell
+    from .paper import paper_value
+
+    networks, setting, regimes, _ = TABLES[number]
+    lines, index = [], []
+    for net in networks:
+        for ratio in RATIOS:
+            for source in (OURS, PAPER_ROW):
+                line = {}
+                for metric, title, fmt, scale in (("psnr", "PSNR (dB)", "{:.2f}", 1),
+                                                  ("ssim", "SSIM (%)", "{:.1f}", 100)):
+                    for k, g in enumerate(regimes):
+                        col = (title, REGIME_TITLES[g])
+                        if ratio == 0 and k > 0:
+                            line[col] = ""
+                            continue
+                        cell = Cell(net, setting, ratio, "none" if ratio == 0 else g)
+                        if source == PAPER_ROW:
+                            v = paper_value(net, setting, ratio, cell.regime, metric)
+                            line[col] = _num(None if v is None else v * scale, fmt)
+                        else:
+                            v = res.value(cell, metric)
+                            line[col] = (res.why_missing(cell) if res.row(cell) is None else
+                                         _num(None if v is None else v * scale, fmt))
+                line.update(_time_columns(res, net, setting, ratio, regimes, source == PAPER_ROW))
+                if "deq" in networks:
+                    it = res.value(_timing_cell(net, setting, ratio, regimes), "iterations")
+                    line[("DEQ iterations", "")] = "" if net != "deq" else (
+                        "–" if source == PAPER_ROW or it is None else f"{it:.1f}")
+                lines.append(line)
+                index.append((NAMES[net], _ratio_label(ratio), source))
+    return lines, index, ("Network", "Pruning ratio", "")
+
+
+def _sr_layout(number: int, res: Results):
+    from .grid import Cell
+    from .paper import paper_value
+
+    (net,), scales, (regime,), _ = TABLES[number]
+    lines, index = [], []
+    for s in scales:
+        for ratio in RATIOS:
+            cell = Cell(net, s, ratio, "none" if ratio == 0 else regime)
+            base = Cell(net, s, 0.0, "none")
+            for source in (OURS, PAPER_ROW):
+                line = {}
+                for metric, title, fmt, scale in (("psnr", "PSNR (dB)", "{:.2f}", 1),
+                                                  ("ssim", "SSIM (%)", "{:.1f}", 100)):
+                    if source == PAPER_ROW:
+                        v = paper_value(net, s, ratio, cell.regime, metric)
+                        v0 = paper_value(net, s, 0.0, "none", metric)
+                    else:
+                        v, v0 = res.value(cell, metric), res.value(base, metric)
+                    if source == OURS and v is None:
+                        line[(title, "School")] = line[(title, "Degrad. %")] = \
+                            res.why_missing(cell)
+                        continue
+                    line[(title, "School")] = _num(None if v is None else v * scale, fmt)
+                    line[(title, "Degrad. %")] = _num(100 * v / v0 if v and v0 else None,
+                                                      "{:.1f} %")
+                line.update(_time_columns(res, net, s, ratio, (regime,), source == PAPER_ROW))
+                lines.append(line)
+                index.append((f"×{s}", _ratio_label(ratio), source))
+    return lines, index, ("Scale", "Pruning ratio", "")
+
+
+def _table3_layout(res: Results):
+    from .grid import Cell
+    from .paper import TABLE3, TABLE3_SSIM
+
+    networks, setting, regimes, _ = TABLES[3]
+    lines, index = [], []
+    for net in networks:
+        for ratio in RATIOS:
+            for source in (OURS, PAPER_ROW):
+                line = {}
+                for tag, g in zip("ab", ("self-supervised", "supervised")):
+                    for metric, title, fmt, scale, ref in (
+                            ("psnr", "PSNR (dB)", "{:.2f}", 1, TABLE3),
+                            ("ssim", "SSIM (%)", "{:.1f}", 100, TABLE3_SSIM)):
+                        top = f"({tag}) {REGIME_TITLES[g]}: {title}"
+                        if source == PAPER_ROW:
+                            pair = ref.get((net, ratio), {}).get(g)
+                            if ratio == 0:
+                                from .paper import paper_value
+                                v0 = paper_value(net, setting, 0.0, "none", metric)
+                                pair = None if v0 is None else (v0, None)
+                            spade, rnd = pair if pair else (None, None)
+                        else:
+                            c1 = Cell(net, setting, ratio, "none" if ratio == 0 else g)
+                            spade = res.value(c1, metric)
+                            rnd = None if ratio == 0 else res.value(
+                                Cell(net, setting, ratio, f"scratch-{g}"), metric)
+                        delta = None if spade is None or rnd is None else spade - rnd
+                        vals = {"SPADE": spade, "Random": rnd, "Δ": delta}
+                        for sub, v in vals.items():
+                            if ratio == 0 and sub != "SPADE":
+                                line[(top, sub)] = ""
+                            elif source == OURS and v is None and sub != "Δ":
+                                regime = g if sub == "SPADE" else f"scratch-{g}"
+                                c = Cell(net, setting, ratio, "none" if ratio == 0 else regime)
+                                line[(top, sub)] = res.why_missing(c)
+                            else:
+                                line[(top, sub)] = _num(None if v is None else v * scale, fmt)
+                lines.append(line)
+                index.append((NAMES[net], _ratio_label(ratio), source))
+    return lines, index, ("Network", "Pruning ratio", "")
+
+
+def layout_frame(number: int, preset: Preset | str | None = None,
+                 store: ResultStore | None = None):
+    """Table ``number`` (1-6) in the paper's layout, as a DataFrame of strings.
+
+    Rows: (network or scale, pruning ratio, ``"ours"`` / ``"paper"``), so each of our numbers
+    stands above the paper's; columns as the paper prints them (PSNR and SSIM per regime,
+    time, speed-up, #params; Table 3: SPADE, *Random* and their difference; Tables 4 and 6:
+    the degradation in %, the pruned network's PSNR as a percentage of the unpruned one's). A
+    number the store does not hold says why: :data:`PAPER_ONLY`, :data:`NOT_RUN` or
+    :data:`FAILED`; a number the paper does not print is "–".
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    import pandas as pd
+
+    if number not in TABLES:
+        raise ValueError(f"unknown table {number!r}; choose one of {sorted(TABLES)}")
+    res = Results(preset, store)
+    if number == 3:
+        lines, index, names = _table3_layout(res)
+    elif number in (4, 6):
+        lines, index, names = _sr_layout(number, res)
+    else:
+        lines, index, names = _mri_layout(number, res)
+    df = pd.DataFrame(lines, index=pd.MultiIndex.from_tuples(index, names=names))
+    df.columns = pd.MultiIndex.from_tuples(df.columns)
+    return df
+
+
+def caption(number: int, preset: Preset | str | None = None) -> str:
+    """The caption of table ``number`` in the chapters: what it shows and how to read it."""
+    P = get_preset(preset)
+    text = f"Table {number}: {TABLES[number][3]} ({P.name} preset). Each ratio has our row " \
+           "and the paper's below it."
+    if number != 3:
+        text += (" Time: median milliseconds per reconstruction on our device (the paper: an "
+                 "A6000 GPU), of the network fine-tuned in the first regime; speed-up against "
+                 "the unpruned network on the same device.")
+    if number in (1, 2, 5):
+        text += " A DEQ's time depends on how many iterations its solver runs (shown apart)."
+    return text
+
+
+def paper_layout(number: int, preset: Preset | str | None = None,
+                 store: ResultStore | None = None):
+    """Table ``number`` in the paper's layout as a pandas ``Styler``: displayed in a notebook
+    (and in the built book) it is an HTML ``<table>`` with a caption; cells the store cannot
+    fill are greyed.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    df = layout_frame(number, preset, store)
+    missing = {PAPER_ONLY, NOT_RUN, FAILED}
+
+    def grey(v):
+        return "color: #888; font-style: italic" if v in missing else ""
+
+    def paper_rows(row):
+        return ["color: #555" if row.name[-1] == PAPER_ROW else "" for _ in row]
+
+    styler = df.style.map(grey).apply(paper_rows, axis=1)
+    return (styler.set_caption(caption(number, preset))
+            .set_table_attributes('class="spade-results"')
+            .set_table_styles([{"selector": "caption", "props": "caption-side: top; "
+                                "text-align: left; font-weight: normal"},
+                               {"selector": "td", "props": "text-align: right"}]))
+
+
+def degradation_frame(setting, preset: Preset | str | None = None,
+                      store: ResultStore | None = None,
+                      networks=("deq", "varnet", "e2e-varnet"),
+                      regimes=("supervised", "school", "self-supervised")):
+    """Figures 3 and 4 as data: the PSNR degradation of every pruned network, in % of the
+    unpruned network's PSNR, ``100 (PSNR_0 - PSNR) / PSNR_0``, ours and the paper's.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+
+    Returns:
+        A DataFrame with one row per (network, regime, ratio > 0): ``network``, ``regime``,
+        ``ratio``, ``reduction`` (the paper's parameter reduction, %), ``psnr``,
+        ``psnr_unpruned``, ``degradation``, ``paper_degradation`` and ``missing`` (why ours
+        is empty, else "").
+    """
+    import pandas as pd
+
+    from .grid import Cell
+    from .paper import paper_value
+
+    res = Results(preset, store)
+    out = []
+    for net in networks:
+        base = Cell(net, setting, 0.0, "none")
+        p0, q0 = res.value(base, "psnr"), paper_value(net, setting, 0.0, "none")
+        for g in regimes:
+            for ratio in RATIOS[1:]:
+                cell = Cell(net, setting, ratio, g)
+                p, q = res.value(cell, "psnr"), paper_value(net, setting, ratio, g)
+                out.append({"network": net, "regime": g, "ratio": ratio,
+                            "reduction": NOMINAL[ratio], "psnr": p, "psnr_unpruned": p0,
+                            "degradation": 100 * (p0 - p) / p0 if p is not None and p0 else None,
+                            "paper_degradation": 100 * (q0 - q) / q0 if q and q0 else None,
+                            "missing": "" if p is not None and p0 is not None else
+                            res.why_missing(cell if p is None else base)})
+    return pd.DataFrame(out)
