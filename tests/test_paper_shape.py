@@ -15,6 +15,7 @@ from spadelib import finetune, get_preset, pruning
 from spadelib.evaluation import evaluate
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build
+from spadelib.presets import CLI_ENV
 from spadelib.tasks import task_of
 from spadelib.training import FitConfig, fit, supervised_loss
 
@@ -23,7 +24,9 @@ PAPER_PRUNED = {"deq": 353_328, "varnet": 6_988_752, "e2e-varnet": 7_473_650,
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_paper_sizes_run_end_to_end(name, data_dir):
+def test_paper_sizes_run_end_to_end(name, data_dir, monkeypatch):
+    # training at the paper preset is what the spade command does (a notebook refuses it)
+    monkeypatch.setenv(CLI_ENV, "1")
     P = get_preset("paper").replace(deq_max_iter=1, deq_tol=1e-12)
     torch.manual_seed(0)
     net = build(name, P)
