@@ -257,8 +257,37 @@ def bench_steps(preset: Preset | str | None = "paper", networks: Sequence[str] =
     return rows
 
 
+def _deq_speed(args) -> int:
+    """``python -m spadelib.bench deq-speed``: the time-to-quality table of the DEQ variants
+    (:func:`spadelib.beyond.deq_speed.bench_time_to_quality`), printed and written to JSON."""
+    from .beyond.deq_speed import bench_time_to_quality, format_rows
+
+    cascades = None if args.cascade_iters is None else _parse_list(args.cascade_iters, int)
+    start = time.perf_counter()
+    out = bench_time_to_quality(args.preset, args.ratio, args.regime, rate=args.rate,
+                                n_samples=args.samples, repeats=args.repeats,
+                                threads=args.threads, cascade_iters=cascades,
+                                device=args.device, log=None)
+    table = format_rows(out["rows"])
+    print(table)
+    print(f"target: {out['target_psnr']:.2f} dB (the reference's final PSNR "
+          f"{out['reference_psnr']:.2f} dB - {out['tolerance_db']:g} dB); {out['batch']} test "
+          f"samples as one batch, budget {out['max_iter']} iterations, tol {out['tol']:g}, "
+          f"{out['threads']} thread(s), median of {out['repeats']} rounds")
+    info = {"preset": out["preset"], "ratio": args.ratio, "regime": args.regime,
+            "rate": args.rate, "device": args.device, "threads": out["threads"],
+            "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+            "seconds": time.perf_counter() - start}
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"info": info, **out, "table": table}, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m spadelib.bench pruning [options]`` (``--help``)."""
+    """Command line: ``python -m spadelib.bench pruning|steps|deq-speed [options]``
+    (``--help``)."""
     parser = argparse.ArgumentParser(prog="python -m spadelib.bench",
                                      description="Benchmarks of the SPADE book.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -279,7 +308,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--networks", default=",".join(NAMES))
     q.add_argument("--deq-iters", type=int, default=1, help="DEQ solver iterations")
     q.add_argument("--device", default="cpu")
+    d = sub.add_parser("deq-speed", help="time to quality of the DEQ: pruning, Anderson "
+                                         "acceleration, warm starts (Chapter 8)")
+    d.add_argument("--preset", default=None, help="quick or paper (default: $SPADE_PRESET)")
+    d.add_argument("--ratio", type=float, default=0.4, help="channel ratio of the pruned DEQ")
+    d.add_argument("--regime", default="supervised",
+                   help="fine-tuning regime of the pruned DEQ (none: not fine-tuned)")
+    d.add_argument("--rate", type=float, default=0.167, help="sampling rate")
+    d.add_argument("--samples", type=int, default=4, help="test samples solved as one batch")
+    d.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
+    d.add_argument("--threads", type=int, default=1, help="torch threads for every variant")
+    d.add_argument("--cascade-iters", default=None,
+                   help="comma-separated pruned iterations of the cascades (default: a third "
+                        "of the budget)")
+    d.add_argument("--device", default=None, help="default: CUDA if available")
+    d.add_argument("--out", default="bench-deq-speed.json", help="JSON file to write")
     args = parser.parse_args(argv)
+    if args.command == "deq-speed":
+        return _deq_speed(args)
     if args.command == "steps":
         rows = bench_steps(args.preset, _parse_list(args.networks, str),
                            deq_iters=args.deq_iters, device=args.device, log=None)
