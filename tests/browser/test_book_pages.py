@@ -50,6 +50,8 @@ MISSING_OK = ("font",)
 RESULTS_PAGES = {"book/06_cs_mri.html": 5, "book/07_super_resolution.html": 3}
 RESULTS_TABLES = "table.spade-results, table.spade-claims"
 MARKDOWN_TABLE = re.compile(r"\|\s*:?-{3,}:?\s*\|")
+#: what tqdm prints when its bar goes to a notebook's stderr ("12/40 [00:03<00:08, 3.4it/s]")
+PROGRESS_TEXT = re.compile(r"\d+/\d+ \[\d\d:\d\d<|\d(?:it|s)/(?:s|it)\]")
 
 
 def pages() -> list[str]:
@@ -136,6 +138,15 @@ def test_page_loads_without_errors_and_renders_its_widgets(browser, page_path):
             .map(e => e.textContent)""")
         bad = [t for t in prose if MARKDOWN_TABLE.search(t)]
         assert not bad, f"Markdown tables shown as text: {bad[:2]}"
+        # no progress bar in the book: none among the saved widgets, no tqdm text in outputs
+        state = page.evaluate("""() => Array.from(document.querySelectorAll(
+            'script[type="application/vnd.jupyter.widget-state+json"]')).map(s => s.textContent)""")
+        bars = [m for text in state for m in re.findall(r'"_model_name":\s*"(\w*Progress\w*)"', text)]
+        assert not bars, f"{page_path}: progress-bar widgets saved in the page: {bars}"
+        outputs = page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.cell_output pre, .output pre')).map(e => e.textContent)""")
+        littered = [t for t in outputs if PROGRESS_TEXT.search(t)]
+        assert not littered, f"{page_path}: progress-bar text in an output: {littered[0][:200]!r}"
         wanted = RESULTS_PAGES.get(page_path, 0)
         tables = page.locator(RESULTS_TABLES).count()
         assert tables >= wanted, f"{page_path}: {tables} results tables, expected {wanted}"
