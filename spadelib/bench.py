@@ -30,6 +30,13 @@ Example::
 
     OMP_NUM_THREADS=1 python -m spadelib.bench pruning --preset paper --networks deq,usrnet \
         --ratios 0,0.4 --repeats 5 --out bench-pruning.json
+
+``python -m spadelib.bench hardware`` times the same networks under the options of
+:mod:`spadelib.beyond.hardware` (``round_to``, channels_last, inference_mode, torch.compile)
+and prints the speed-up against the MAC ratio (Chapter 8, ``book/08_beyond.ipynb``)::
+
+    python -m spadelib.bench hardware --preset paper --networks deq,varnet \
+        --ratios 0.05,0.4 --options plain,r8,r16,r16+cl+inf --repeats 3 --deq-iters 1
 """
 from __future__ import annotations
 
@@ -285,8 +292,40 @@ def _deq_speed(args) -> int:
     return 0
 
 
+def _hardware(args) -> int:
+    """``python -m spadelib.bench hardware``: :func:`spadelib.beyond.hardware.bench_hardware`,
+    its table and the issue's targets, printed and written to JSON."""
+    from .beyond.hardware import bench_hardware, format_rows, targets
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset)
+    start = time.perf_counter()
+    rows = bench_hardware(preset, _parse_list(args.networks, str),
+                          _parse_list(args.ratios, float), _parse_list(args.options, str),
+                          repeats=args.repeats, deq_iters=args.deq_iters,
+                          statistic=args.statistic, log=None)
+    table = format_rows(rows)
+    print(table)
+    goals = targets(rows)
+    for g in goals:
+        print(f"{g['network']} at {g['ratio']:g}: best {g['best_options']}, {g['measure']} "
+              f"{g['value']:.2f} (goal {'>=' if g['measure'] == 'efficiency' else '>'} "
+              f"{g['goal']:g}): {'met' if g['met'] else 'NOT met'}")
+    info = {"preset": preset.name, "repeats": args.repeats, "deq_iters": args.deq_iters,
+            "statistic": args.statistic, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
+            "seconds": time.perf_counter() - start}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"info": info, "rows": rows, "targets": goals, "table": table},
+                              indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m spadelib.bench pruning|steps|deq-speed [options]``
+    """Command line: ``python -m spadelib.bench pruning|steps|deq-speed|hardware [options]``
     (``--help``)."""
     parser = argparse.ArgumentParser(prog="python -m spadelib.bench",
                                      description="Benchmarks of the SPADE book.")
@@ -323,9 +362,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "of the budget)")
     d.add_argument("--device", default=None, help="default: CUDA if available")
     d.add_argument("--out", default="bench-deq-speed.json", help="JSON file to write")
+    h = sub.add_parser("hardware", help="speed-up against MAC ratio under round_to, "
+                                        "channels_last, inference_mode, torch.compile (Chapter 8)")
+    h.add_argument("--preset", default=None, help="quick or paper (default: $SPADE_PRESET)")
+    h.add_argument("--networks", default=",".join(NAMES),
+                   help="comma-separated names (default: all four)")
+    h.add_argument("--ratios", default="0.05,0.4", help="channel ratios (0 is added)")
+    h.add_argument("--options", default="plain,r8,r16,cl,inf,r16+cl+inf",
+                   help="comma-separated labels: plain, or '+'-joined r<n> (round_to), cl "
+                        "(channels_last), inf (inference_mode), compile (torch.compile)")
+    h.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
+    h.add_argument("--deq-iters", type=int, default=2, help="fixed DEQ iterations")
+    h.add_argument("--statistic", default="median", choices=("median", "min"),
+                   help="the times speed-ups compare (min: the least disturbed run)")
+    h.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    h.add_argument("--out", default="bench-hardware.json", help="JSON file to write")
     args = parser.parse_args(argv)
     if args.command == "deq-speed":
         return _deq_speed(args)
+    if args.command == "hardware":
+        return _hardware(args)
     if args.command == "steps":
         rows = bench_steps(args.preset, _parse_list(args.networks, str),
                            deq_iters=args.deq_iters, device=args.device, log=None)
