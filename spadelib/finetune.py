@@ -12,6 +12,9 @@ regime              what it sees               loss (``l`` = l1 or squared l2, m
                     the unpruned *teacher*
 ``self-supervised`` test measurements y_j and  eq. (9): :math:`l(A_j f(y_j), y_j) +
                     their operators A_j only   l(f(A_j \hat x_{\phi,j}), \hat x_{\phi,j})`
+``self-supervised-  test MRI measurements y_j  beyond the paper (Chapter 8): measurement
+split``             and their operators A_j    splitting, :math:`l(P_\Lambda A_j f(y_{j,\Theta}),
+                    only                       y_{j,\Lambda})` (:mod:`spadelib.beyond.selfsup`)
 =================== ========================== ============================================
 
 with :math:`\hat x_{\phi,j} = \phi_j f(y_j)` and :math:`\phi_j` a random rotation
@@ -52,6 +55,7 @@ from torch import nn
 
 from . import checkpoints, checks
 from .checkpoints import config_key, data_digest, state_digest
+from .beyond import selfsup
 from .data.common import SampleSet, has_ground_truth
 from .evaluation import reconstruct
 from .losses import (check_ei_options, check_measurements_only, ei_measurement, measured_loss,
@@ -88,6 +92,7 @@ class Run:
     batch_size: int
     device: torch.device
     progress: bool
+    split: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ class Regime:
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Attributes:
-        name: ``"supervised"``, ``"school"`` or ``"self-supervised"``.
-        equation: its loss in the paper (7, 8 or 9).
+        name: ``"supervised"``, ``"school"``, ``"self-supervised"`` or (beyond the paper)
+            ``"self-supervised-split"``.
+        equation: its loss in the paper (7, 8 or 9); ``None`` for a regime beyond the paper.
         ground_truth: its data are training pairs with ground truth (True), or a task's bare
             measurements (False: anything more is refused).
         teacher: it needs the unpruned network as a teacher (True), or takes none (False).
@@ -109,16 +115,19 @@ class Regime:
         no_teacher: why it takes no teacher (said when one is given).
         prepare: ``prepare(run) -> (train_set, loss_fn)``, the set :func:`~spadelib.training.fit`
             iterates over and its ``loss_fn(net, batch)``.
+        split: its loss splits the sampled k-space (:mod:`spadelib.beyond.selfsup`): MRI only,
+            and the split options enter the cache key.
     """
 
     name: str
-    equation: int
+    equation: int | None
     ground_truth: bool
     teacher: bool
     keeps_best_epoch: bool
     equivariant: bool
     no_teacher: str
     prepare: Callable[[Run], tuple[SampleSet, LossFn]]
+    split: bool = False
 
     def options(self, run: Run) -> dict:
         """The loss options that enter the cache key."""
@@ -126,6 +135,8 @@ class Regime:
         if self.equivariant:
             options.update(rotations=run.rotations, rotate_coil_maps=run.rotate_coil_maps,
                            data_fidelity="measured entries")
+        if self.split:
+            options.update(run.split)
         return options
 
 
@@ -145,6 +156,14 @@ def _self_supervised(run: Run) -> tuple[SampleSet, LossFn]:
         net, batch, run.loss, run.rotations, run.rotate_coil_maps, gen)
 
 
+def _split(run: Run) -> tuple[SampleSet, LossFn]:
+    gen = torch.Generator().manual_seed(run.seed * 7_919 + 29)       # the splits' own stream
+    o = run.split
+    return run.data, lambda net, batch: selfsup.split_loss(
+        net, batch, run.loss, o["split_fraction"], o["split_unit"], o["keep_centre"],
+        o["ei_weight"], gen)
+
+
 #: the regimes by name (iterating gives the names, in the paper's order)
 REGIMES: dict[str, Regime] = {r.name: r for r in (
     Regime("supervised", 7, ground_truth=True, teacher=False, keeps_best_epoch=True,
@@ -154,6 +173,9 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
     Regime("self-supervised", 9, ground_truth=False, teacher=False, keeps_best_epoch=False,
            equivariant=True, no_teacher="assumes no pre-trained model is available",
            prepare=_self_supervised),
+    Regime(selfsup.REGIME_NAME, None, ground_truth=False, teacher=False,
+           keeps_best_epoch=False, equivariant=False,
+           no_teacher="assumes no pre-trained model is available", prepare=_split, split=True),
 )}
 
 
@@ -184,6 +206,8 @@ def _check_what_it_sees(spec: Regime, data: SampleSet, teacher, val_data) -> Non
                          "measurement-only data)")
     if not spec.ground_truth:
         check_measurements_only(data, spec.name)
+    if spec.split:
+        selfsup.check_split_data(data.sample_type, spec.name)
     if spec.teacher and teacher is None:
         raise ValueError(f"{spec.name} fine-tuning needs teacher= (the unpruned, pre-trained "
                          "network whose outputs the pruned one learns to match)")
@@ -204,7 +228,7 @@ def _check_what_it_sees(spec: Regime, data: SampleSet, teacher, val_data) -> Non
                          "pass the split itself, not measurements_only()")
 
 
-def _budget(P: Preset, epochs, lr, batch_size, max_minutes) -> FitConfig:
+def _budget(P: Preset, epochs, lr, batch_size, max_minutes, seed=None) -> FitConfig:
     """The fit configuration, the preset filling what is not given (values as given: they are
     hashed into the cache key)."""
     epochs = checks.positive_int(P.finetune_epochs if epochs is None else epochs, "epochs")
@@ -213,8 +237,9 @@ def _budget(P: Preset, epochs, lr, batch_size, max_minutes) -> FitConfig:
     lr = checks.positive_real(P.finetune_lr if lr is None else lr, "lr")
     if max_minutes is not None:
         checks.positive_real(max_minutes, "max_minutes")
+    seed = P.seed if seed is None else checks.integer(seed, "seed")
     return FitConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_minutes=max_minutes,
-                     seed=P.seed)
+                     seed=seed)
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -393,11 +418,14 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
              teacher: nn.Module | None = None, epochs: int | None = None,
              lr: float | None = None, batch_size: int | None = None, loss: str = "l1",
              rotations: str = "90", rotate_coil_maps: bool | None = None,
+             split_fraction: float = 0.4, split_unit: str = "points",
+             keep_centre: bool = True, ei_weight: float = 0.0,
              preset: Preset | str | None = None, val_data: SampleSet | None = None,
-             max_minutes: float | None = None, cache: bool = True,
+             max_minutes: float | None = None, seed: int | None = None, cache: bool = True,
              device: torch.device | str | None = None,
              progress: bool = True) -> tuple[nn.Module, History]:
-    r"""Fine-tune a copy of a pruned network with one of SPADE's three regimes.
+    r"""Fine-tune a copy of a pruned network with one of SPADE's three regimes (or, beyond the
+    paper, measurement splitting).
 
     ``pruned`` itself is never modified: a deep copy is trained with Adam
     (:func:`spadelib.training.fit`: progress bar, gradient clipping at 1, a resumable
@@ -407,8 +435,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
 
     Args:
         pruned: the network to fine-tune (any ``net(batched measurement) -> image`` module).
-        regime: ``"supervised"`` (eq. 7), ``"school"`` (eq. 8) or ``"self-supervised"``
-            (eq. 9); see :data:`REGIMES`.
+        regime: ``"supervised"`` (eq. 7), ``"school"`` (eq. 8), ``"self-supervised"``
+            (eq. 9) or ``"self-supervised-split"`` (MRI only, Chapter 8); see :data:`REGIMES`.
         data: a :class:`~spadelib.data.SampleSet` without NaN or Inf. Supervised: training
             pairs (with ground truth). School and self-supervised: a task's bare measurements,
             ``split.measurements_only()``.
@@ -424,12 +452,19 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
             official code's choice, and the physically consistent one:
             :mod:`spadelib.losses`); ``None`` (default) rotates them where there are coil
             maps, ``False`` keeps them fixed to the scanner.
+        split_fraction, split_unit, keep_centre, ei_weight: self-supervised-split only: the
+            share of the sampled entries scored on, ``"points"`` or ``"lines"``, whether the
+            centre lines always stay in the input, and the weight of an added equivariance
+            term (:func:`spadelib.beyond.selfsup.split_loss`).
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
             epoch and the best epoch is kept. The other regimes keep the last epoch.
         max_minutes: an optional time limit, a safety net: past it, the run saves its state
             and stops with :class:`~spadelib.training.TimeLimitError` (never a shorter
             training); ``None`` (default): no limit. Not part of the cache key.
+        seed: seed of the order of the batches (and of the rotation angles of
+            self-supervised fine-tuning); default the preset's seed, so a cell's seed
+            changes the run (and its cache key) without rebuilding data or the teacher.
         cache: store the result as ``finetune-{regime}-{key}.pt`` under
             :func:`~spadelib.checkpoints.cache_dir` and reuse it when the same configuration
             comes again (an interrupted run resumes from a ``.partial`` file). With
@@ -447,16 +482,18 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
             not an ``nn.Module``, or school / self-supervised data are not a task's
             measurements.
         ValueError: an unknown regime; ground truth (or any tensor beyond the measurement's)
-            handed to school or self-supervised fine-tuning; NaN or Inf in the data; a teacher
-            missing (school) or given (other regimes); ``val_data`` outside the supervised
-            regime or without ground truth; bad budget or options.
+            handed to school or self-supervised fine-tuning; a non-MRI set for
+            self-supervised-split; NaN or Inf in the data; a teacher missing (school) or given
+            (other regimes); ``val_data`` outside the supervised regime or without ground
+            truth; bad budget or options.
         spadelib.training.NonFiniteLossError: the loss or its gradient became NaN or Inf
             during training (nothing is cached then).
 
     The cache key hashes: the pruned network (class, structure, every tensor of its state
     dict, so its architecture and initial weights), the regime, the loss and (self-supervised)
-    the rotation options, the budget (epochs, lr, batch size, wall-clock cap, seed), the data,
-    the validation data and (school) the teacher. The device is not part of it.
+    the rotation options or (self-supervised-split) the split options, the budget (epochs, lr,
+    batch size, wall-clock cap, seed), the data, the validation data and (school) the teacher.
+    The device is not part of it.
     """
     spec = _regime(regime)
     checks.module(pruned, "pruned")
@@ -464,15 +501,16 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     loss = checks.choice(loss, LOSSES, "loss")
     rotations = check_rotations(rotations)
     rotate_coil_maps = rotate_maps_for(data.sample_type, rotate_coil_maps)
+    split = selfsup.check_split_options(split_fraction, split_unit, keep_centre, ei_weight)
     _check_what_it_sees(spec, data, teacher, val_data)
     if spec.equivariant:
         check_ei_options(data.sample_type, rotations, rotate_coil_maps)
 
     P = get_preset(preset)
-    config = _budget(P, epochs, lr, batch_size, max_minutes)
+    config = _budget(P, epochs, lr, batch_size, max_minutes, seed)
     device = torch.device(device) if device is not None else default_device()
-    run = Run(data, teacher, loss, rotations, rotate_coil_maps, P.seed, config.batch_size,
-              device, progress)
+    run = Run(data, teacher, loss, rotations, rotate_coil_maps, config.seed, config.batch_size,
+              device, progress, split)
 
     key_config = {
         "v": FORMAT_VERSION, "regime": spec.name, "network": state_digest(pruned),

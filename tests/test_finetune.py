@@ -119,9 +119,12 @@ def test_supervised_validation_keeps_best_epoch(mri, pruned, P):
 
 
 def test_the_regimes_are_a_table():
-    assert list(ft.REGIMES) == ["supervised", "school", "self-supervised"]
-    sv, school, ss = ft.REGIMES.values()
-    assert [r.equation for r in (sv, school, ss)] == [7, 8, 9]
+    assert list(ft.REGIMES) == ["supervised", "school", "self-supervised",
+                                "self-supervised-split"]
+    sv, school, ss, split = ft.REGIMES.values()
+    assert [r.equation for r in (sv, school, ss, split)] == [7, 8, 9, None]
+    assert split.split and not any(r.split for r in (sv, school, ss))
+    assert not (split.ground_truth or split.teacher or split.keeps_best_epoch)
     assert sv.ground_truth and not school.ground_truth and not ss.ground_truth
     assert school.teacher and not sv.teacher and not ss.teacher
     assert sv.keeps_best_epoch and not school.keeps_best_epoch and not ss.keeps_best_epoch

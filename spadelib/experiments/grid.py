@@ -21,8 +21,22 @@ The named grids follow the paper's tables and figures:
 ``pruned``   every network pruned and *not* fine-tuned (regime ``"none"``), at the settings of
              the tables: what fine-tuning starts from (the chapters check how much of the loss
              it recovers); cheap, no training
-``all``      the union of the above
+``all``      the union of the above (the paper; the ``beyond-*`` grids are not part of it)
 ``smoke``    four cheap DEQ cells, to check a set-up end to end (not part of ``all``)
+``beyond-widths``
+             Chapter 8: each network at ratios 0.05 and 0.4 with its channels rounded down to
+             multiples of 8 and 16 (``round_to``), fine-tuned in its table's regime, beside the
+             paper's widths (the same cells as ``table1`` / ``table6``); not part of ``all``
+``beyond-criteria``
+             Chapter 8: the DEQ and VarNet at 16.7 % pruned at ratio 0.4 by each of
+             :data:`BEYOND_CRITERIA` (uniform and global ranking), fine-tuned supervised, for
+             each of :data:`BEYOND_SEEDS`; a global criterion prunes to the parameter budget
+             uniform pruning reaches at that ratio (:func:`~spadelib.experiments.runner.prune_cell`)
+``beyond-selfsup``
+             Chapter 8: the DEQ and VarNet at 16.7 %, ratio 0.4, fine-tuned self-supervised by
+             eq. (9) and by measurement splitting (``self-supervised-split``,
+             :mod:`spadelib.beyond.selfsup`) against supervised fine-tuning, with the unpruned
+             and the pruned, not fine-tuned networks
 ============ ===================================================================================
 
 A preset decides how much of a grid it runs (:func:`cells`): the ``paper`` preset runs every
@@ -38,23 +52,33 @@ from typing import Callable
 from .. import checks
 from ..models import check_name
 from ..presets import Preset, get_preset
+from ..pruning.importance import criterion_names
 from ..tasks import task_of
 
-__all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "cells", "check_grid",
-           "runs_at"]
+__all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "ROUND_TOS",
+           "BEYOND_CRITERIA", "BEYOND_SEEDS", "cells", "check_grid", "runs_at", "feasible"]
 
 #: what happens after pruning; "none" is the pruned network as it is (ratio 0: the unpruned
 #: network), "scratch-*" trains the pruned architecture from a fresh initialisation
 REGIMES = ("none", "supervised", "school", "self-supervised", "scratch-supervised",
-           "scratch-self-supervised")
+           "scratch-self-supervised", "self-supervised-split")
 #: the paper's pre-defined channel ratios (about 10 / 20 / 35 / 65 % fewer parameters)
 RATIOS = (0.05, 0.1, 0.2, 0.4)
 MRI_NETWORKS = ("deq", "varnet", "e2e-varnet")
 FINETUNE = ("supervised", "school", "self-supervised")
 
+#: the pruning criteria of Chapter 8: the paper's l1, its baselines, Optimal Brain Damage
+#: ("hessian") and global ranking ("-global"). Uniform "lamp" is left out: within a group it
+#: orders channels as "l2" does, so it prunes exactly like "l2"; only "lamp-global" differs.
+BEYOND_CRITERIA = ("l1", "l2", "random", "taylor", "hessian", "l1-global", "taylor-global",
+                   "hessian-global", "lamp-global")
+#: seeds of the Chapter 8 criteria (the pruning of "random", the order of fine-tuning batches)
+BEYOND_SEEDS = (0, 1, 2)
+
 #: what the quick preset keeps of every grid (everything else is paper-only)
 QUICK_SUBSET = {"networks": ("deq", "varnet", "usrnet"), "ratios": (0.0, 0.2, 0.4),
-                "settings": {"mri": (0.167,), "sr": (4,)}, "seeds": (0,)}
+                "settings": {"mri": (0.167,), "sr": (4,)}, "seeds": (0,),
+                "criteria": ("l1", "random", "taylor", "lamp-global")}
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +92,8 @@ class Cell:
         regime: one of :data:`REGIMES`.
         criterion: the importance criterion of pruning (``"l1"``: the paper's group l1).
         seed: seed of fine-tuning (and of the fresh weights of a scratch baseline).
+        round_to: channel counts rounded down to a multiple of this when pruning (0: the
+            paper's counts; Chapter 8's widths the hardware likes).
     """
 
     network: str
@@ -76,6 +102,7 @@ class Cell:
     regime: str
     criterion: str = "l1"
     seed: int = 0
+    round_to: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "network", check_name(self.network))
@@ -85,6 +112,8 @@ class Cell:
         if ratio == 0 and self.regime != "none":
             raise ValueError(f"an unpruned cell (ratio 0) has regime 'none', got {self.regime!r}")
         checks.nonnegative_int(self.seed, "seed")
+        checks.choice(self.criterion, criterion_names(), "criterion")
+        checks.nonnegative_int(self.round_to, "round_to (0: the paper's channel counts)")
         object.__setattr__(self, "setting", task_of(self.network).check_setting(self.setting))
 
     @property
@@ -97,7 +126,7 @@ class Cell:
         """A stable, readable identity: what the results store is keyed by."""
         setting = task_of(self.network).setting_label(self.setting)
         return (f"{self.network}|{setting}|ratio{self.ratio:g}|{self.regime}|{self.criterion}|"
-                f"seed{self.seed}")
+                f"seed{self.seed}" + (f"|round{self.round_to}" if self.round_to else ""))
 
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "task": self.task}
@@ -137,7 +166,26 @@ GRIDS["pruned"] = lambda: [Cell(net, s, r, "none")
                                                  ("e2e-varnet", (0.167, 0.125, 0.10)),
                                                  ("usrnet", (2, 3, 4)))
                            for s in settings for r in RATIOS]
-GRIDS["all"] = lambda: [c for name in sorted(GRIDS) if name not in ("all", "smoke")
+#: round_to values of ``beyond-widths``: oneDNN's channel blocks (8: AVX2, 16: AVX-512)
+ROUND_TOS = (8, 16)
+_WIDTHS = (("deq", 0.167, "supervised"), ("varnet", 0.167, "supervised"),
+           ("e2e-varnet", 0.167, "supervised"), ("usrnet", 4, "school"))
+GRIDS["beyond-widths"] = lambda: [
+    c for net, s, regime in _WIDTHS
+    for c in (Cell(net, s, 0.0, "none"),
+              *(Cell(net, s, r, regime, round_to=n) for r in (0.05, 0.4) for n in (0, *ROUND_TOS)))]
+GRIDS["beyond-criteria"] = lambda: (
+    [Cell(net, 0.167, 0.0, "none") for net in ("deq", "varnet")]
+    + [Cell(net, 0.167, RATIOS[-1], "supervised", criterion=c, seed=s)
+       for net in ("deq", "varnet") for c in BEYOND_CRITERIA for s in BEYOND_SEEDS])
+#: Chapter 8's self-supervised regimes, against eq. (9) and supervised fine-tuning
+SELFSUP = ("self-supervised", "self-supervised-split", "supervised")
+GRIDS["beyond-selfsup"] = lambda: [
+    c for net in ("deq", "varnet")
+    for c in (Cell(net, 0.167, 0.0, "none"), Cell(net, 0.167, RATIOS[-1], "none"),
+              *(Cell(net, 0.167, RATIOS[-1], g) for g in SELFSUP))]
+GRIDS["all"] = lambda: [c for name in sorted(GRIDS)
+                        if name not in ("all", "smoke") and not name.startswith("beyond-")
                         for c in GRIDS[name]()]
 #: four cheap cells of the DEQ for checking a set-up end to end (not part of "all")
 GRIDS["smoke"] = lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.4, "none"),
@@ -153,7 +201,7 @@ def check_grid(name: str) -> str:
 def _in_quick_subset(cell: Cell) -> bool:
     q = QUICK_SUBSET
     return (cell.network in q["networks"] and cell.ratio in q["ratios"] and cell.seed in q["seeds"]
-            and cell.setting in q["settings"][cell.task])
+            and cell.setting in q["settings"][cell.task] and cell.criterion in q["criteria"])
 
 
 def runs_at(cell: Cell, preset: Preset | str | None = None) -> bool:
@@ -162,16 +210,35 @@ def runs_at(cell: Cell, preset: Preset | str | None = None) -> bool:
     return get_preset(preset).name == "paper" or _in_quick_subset(cell)
 
 
+def _narrowest_group(network: str, P: Preset) -> int:
+    """Channels of the narrowest layer group SPADE prunes in ``network`` at ``P``."""
+    return {"deq": P.deq_features, "varnet": P.varnet_chans, "e2e-varnet": P.varnet_chans,
+            "usrnet": min(P.usrnet_channels)}[network]
+
+
+def feasible(cell: Cell, preset: Preset | str | None = None) -> bool:
+    """Whether pruning can make ``cell``'s network at ``preset``: a ``round_to`` that rounds
+    the narrowest group down to no channel cannot (VarNet's 18 channels at ratio 0.4 keep 10,
+    which ``round_to=16`` makes 0). :func:`cells` leaves such cells out."""
+    from ..pruning import kept_channels
+
+    if not cell.round_to or cell.ratio == 0:
+        return True
+    width = _narrowest_group(cell.network, cell.preset(preset))
+    return kept_channels(width, cell.ratio, cell.round_to) >= 1
+
+
 def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:
     """The cells of grid ``name`` that ``preset`` runs, without duplicates, in a fixed order.
 
     The ``paper`` preset runs all of them. The ``quick`` preset keeps those inside
     :data:`QUICK_SUBSET` (so it runs, for example, ``table1`` for the DEQ and VarNet at the
-    ratios 0.2 and 0.4 only); a grid may come out empty at that preset (``table2``).
+    ratios 0.2 and 0.4 only); a grid may come out empty at that preset (``table2``). Cells
+    whose ``round_to`` would empty a layer group at the preset (:func:`feasible`) are left out.
     """
     P = get_preset(preset)
     chosen = GRIDS[check_grid(name)]()
-    chosen = [c for c in chosen if runs_at(c, P)]
+    chosen = [c for c in chosen if runs_at(c, P) and feasible(c, P)]
     seen, out = set(), []
     for c in chosen:
         if c.key not in seen:

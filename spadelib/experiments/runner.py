@@ -23,7 +23,7 @@ import torch
 from .grid import Cell, cells
 from .store import ResultStore
 
-__all__ = ["cell_network", "run_cell", "run_grid", "versions", "EXECUTORS"]
+__all__ = ["cell_network", "prune_cell", "run_cell", "run_grid", "versions", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -49,7 +49,8 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
     """The network of one cell and what pruning measured: ``(net, teacher, test, extra)``.
 
     The unpruned network is ``zoo.pretrained`` at the cell's sampling rate or scale; pruning
-    uses the cell's criterion; supervised fine-tuning (and its scratch baseline) learns from
+    uses the cell's criterion and ``round_to`` (0: the paper's channel counts); supervised
+    fine-tuning (and its scratch baseline) learns from
     the whole training split, school and self-supervised from the test split's measurements
     only. Budgets: school and self-supervised take ``preset.finetune_epochs`` over the test
     measurements, supervised fine-tuning the same number of steps over the training split
@@ -60,7 +61,7 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    from .. import finetune, pruning, zoo
+    from .. import finetune, zoo
     from ..tasks import task_of
     from ..training import default_device
 
@@ -71,9 +72,12 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
     test = task.test_data(P)
     if cell.ratio == 0:
         return teacher, teacher, test, {}
-    pruned, report = pruning.prune(teacher, cell.ratio, importance=cell.criterion)
+    pruned, report = prune_cell(teacher, cell)
     extra = {"macs": report.macs_after, "macs_unpruned": report.macs_before,
-             "cnn_applications": report.cnn_applications}
+             "cnn_applications": report.cnn_applications,
+             "channels": sorted({(g.before, g.after) for p in report.priors for g in p.groups})}
+    if report.ratio != cell.ratio:                       # a global criterion's channel ratio
+        extra["channel_ratio"] = report.ratio
     if cell.regime == "none":
         return pruned, teacher, test, extra
     regime = cell.regime.removeprefix("scratch-")
@@ -92,8 +96,30 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
                                                    len(train))
         net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
     else:
-        net, _ = finetune.finetune(pruned, regime, **kwargs)
+        net, _ = finetune.finetune(pruned, regime, seed=cell.seed, **kwargs)
     return net, teacher, test, extra
+
+
+def prune_cell(teacher, cell: Cell):
+    """``(pruned, report)``: the teacher pruned by the cell's criterion, seed and ``round_to``.
+
+    A uniform criterion (``"l1"``, the paper's) prunes at the cell's channel ratio. A global
+    one (``"l1-global"``) prunes to the parameter reduction that uniform pruning reaches at
+    that ratio (65 % at 0.4), not at the same channel ratio: ranking all groups together moves
+    channels between cheap and expensive layers, so the same channel ratio can keep from a
+    tenth to over half of the parameters, and the criteria of a table must share one budget.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
+    from .. import pruning
+    from ..pruning.importance import parse_criterion
+
+    if parse_criterion(cell.criterion)[1]:
+        budget = pruning.prune(teacher, cell.ratio)[1].param_reduction
+        return pruning.prune(teacher, target_reduction=budget, importance=cell.criterion,
+                             seed=cell.seed)
+    return pruning.prune(teacher, cell.ratio, importance=cell.criterion, seed=cell.seed,
+                         round_to=cell.round_to or None)
 
 
 def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:

@@ -14,8 +14,10 @@ and removes, in every group, the ``ratio`` fraction of channels with the smalles
 * :mod:`~spadelib.pruning.dependency`: what is coupled. Tracing a CNN, :func:`groups` (the
   layer groups as plain data, :class:`GroupInfo`) and :func:`group_scores`
   (Chapter 3, ``book/03_depgraph.ipynb``);
-* :mod:`~spadelib.pruning.importance`: how to rank. :func:`group_l1_importance` (eq. 6) and
-  :func:`make_importance` (``"l1"``, ``"l2"``, ``"random"``, ``"taylor"``);
+* :mod:`~spadelib.pruning.importance`: how to rank. :func:`group_l1_importance` (eq. 6),
+  :func:`make_importance` (``"l1"``, ``"l2"``, ``"random"``, ``"taylor"``; ``"lamp"``,
+  ``"hessian"`` in Chapter 8) and :func:`parse_criterion` (a criterion is a name, optionally
+  ``"-global"``: one ranking over all groups of a CNN, :func:`criterion_names`);
 * :mod:`~spadelib.pruning.pruner`: how to remove. :func:`prune_module` (one CNN, in place) and
   :func:`prune` (every CNN prior of an MBDL network, at a channel ratio or a target parameter
   reduction), :func:`kept_channels`, :func:`check_ratio`;
@@ -29,13 +31,15 @@ and removes, in every group, the ``ratio`` fraction of channels with the smalles
 Taught in Chapters 3 (``book/03_depgraph.ipynb``) and 4 (``book/04_l1_pruning.ipynb``).
 """
 from .dependency import CONV_TYPES, GroupInfo, GroupMember, group_scores, groups
-from .importance import IMPORTANCES, group_l1_importance, make_importance
+from .importance import (CRITERIA, IMPORTANCES, criterion_names, group_l1_importance,
+                         hessian_gradients, make_importance, parse_criterion)
 from .io import load_pruned, save_pruned
-from .pruner import check_ratio, kept_channels, prune, prune_module
+from .pruner import GLOBAL_MAX_RATIO, check_ratio, kept_channels, prune, prune_module
 from .reference import zero_pruned_channels
 from .report import GroupChange, PriorReport, PruneReport
 
-__all__ = ["CONV_TYPES", "IMPORTANCES", "GroupMember", "GroupInfo", "GroupChange",
+__all__ = ["CONV_TYPES", "IMPORTANCES", "CRITERIA", "GLOBAL_MAX_RATIO", "criterion_names",
+           "parse_criterion", "hessian_gradients", "GroupMember", "GroupInfo", "GroupChange",
            "PriorReport", "PruneReport", "groups", "group_scores", "group_l1_importance",
            "make_importance", "prune_module", "prune", "zero_pruned_channels", "save_pruned",
            "load_pruned", "check_ratio", "kept_channels"]

@@ -30,7 +30,7 @@ import torch_pruning as tp
 from torch import nn
 
 from .. import checks
-from .importance import make_importance
+from .importance import make_importance, needs_gradients
 
 __all__ = ["CONV_TYPES", "GroupMember", "GroupInfo", "groups", "group_scores",
            "check_example_inputs", "check_ignored", "traceable", "dependency_graph", "root_of"]
@@ -327,10 +327,10 @@ def group_scores(module: nn.Module, example_inputs: tuple, ignored_layers: Seque
         :func:`groups`.
 
     Raises:
-        ValueError: ``"taylor"`` or an unknown importance; and as :func:`groups`.
+        ValueError: a criterion that needs gradients (``"taylor"``, ``"hessian"``, with or
+            without ``"-global"``) or an unknown one; and as :func:`groups`.
     """
-    if importance == "taylor":
-        raise ValueError("taylor scores need gradients of a loss; use prune_module(..., "
-                         "importance='taylor', loss_fn=...) instead")
-    make_importance(importance)
+    if needs_gradients(make_importance(importance)):
+        raise ValueError(f"{importance} scores need gradients of a loss; use prune_module(..., "
+                         f"importance={importance!r}, loss_fn=...) instead")
     return _traced_groups(module, example_inputs, ignored_layers, target_types, importance)
