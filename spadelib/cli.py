@@ -10,6 +10,8 @@
     spade inputs                                               # real data / weights in use
     spade bench pruning                                        # latency against the ratio
     spade bench steps --preset paper                           # seconds per step, paper size
+    spade bench deq-speed                                      # the DEQ's time to quality
+    spade bench hardware --preset paper                        # speed-up against MAC ratio
 
 Every command takes ``--preset`` (default ``$SPADE_PRESET``, else ``quick``) and ``--help``.
 A bad grid, network, preset or executor is a one-line error that lists the choices. Ctrl-C,
@@ -171,8 +173,10 @@ def parser() -> argparse.ArgumentParser:
     command("inputs", "which real inputs (fastMRI, official USRNet, kernels, CBSD68) are in use,"
             " from the SPADE_* environment variables", _cmd_inputs)
     c = command("bench", "latency benchmarks", _cmd_bench)
-    c.add_argument("what", choices=("pruning", "steps"),
-                   help="pruning: latency against the ratio; steps: seconds per training step")
+    c.add_argument("what", choices=("pruning", "steps", "deq-speed", "hardware"),
+                   help="pruning: latency against the ratio; steps: seconds per training step; "
+                        "deq-speed: the DEQ's time to quality; hardware: speed-up against the "
+                        "MAC ratio under round_to / channels_last / inference_mode / compile")
     c.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m spadelib.bench")
     return p
 
