@@ -142,7 +142,7 @@ class Preset:
     # --- training budgets (epochs, never minutes) ---
     deq_epochs: int = 10
     varnet_epochs: int = 30
-    e2e_varnet_epochs: int = 22
+    e2e_varnet_epochs: int = 14
     usrnet_epochs: int = 7
     train_batch: int = 2
     train_lr: float = 3e-3
