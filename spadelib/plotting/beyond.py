@@ -87,8 +87,8 @@ def plot_speedup_vs_macs(rows: list[dict], title: str | None = None) -> Figure:
 def plot_criteria(frame, title: str | None = None) -> Figure:
     """PSNR after fine-tuning per criterion (:func:`spadelib.beyond.report.criteria_frame`),
     one panel per network; error bars are one standard deviation over the seeds (none with a
-    single seed), the dotted line is group-l1's mean. Criteria without a row are listed in
-    the panel."""
+    single seed), the dotted line is group-l1's mean. Criteria without a row are left out
+    (the chapter lists them under the table)."""
     nets = list(dict.fromkeys(frame["network"]))
     fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), squeeze=False,
                              layout="constrained")
@@ -105,10 +105,6 @@ def plot_criteria(frame, title: str | None = None) -> Figure:
         l1 = have[have["criterion"] == "l1"]
         if len(l1):
             ax.axvline(float(l1["psnr"].iloc[0]), color="C3", ls=":", lw=1)
-        gone = sub[sub["psnr"].isna()]
-        if len(gone):
-            ax.text(0.02, 0.02, "not in this store: " + ", ".join(gone["criterion"]),
-                    transform=ax.transAxes, fontsize=7, va="bottom", wrap=True)
         ax.set_xlabel("PSNR after fine-tuning (dB)")
         ax.set_title(net)
     fig.suptitle(title or "Pruning criteria at ratio 0.4 (criterion (seeds))")
