@@ -59,7 +59,7 @@ from .pruning import check_ratio, prune
 from .tasks import MRI, SR, task_of
 
 __all__ = ["random_mri_measurement", "random_sr_measurement", "random_measurement",
-           "image_size", "bench_pruning", "format_table", "main"]
+           "image_size", "timed_network", "bench_pruning", "format_table", "main"]
 
 #: a random MRI measurement (:meth:`spadelib.tasks.Task.random_measurement` of the MRI task)
 random_mri_measurement = MRI.random_measurement
@@ -90,6 +90,17 @@ def _fix_iterations(name: str, net, deq_iters: int) -> None:
     if name == "deq":
         net.max_iter = int(deq_iters)
         net.tol = 1e-30            # never reached: every run does exactly deq_iters iterations
+
+
+def timed_network(s, P: Preset, deq_iters: int, seed: int, device="cpu"):
+    """``(net, measurement)``: the network of spec ``s`` at ``P`` with weights drawn under
+    ``seed`` (time does not depend on their values), the DEQ fixed at ``deq_iters``
+    iterations, in eval mode on ``device``, and one random measurement of its task."""
+    torch.manual_seed(seed)
+    net = s.build(P)
+    _fix_iterations(s.name, net, deq_iters)
+    return (net.to(device).eval(),
+            task_of(s).random_measurement(P, batch=1, seed=seed))
 
 
 def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = NAMES,
@@ -138,11 +149,7 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
     rows = []
     for s in specs:
         name, task = s.name, task_of(s)
-        torch.manual_seed(seed)
-        net = s.build(P)
-        _fix_iterations(name, net, deq_iters)
-        net = net.to(device).eval()
-        measurement = task.random_measurement(P, batch=1, seed=seed)
+        net, measurement = timed_network(s, P, deq_iters, seed, device)
         size = task.image_size(P)
         variants = []
         for ratio in ratios:

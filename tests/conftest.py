@@ -2,6 +2,7 @@ import os
 
 import matplotlib
 import pytest
+import torch
 
 matplotlib.use("Agg")
 
@@ -60,3 +61,17 @@ def _no_preset_leak(monkeypatch):
     yield
     for var in ("SPADE_PRESET", CLI_ENV):
         os.environ.pop(var, None)
+
+
+class Spy(torch.nn.Module):
+    """A stand-in network for the loss tests (``from conftest import Spy``): records the
+    measurements it is given and returns a fixed image per sample."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = torch.nn.Parameter(images.clone())
+        self.seen = []
+
+    def forward(self, m):
+        self.seen.append(m)
+        return self.images * 1.0

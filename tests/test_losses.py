@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import Spy
 from torch import nn
 
 from spadelib import finetune as ft
@@ -21,24 +22,11 @@ def sr(data_dir):
     return sr_dataset("test", P, scale=2, kernels=[0, 9])
 
 
-class _Spy(nn.Module):
-    """Records the measurements it is given; returns a fixed image per sample."""
-
-    def __init__(self, images):
-        super().__init__()
-        self.images = nn.Parameter(images.clone())
-        self.seen = []
-
-    def forward(self, m):
-        self.seen.append(m)
-        return self.images * 1.0
-
-
 # ------------------------------------------------------------------------------ what they see
 def test_losses_refuse_batches_with_ground_truth(mri):
     with_gt = mri["test"]
     batch = with_gt.batch([0, 1])                                   # a batch with targets
-    spy = _Spy(torch.zeros(2, 2, 32, 32))
+    spy = Spy(torch.zeros(2, 2, 32, 32))
     with pytest.raises(ValueError, match="never sees ground truth"):
         ft.self_supervised_loss(spy, batch)
     with pytest.raises(ValueError, match="never sees ground truth"):
@@ -58,7 +46,7 @@ class _Sneaky(MRIMeasurement):
 def test_ground_truth_under_another_name_is_refused(mri):
     batch = mri["test"].batch([0, 1])
     sneaky = _Sneaky(batch.kspace, batch.mask, batch.coil_maps, batch.target)
-    spy = _Spy(torch.zeros(2, 2, 32, 32))
+    spy = Spy(torch.zeros(2, 2, 32, 32))
     with pytest.raises(ValueError, match="never sees ground truth.*_Sneaky.*clean"):
         losses.self_supervised_loss(spy, sneaky)
     with pytest.raises(ValueError, match="never sees ground truth"):
@@ -82,7 +70,7 @@ def test_ground_truth_under_another_name_is_refused(mri):
 
 def test_school_loss_needs_teacher_outputs_and_gives_the_network_the_measurement(mri):
     meas = mri["test"].measurements_only()
-    spy = _Spy(torch.randn(2, 2, 32, 32))
+    spy = Spy(torch.randn(2, 2, 32, 32))
     with pytest.raises(ValueError, match="needs the teacher's outputs"):
         losses.school_loss(spy, meas.batch([0, 1]))
     outputs = torch.randn(len(meas), 2, 32, 32)
@@ -104,7 +92,7 @@ def test_self_supervised_uses_each_samples_own_operator(mri, rotate_maps):
     batch = mri["test"].measurements_only().batch([0, 1])
     assert not torch.equal(batch.mask[0], batch.mask[1])              # two different masks
     x = torch.randn(2, 2, 32, 32)
-    spy = _Spy(x)
+    spy = Spy(x)
     options = {} if rotate_maps is None else {"rotate_coil_maps": rotate_maps}
     loss, terms = ft.self_supervised_loss(spy, batch, generator=torch.Generator().manual_seed(3),
                                           return_terms=True, **options)
@@ -140,7 +128,7 @@ def test_sr_self_supervised_loss_is_written_once_and_matches_eq_9(sr):
     plain mean), the re-measurement uses each sample's own kernel."""
     batch = sr.measurements_only().batch([0, 1, 2, 3])
     x = torch.rand(4, 3, 36, 36)
-    spy = _Spy(x)
+    spy = Spy(x)
     loss, terms = losses.self_supervised_loss(spy, batch, "l2",
                                               generator=torch.Generator().manual_seed(1),
                                               return_terms=True)

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 import torch
-from torch import nn
+from conftest import Spy
 
 from spadelib import finetune as ft
 from spadelib.beyond import selfsup
@@ -44,19 +44,6 @@ def _tiny_varnet(P):
 
 def _state(net):
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
-
-
-class _Spy(nn.Module):
-    """Records the measurements it is given; returns a fixed image per sample."""
-
-    def __init__(self, images):
-        super().__init__()
-        self.images = nn.Parameter(images.clone())
-        self.seen = []
-
-    def forward(self, m):
-        self.seen.append(m)
-        return self.images * 1.0
 
 
 class _Stop(Exception):
@@ -126,7 +113,7 @@ def test_the_split_measurement_holds_the_input_set_only(samples):
 def test_the_loss_scores_the_held_out_entries_with_the_samples_own_operator(samples):
     m = samples.measurements_only().batch([0, 1, 2])
     x = torch.randn(3, 2, 16, 16)
-    spy = _Spy(x)
+    spy = Spy(x)
     loss, terms = selfsup.split_loss(spy, m, "l1", generator=torch.Generator().manual_seed(2),
                                      return_terms=True)
     (seen,) = spy.seen                                     # one forward pass, from Theta only
@@ -139,7 +126,7 @@ def test_the_loss_scores_the_held_out_entries_with_the_samples_own_operator(samp
     loss.backward()
     assert spy.images.grad.abs().sum() > 0
     # with the equivariance term: one more forward pass, with the full measurement's operator
-    spy2 = _Spy(x)
+    spy2 = Spy(x)
     loss2, terms2 = selfsup.split_loss(spy2, m, "l1", ei_weight=0.5, return_terms=True,
                                        generator=torch.Generator().manual_seed(2))
     assert len(spy2.seen) == 2 and torch.equal(spy2.seen[1].mask, m.mask)
@@ -147,7 +134,7 @@ def test_the_loss_scores_the_held_out_entries_with_the_samples_own_operator(samp
 
 
 def test_the_loss_refuses_ground_truth_before_the_network_runs(samples, P):
-    spy = _Spy(torch.zeros(2, 2, 16, 16))
+    spy = Spy(torch.zeros(2, 2, 16, 16))
     with pytest.raises(ValueError, match=f"{REGIME} fine-tuning never sees ground truth"):
         selfsup.split_loss(spy, samples.batch([0, 1]))                # a batch with targets
     sr = task_of("usrnet").random_samples(

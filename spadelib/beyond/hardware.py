@@ -455,16 +455,12 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
     specs = [spec(n) for n in networks]
     ratios = sorted({0.0, *(check_ratio(r) for r in ratios)})
     opts = list(dict.fromkeys([InferenceOptions(), *(_options(o) for o in options_list)]))
-    from ..bench import _fix_iterations
+    from ..bench import timed_network
 
     rows = []
     for s in specs:
         name, task = s.name, task_of(s)
-        torch.manual_seed(seed)
-        net = s.build(P)
-        _fix_iterations(name, net, deq_iters)
-        net = net.eval()
-        measurement = task.random_measurement(P, batch=1, seed=seed)
+        net, measurement = timed_network(s, P, deq_iters, seed)
         archs = _prune_all(net, ratios, opts, measurement, task.image_size(P))
         variants: dict = {}                         # (architecture, runtime label) -> Prepared
         for ratio in ratios:
