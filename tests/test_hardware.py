@@ -3,7 +3,7 @@ numbers, round_to widths, the speed-up arithmetic."""
 import pytest
 import torch
 
-from spadelib.beyond import hardware
+from spadelib.beyond import hardware, inference
 from spadelib.beyond.hardware import (InferenceOptions, add_speedups, bench_hardware,
                                       format_rows, max_relative_error, prepare, targets)
 from spadelib.models import NAMES, build
@@ -98,7 +98,7 @@ def test_compile_traces_the_priors_and_keeps_the_output(tiny):
 
 
 def test_compile_without_a_compiler_falls_back_with_a_reason(tiny, monkeypatch):
-    monkeypatch.setattr(hardware, "cxx_compiler", lambda: None)
+    monkeypatch.setattr(inference, "cxx_compiler", lambda: None)
     net = build("deq", tiny).eval()
     m = task_of("deq").random_measurement(tiny, seed=0)
     p = prepare(net, "compile", example=m)
@@ -115,7 +115,7 @@ def test_a_failing_compile_is_undone(tiny, monkeypatch):
         def forward(self, x):
             raise RuntimeError("inductor exploded\nsecond line")
 
-    monkeypatch.setattr(hardware, "cxx_compiler", lambda: "/usr/bin/g++")
+    monkeypatch.setattr(inference, "cxx_compiler", lambda: "/usr/bin/g++")
     monkeypatch.setattr(torch, "compile", lambda module, **kw: Broken(module))
     net = build("deq", tiny).eval()
     m = task_of("deq").random_measurement(tiny, seed=0)
