@@ -12,7 +12,11 @@ and those stacks go into an outer ``Stack`` that the regime buttons drive. Both 
 ``jslink``\\ s, which run in the browser (the mechanism of :mod:`spadelib.widgets`), and the
 notebook's saved widget state carries the views into the page.
 
-Used in Chapters 6 and 7 (``book/06_cs_mri.ipynb``, ``book/07_super_resolution.ipynb``).
+:func:`widths_explorer` puts the ``round_to`` of Chapter 8's ``beyond-widths`` grid on the
+buttons instead of the regime.
+
+Used in Chapters 6, 7 and 8 (``book/06_cs_mri.ipynb``, ``book/07_super_resolution.ipynb``,
+``book/08_beyond.ipynb``).
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from .experiments.tables import NAMES, Results
 from .presets import Preset, get_preset
 from .widgets import figure_to_png
 
-__all__ = ["explorer", "explorer_ratios", "explorer_regimes", "CSS_CLASS"]
+__all__ = ["explorer", "widths_explorer", "widths_cells", "explorer_ratios", "explorer_regimes",
+           "CSS_CLASS"]
 
 #: the class of the explorer's outer box (the browser test finds explorers by it)
 CSS_CLASS = "spade-explorer"
@@ -73,7 +78,8 @@ def explorer(network: str, setting, preset: Preset | str | None = None,
              store: ResultStore | None = None, *,
              images: Mapping[str, torch.Tensor] | None = None, target: torch.Tensor | None = None,
              regimes: Sequence[str] | None = None, dpi: int = 72) -> widgets.VBox:
-    """The explorer of one network at one setting (see the module docstring).
+    """The explorer of one network at one setting (see the module docstring): a ratio slider
+    and one button per fine-tuning regime.
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
 
@@ -92,61 +98,123 @@ def explorer(network: str, setting, preset: Preset | str | None = None,
     Returns:
         A ``VBox`` (class :data:`CSS_CLASS`) to display as the last line of a cell.
     """
+    P = get_preset(preset)
+    regimes = list(regimes if regimes is not None else explorer_regimes(network))
+    choices = [(g, _LABELS.get(g, g), lambda r, g=g: _cell(network, setting, r, g))
+               for g in regimes]
+    return _explorer(network, setting, P, store, choices, explorer_ratios(network, setting, P),
+                     "regime", "pick the regime", images, target, dpi)
+
+
+def widths_cells(network: str, setting, preset: Preset | str | None = None) -> list[Cell]:
+    """The cells of the ``beyond-widths`` grid that ``preset`` runs for ``network`` at
+    ``setting`` (the unpruned network and the pruned ones at each ``round_to``)."""
+    from .experiments.grid import cells
+
+    return [c for c in cells("beyond-widths", preset)
+            if c.network == network and c.setting == setting]
+
+
+def widths_explorer(network: str, setting, preset: Preset | str | None = None,
+                    store: ResultStore | None = None, *,
+                    images: Mapping[str, torch.Tensor] | None = None,
+                    target: torch.Tensor | None = None, dpi: int = 72) -> widgets.VBox:
+    """The explorer of the ``beyond-widths`` grid for one network: a ratio slider and one
+    button per ``round_to`` (0: the paper's widths; 8 and 16: the kept channels rounded down
+    to the CPU's blocks), in the regime the grid fine-tunes that network with.
+
+    Only the ``round_to`` values and ratios the preset runs are offered (a rounding that
+    would empty a layer group is not). The speed-up is against the unpruned network's stored
+    time, as in :func:`explorer`.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+
+    Args:
+        network, setting, preset, store, images, target, dpi: as in :func:`explorer`.
+
+    Returns:
+        A ``VBox`` (class :data:`CSS_CLASS`) to display as the last line of a cell.
+
+    Raises:
+        ValueError: the preset runs no pruned ``beyond-widths`` cell of ``network`` at
+            ``setting``.
+    """
+    P = get_preset(preset)
+    pruned = [c for c in widths_cells(network, setting, P) if c.ratio > 0]
+    if not pruned:
+        raise ValueError(f"the {P.name} preset runs no pruned beyond-widths cell of {network} at "
+                         f"{setting}: nothing to explore")
+    regime = pruned[0].regime
+    round_tos = sorted({c.round_to for c in pruned})
+    ratios = [0.0] + sorted({c.ratio for c in pruned})
+
+    def make(n):
+        return lambda r: (Cell(network, setting, 0.0, "none") if r == 0 else
+                          Cell(network, setting, r, regime, round_to=n))
+
+    choices = [(f"round_to {n}" if n else "paper widths",
+                f"round_to {n}" if n else "paper widths", make(n)) for n in round_tos]
+    return _explorer(network, setting, P, store, choices, ratios, "widths",
+                     f"pick the widths ({_LABELS.get(regime, regime)})", images, target, dpi)
+
+
+def _explorer(network, setting, P: Preset, store, choices, ratios, control: str, hint: str,
+              images, target, dpi) -> widgets.VBox:
+    """The widgets of an explorer: ``choices`` is ``[(key, button label, ratio -> Cell)]``;
+    every (choice, ratio) view is pre-rendered and the controls are linked in JavaScript."""
     from .plotting import show_images
     from .plotting.results import plot_metric_curves
 
-    P = get_preset(preset)
     res = Results(P, store)
-    regimes = list(regimes if regimes is not None else explorer_regimes(network))
-    ratios = explorer_ratios(network, setting, P)
     if images and target is None:
         raise ValueError("explorer: images need the sample's ground truth (target=...)")
-    base = res.row(_cell(network, setting, 0.0, regimes[0]))
+    base = res.row(Cell(network, setting, 0.0, "none"))
     values: dict[tuple, dict | None] = {}
-    points: dict[str, list] = {g: [] for g in regimes}
-    for g in regimes:
+    points: dict[str, list] = {key: [] for key, _, _ in choices}
+    for key, _, make in choices:
         for r in ratios:
-            row = res.row(_cell(network, setting, r, g))
+            row = res.row(make(r))
             if row is None:
-                values[(g, r)] = None
+                values[(key, r)] = None
                 continue
             v = {k: row.get(k) for k in ("psnr", "ssim", "time_ms", "params")}
             v["speedup"] = base["time_ms"] / row["time_ms"] if base and row.get("time_ms") \
                 else None
             v["ratio"] = r
-            values[(g, r)] = v
-            points[g].append(v)
+            values[(key, r)] = v
+            points[key].append(v)
     complex_input = network != "usrnet"
 
-    def view(g: str, r: float) -> widgets.VBox:
-        cell = _cell(network, setting, r, g)
-        v = values[(g, r)]
+    def view(key: str, label: str, make, r: float) -> widgets.VBox:
+        cell = make(r)
+        v = values[(key, r)]
         children = [widgets.HTML(_numbers_html(v, res.why_missing(cell)))]
         if any(points.values()):
             fig = plot_metric_curves({k: p for k, p in points.items() if p},
-                                     current=(g, r) if v is not None else None, size=2.0)
+                                     current=(key, r) if v is not None else None, size=2.0)
             children.append(widgets.Image(value=figure_to_png(fig, dpi), format="png"))
         img = (images or {}).get(cell.key)
         if img is not None:
-            label = "unpruned" if r == 0 else f"r = {r:g}, {_LABELS.get(g, g)}"
-            fig = show_images({"ground truth": target, label: img}, target=target,
+            shown = "unpruned" if r == 0 else f"r = {r:g}, {label}"
+            fig = show_images({"ground truth": target, shown: img}, target=target,
                               target_key="ground truth", complex_input=complex_input,
                               error_maps=True, size=2.2)
             children.append(widgets.Image(value=figure_to_png(fig, dpi), format="png"))
         return widgets.VBox(children)
 
-    stacks = [widgets.Stack([view(g, r) for r in ratios], selected_index=0) for g in regimes]
+    stacks = [widgets.Stack([view(key, label, make, r) for r in ratios], selected_index=0)
+              for key, label, make in choices]
     outer = widgets.Stack(stacks, selected_index=0)
     slider = widgets.SelectionSlider(options=[f"{r:g}" for r in ratios], index=0,
                                      description="ratio", continuous_update=True)
-    buttons = widgets.ToggleButtons(options=[_LABELS.get(g, g) for g in regimes], index=0,
-                                    description="regime")
+    buttons = widgets.ToggleButtons(options=[label for _, label, _ in choices], index=0,
+                                    description=control)
     for stack in stacks:
         widgets.jslink((slider, "index"), (stack, "selected_index"))
     widgets.jslink((buttons, "index"), (outer, "selected_index"))
     setting_label = f"×{setting}" if network == "usrnet" else f"{100 * setting:.1f} %"
     title = widgets.HTML(f"<b>{NAMES.get(network, network)} at {setting_label}</b> "
-                         f"({P.name} preset): move the ratio, pick the regime")
+                         f"({P.name} preset): move the ratio, {html.escape(hint)}")
     box = widgets.VBox([title, widgets.HBox([slider, buttons]), outer])
     box.add_class(CSS_CLASS)
     return box

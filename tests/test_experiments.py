@@ -52,6 +52,15 @@ def test_quick_preset_runs_a_documented_subset():
     assert {c.key for c in quick} <= {c.key for c in paper}
     assert {c.ratio for c in quick} <= {0.0, 0.2, 0.4}
     assert cells("table2", "quick") == []
+    # Chapter 8's criteria: three seeds on VarNet (cheap cells, a spread to judge by), one on
+    # the DEQ; the paper preset three on both
+    seeds = {}
+    for c in cells("beyond-criteria", "quick"):
+        seeds.setdefault((c.network, c.criterion), set()).add(c.seed)
+    assert seeds[("varnet", "l1")] == seeds[("varnet", "lamp-global")] == {0, 1, 2}
+    assert seeds[("deq", "l1")] == seeds[("deq", "taylor")] == {0}
+    assert {c.seed for c in cells("beyond-criteria", "paper") if c.network == "deq"} == {0, 1, 2}
+    assert all(c.seed == 0 for c in cells("table1", "quick"))
 
 
 def test_paper_numbers_are_transcribed_consistently():

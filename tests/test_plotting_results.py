@@ -130,3 +130,36 @@ def test_explorer_prerenders_every_view_and_links_the_controls_in_javascript(sto
     assert len(set(pngs)) == 3                       # the marked point moves
     with pytest.raises(ValueError, match="ground truth"):
         E.explorer("deq", 0.167, "quick", store, images=images)
+
+
+def test_widths_explorer_puts_the_round_to_on_the_buttons(store):
+    import spadelib.explorer as E
+
+    # the quick preset runs the DEQ at 0.4 with round_to 0, 8 and 16 (beyond-widths)
+    for n, psnr, params in ((0, 25.0, 360), (8, 24.0, 256), (16, 23.0, 256)):
+        cell = Cell("deq", 0.167, 0.4, "supervised", round_to=n)
+        store.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": psnr,
+                   "ssim": psnr / 40, "time_ms": 100.0 - n, "params": params})
+    assert {c.round_to for c in E.widths_cells("deq", 0.167, "quick") if c.ratio} == {0, 8, 16}
+    target = torch.rand(2, 16, 16)
+    images = {Cell("deq", 0.167, 0.4, "supervised", round_to=8).key: target * 0.7}
+    box = E.widths_explorer("deq", 0.167, "quick", store, images=images, target=target)
+    assert E.CSS_CLASS in box._dom_classes
+    _, controls, outer = box.children
+    slider, buttons = controls.children
+    assert list(slider.options) == ["0", "0.4"]
+    assert list(buttons.options) == ["paper widths", "round_to 8", "round_to 16"]
+    at_04 = [stack.children[1] for stack in outer.children]
+    numbers = [v.children[0].value for v in at_04]
+    assert "25.00 dB" in numbers[0] and "24.00 dB" in numbers[1] and "23.00 dB" in numbers[2]
+    assert "×2.38" in numbers[2]                     # 200 ms unpruned / 84 ms at round_to 16
+    assert [len(v.children) for v in at_04] == [2, 3, 2]   # only round_to 8 has an image
+    # ratio 0 is the unpruned network under every button
+    assert len({stack.children[0].children[0].value for stack in outer.children}) == 1
+    # USRNet at the quick size: 0.4 with round_to 16 would empty a layer group, no button
+    s2 = ResultStore(store.path.parent / "other.spade")
+    usr = E.widths_explorer("usrnet", 4, "quick", s2)
+    assert list(usr.children[1].children[1].options) == ["paper widths", "round_to 8"]
+    assert "not run yet" in usr.children[2].children[1].children[1].children[0].value
+    with pytest.raises(ValueError, match="no pruned beyond-widths cell"):
+        E.widths_explorer("e2e-varnet", 0.167, "quick", store)
