@@ -5,7 +5,7 @@
     spade run table1 [--preset paper] [--executor local|ray]   # resumable; Ctrl-C saves
     spade status [table1]                                      # done / failed / pending
     spade table 1 [--format md|csv|latex]                      # ours beside the paper's
-    spade pretrain deq [--devices 4]                           # one network, cached
+    spade pretrain deq [--devices 4] [--setting 0.125]         # one network, cached
     spade data build                                           # the preset's data sets
     spade inputs                                               # real data / weights in use
     spade bench pruning                                        # latency against the ratio
@@ -95,6 +95,8 @@ def _cmd_pretrain(args) -> int:
     from .tasks import task_of
 
     P = _preset(args)
+    if args.setting is not None:         # a sampling rate or SR scale other than the preset's
+        P = task_of(args.network).with_setting(P, args.setting)
     start = time.perf_counter()
     if args.devices > 1:
         from .distributed import pretrain_data_parallel
@@ -134,6 +136,18 @@ def _cmd_bench(args) -> int:
     return bench.main([args.what, "--preset", _preset(args).name, *args.rest])
 
 
+def _devices(text: str) -> int:
+    """``--devices``: a whole number of devices, at least 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of devices: give a whole "
+                                         "number, 1 or more")
+    return n
+
+
 def parser() -> argparse.ArgumentParser:
     from .experiments.grid import GRIDS
     from .experiments.runner import EXECUTORS
@@ -164,7 +178,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("network", choices=NAMES)
     c.add_argument("--device", default=None)
     c.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
-    c.add_argument("--devices", type=int, default=1,
+    c.add_argument("--setting", type=float, default=None,
+                   help="the sampling rate (MRI: 0.167, 0.125, 0.1) or SR scale (2, 3, 4) to "
+                        "pre-train at (default: the preset's)")
+    c.add_argument("--devices", type=_devices, default=1,
                    help="train data-parallel on N devices (PyTorch DDP via Lightning Fabric)")
     c.add_argument("--accelerator", default="auto", choices=("auto", "cuda", "cpu"),
                    help="with --devices: the kind of device")

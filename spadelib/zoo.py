@@ -26,7 +26,7 @@ from .checkpoints import CheckpointError
 from .data.common import SampleSet
 from .models import NETWORKS, NetworkSpec, spec
 from .models.usrnet_official import load_usrnet_official
-from .presets import Preset, get_preset, require_cli
+from .presets import PRESETS, Preset, get_preset, require_cli
 from .tasks import depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
@@ -59,6 +59,15 @@ def _header(s: NetworkSpec, P: Preset) -> dict:
 def _path(s: NetworkSpec, P: Preset) -> Path:
     return checkpoints.cache_dir() / (f"model-{s.name}-{P.name}-"
                                       f"{checkpoints.config_key(_header(s, P))}.pt")
+
+
+def _pretrain_command(s: NetworkSpec, P: Preset) -> str:
+    """The ``spade pretrain`` command that caches ``s`` at ``P``: with ``--setting`` where
+    ``P``'s sampling rate or SR scale is not its named preset's (each has its own network)."""
+    field = task_of(s).setting
+    value, named = getattr(P, field), PRESETS.get(P.name)
+    setting = f" --setting {value:g}" if named is None or value != getattr(named, field) else ""
+    return f"spade pretrain {s.name} --preset {P.name}{setting}"
 
 
 def _training_data(s: NetworkSpec, P: Preset, progress: bool = True):
@@ -294,7 +303,7 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
                 return _network_from(*hit, path).to(device).eval()
             except CheckpointError as err:
                 checkpoints.move_aside(path, str(err).replace(f"{path} ", ""))
-    require_cli(P, f"pre-training {s.name}", f"spade pretrain {s.name} --preset {P.name}")
+    require_cli(P, f"pre-training {s.name}", _pretrain_command(s, P))
     hook = _phases(s, P)
     torch.manual_seed(P.seed)
     net = s.build(P)

@@ -289,3 +289,19 @@ def test_run_grid_takes_a_list_of_cells(tmp_path, monkeypatch):
     assert R.pending(mine, "quick", store) == []
     with pytest.raises(TypeError, match="a list of Cell"):
         R.run_grid(["deq"], "quick", store=store, progress=False)
+
+
+def test_a_refusal_to_train_here_stops_the_grid_and_stores_nothing(tmp_path, monkeypatch):
+    """In the paper preset a notebook's run_grid meets NeedsCLIError: that is no failed cell
+    (it would fill the store with failures); it stops the grid with the command to run."""
+    import spadelib.experiments.runner as R
+    from spadelib.presets import NeedsCLIError
+
+    def refuse(cell, preset, device=None, progress=False):
+        raise NeedsCLIError("deq fine-tuning ... spade run all --preset paper")
+
+    monkeypatch.setattr(R, "run_cell", refuse)
+    store = ResultStore(tmp_path / "results-paper.spade")
+    with pytest.raises(NeedsCLIError, match="spade run all --preset paper"):
+        R.run_grid("smoke", "paper", store=store, progress=False)
+    assert store.rows() == []

@@ -41,6 +41,25 @@ def test_ray_executor_stores_the_rows_of_the_local_executor(smoke_preset, tmp_pa
     assert got == want                # the same PSNR, SSIM and size, to the last bit
 
 
+def test_ray_executor_fails_the_cells_of_a_network_it_cannot_train(smoke_preset, tmp_path,
+                                                                   monkeypatch):
+    """A network whose pre-training fails (here: a learning rate FitConfig refuses) fails
+    the cells that need it, each with its error; the grid does not stop."""
+    pytest.importorskip("ray")
+    import ray
+
+    monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path / "ray"))
+    store = ResultStore(tmp_path / "ray.spade")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rows = run_grid("smoke", smoke_preset.replace(train_lr=-1.0), executor="ray",
+                        store=store, progress=False)
+    finally:
+        ray.shutdown()
+    assert len(rows) == 4 and {r["status"] for r in store.rows()} == {"failed"}
+    assert all(r["error"].startswith("ValueError") and "lr" in r["error"] for r in rows)
+
+
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tiny_preset,
                                                                         data_dir):
     from spadelib.distributed import fit_data_parallel

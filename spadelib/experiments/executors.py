@@ -7,7 +7,9 @@ tasks go to that cluster; with none running, a local Ray is started and stopped 
 
 Cells share cached work (data sets, pre-trained networks), so the executor runs in three
 waves: the data sets of each (task, setting), then each distinct pre-trained network, then
-the cells; every task of a wave runs in parallel. Rows come back to this process, which alone
+the cells; every task of a wave runs in parallel. A data set or network that cannot be made
+fails the cells that need it (each stores the error, as a failing cell does) and the others go
+on; so does a cell whose worker dies. Rows come back to this process, which alone
 writes the results store (:class:`~spadelib.experiments.store.ResultStore`), as each cell
 finishes. Workers must see the same cache folder (``SPADE_DATA_DIR``, a shared file system
 on a cluster); it is passed to them in the task's environment.
@@ -59,13 +61,41 @@ def _pretrain(network: str, preset: Preset) -> str:
 
 
 def _cell(cell: Cell, preset: Preset) -> dict:
+    from ..presets import NeedsCLIError
     from .runner import failed_row, run_cell
 
     start = time.perf_counter()
     try:
         return run_cell(cell, preset, device=_device_for_worker(), progress=False)
+    except NeedsCLIError:                  # not a cell failure: the grid stops (as run_grid)
+        raise
     except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the grid goes on
         return failed_row(cell, preset.name, err, time.perf_counter() - start)
+
+
+def _cause(err: BaseException) -> BaseException:
+    """The exception a Ray task raised (a worker that died has none: the Ray error itself);
+    a refusal to train outside the ``spade`` command is raised here, as run_grid does."""
+    from ..presets import NeedsCLIError
+
+    cause = getattr(err, "cause", None) or err
+    if isinstance(cause, NeedsCLIError):
+        raise cause from None
+    return cause
+
+
+def _wave(refs: dict) -> dict:
+    """Wait for every task of a wave (``{ref: what}``); ``{what: exception}`` of those that
+    failed, so that one network that cannot be trained fails its own cells, not the grid."""
+    import ray
+
+    failed = {}
+    for ref, what in refs.items():
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayError as err:
+            failed[what] = _cause(err)
+    return failed
 
 
 def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None], *,
@@ -77,6 +107,8 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
     """
     import ray
     from tqdm.auto import tqdm
+
+    from .runner import failed_row
 
     if not todo:
         return
@@ -91,18 +123,30 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
         cell_task = ray.remote(**options, max_retries=0)(_cell)
 
         settings = {(c.task, c.preset(preset)) for c in todo}
-        ray.get([data_task.remote(task, P) for task, P in settings])
-        networks = {(c.network, c.preset(preset)) for c in todo}
-        ray.get([pretrain_task.remote(n, P) for n, P in networks])
+        failed = _wave({data_task.remote(task, P): (task, P) for task, P in settings})
+        networks = {(c.network, c.preset(preset)) for c in todo
+                    if (c.task, c.preset(preset)) not in failed}
+        failed.update(_wave({pretrain_task.remote(n, P): (n, P) for n, P in networks}))
 
-        pending = {cell_task.remote(c, preset): c for c in todo}
+        def failure(c: Cell):
+            P = c.preset(preset)
+            return failed.get((c.task, P)) or failed.get((c.network, P))
+
+        for c in todo:                     # the cells whose data or network could not be made
+            if failure(c) is not None:
+                keep(failed_row(c, preset.name, failure(c), 0.0))
+        pending = {cell_task.remote(c, preset): c for c in todo if failure(c) is None}
         bar = tqdm(total=len(pending), desc=f"grid ({preset.name}, ray)", disable=not progress,
                    unit="cell")
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                pending.pop(ref)
-                keep(ray.get(ref))
+                cell = pending.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except ray.exceptions.RayError as err:     # the worker died (memory, a node)
+                    row = failed_row(cell, preset.name, _cause(err), 0.0)
+                keep(row)
                 bar.update()
         bar.close()
     finally:

@@ -191,9 +191,14 @@ def run_grid(grid, preset=None, *, executor: str = "local",
         device: local executor only; default CUDA if available.
         progress: a progress bar over the cells (in a terminal).
         on_row: called with each new row (the CLI prints a line).
+
+    Raises:
+        NeedsCLIError: a cell needs a pre-training or fine-tuning run that the preset leaves
+            to the ``spade`` command (:attr:`~spadelib.presets.Preset.notebook_training`):
+            the grid stops there, storing no failed row, and the message gives the command.
     """
     from .. import checks
-    from ..presets import get_preset
+    from ..presets import NeedsCLIError, get_preset
 
     checks.choice(executor, EXECUTORS, "executor")
     P = get_preset(preset)
@@ -217,8 +222,8 @@ def run_grid(grid, preset=None, *, executor: str = "local",
         start = time.perf_counter()
         try:
             row = run_cell(cell, P, device=device, progress=False)
-        except KeyboardInterrupt:
-            raise
+        except (KeyboardInterrupt, NeedsCLIError):  # a refusal to train here is no cell failure:
+            raise                                    # its message gives the command to run
         except Exception as err:  # noqa: BLE001 - a failing cell is recorded, the grid goes on
             row = failed_row(cell, P.name, err, time.perf_counter() - start)
         keep(row)
