@@ -212,6 +212,9 @@ def _existing(path) -> Path:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if not path.is_file():
+        raise CheckpointError(f"{path} is a folder (or another non-file), not a spadelib file; "
+                              "name the file itself")
     return path
 
 

@@ -112,8 +112,8 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
 
     Raises:
         TypeError: ``net`` is not a network or ``data`` not a :class:`SampleSet`.
-        ValueError: ``data`` has no ground truth or no sample, a measurement field holds NaN
-            or Inf, or a bad batch size or number of repeats.
+        ValueError: ``data`` has no ground truth or no sample, a measurement field or the
+            ground truth holds NaN or Inf, or a bad batch size or number of repeats.
     """
     _check_inputs(net, data, batch_size)
     timing_repeats = checks.positive_int(timing_repeats, "timing_repeats")
@@ -122,6 +122,7 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
                          "only")
     if len(data) == 0:
         raise ValueError("evaluate got an empty data set")
+    checks.finite_tensor(data.fields["target"], "the ground truth 'target' of the data")
     iterations: list = []
     recon = _reconstruct(net, data, batch_size, device, progress, iterations)
     target = data.fields["target"]

@@ -76,6 +76,11 @@ class Task:
         """A short label of a setting for keys and tables: ``rate0.167``, ``x3``."""
         return f"x{value}" if self.setting == "sr_scale" else f"rate{value:g}"
 
+    def setting_text(self, value) -> str:
+        """A setting as tables and widgets print it: ``16.7 %`` (a sampling rate), ``×4`` (a
+        scale)."""
+        return f"×{value}" if self.setting == "sr_scale" else f"{100 * value:.1f} %"
+
     def with_setting(self, preset: Preset | str | None, value) -> Preset:
         """``preset`` with the task's setting (:attr:`setting`) set to ``value``."""
         return get_preset(preset).replace(**{self.setting: self.check_setting(value)})

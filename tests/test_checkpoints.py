@@ -101,6 +101,14 @@ def test_a_foreign_file_is_not_a_spadelib_file(tmp_path):
         read(path)
 
 
+def test_a_folder_is_refused_naming_it(tmp_path):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    for reader in (read, checkpoints.read_header):
+        with pytest.raises(CheckpointError, match=r"weights is a folder .*not a spadelib file"):
+            reader(folder)
+
+
 # ------------------------------------------------------------------------ another setup
 def test_wrong_kind(tmp_path):
     path = written(tmp_path, kind="pruned")

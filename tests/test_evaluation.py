@@ -55,6 +55,18 @@ def test_non_finite_measurements_are_refused(setup):
         reconstruct(net, bad)
 
 
+def test_a_non_finite_ground_truth_is_refused_by_name(setup):
+    net, data = setup
+    for bad_value in (float("nan"), float("inf")):
+        target = data.fields["target"].clone()
+        target[0, 0, 0, 0] = bad_value     # not "is the target all zeros?" from the PSNR
+        bad = SampleSet(data.sample_type, {**data.fields, "target": target}, data.constants,
+                        data.measurement_type)
+        with pytest.raises(ValueError, match="ground truth 'target' of the data holds 1 "
+                                             "non-finite"):
+            evaluate(net, bad, timing_repeats=1)
+
+
 def test_bad_inputs_are_refused(setup):
     net, data = setup
     with pytest.raises(ValueError, match="needs a split with ground truth"):

@@ -51,6 +51,22 @@ def test_kspace_off_the_mask_is_refused(test_split):
     MRIMeasurement(full * s.mask, s.mask, s.coil_maps)     # masked: accepted
 
 
+def test_a_nan_on_a_sampled_line_is_not_called_off_the_mask(test_split):
+    s = test_split[0]
+    col = int(s.mask.reshape(-1).nonzero()[0])
+    kspace = s.kspace.clone()
+    kspace[0, 0, col, 0] = float("nan")            # on a measured line
+    m = MRIMeasurement(kspace, s.mask, s.coil_maps)  # not refused as "off the mask"
+    kspace = kspace.clone()
+    kspace[0, 0, int((s.mask.reshape(-1) == 0).nonzero()[0]), 0] = float("inf")
+    with pytest.raises(ValueError, match="k-space has 1 non-zero entries off the sampling"):
+        MRIMeasurement(kspace, s.mask, s.coil_maps)   # off the mask: counted, once
+    from spadelib.models import build
+    from spadelib.presets import get_preset
+    with pytest.raises(ValueError, match="'kspace' holds 1 non-finite"):
+        build("varnet", get_preset("quick"))(m)       # the NaN is refused where it is used
+
+
 def test_measurements_are_consistent_with_ground_truth(test_split):
     b = test_split.batch()
     y = b.kspace

@@ -62,6 +62,15 @@ def test_task_of_and_the_tasks():
         task_of("unet")
 
 
+def test_settings_print_as_the_tables_show_them():
+    from spadelib.experiments.claims import _setting
+
+    assert MRI.setting_text(0.167) == "16.7 %" and MRI.setting_text(0.1) == "10.0 %"
+    assert SR.setting_text(4) == "×4"
+    # the claims ask the task, not the network's name
+    assert _setting("e2e-varnet", 0.125) == "12.5 %" and _setting("usrnet", 3) == "×3"
+
+
 def test_sizes_learning_rates_and_versions():
     P = get_preset("quick")
     assert MRI.image_size(P) == tuple(P.mri_size) and SR.image_size("quick") == (96, 96)

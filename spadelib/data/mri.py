@@ -82,7 +82,9 @@ class MRIMeasurement:
             return          # not data (e.g. a placeholder): the operator will complain
         with torch.no_grad():
             try:
-                off = torch.count_nonzero(kspace.detach() * (mask.detach() == 0))
+                # where(), not a product: NaN * 0 is NaN, so a NaN on a sampled line would
+                # count as "off the mask" (NaN and Inf are refused where the data is used)
+                off = torch.count_nonzero(torch.where(mask.detach() == 0, kspace.detach(), 0))
             except RuntimeError:
                 raise ValueError(f"the mask {tuple(mask.shape)} does not broadcast against the "
                                  f"k-space {tuple(kspace.shape)}: expected (1, 1, W, 1) for "

@@ -16,6 +16,7 @@ import html
 from dataclasses import dataclass
 
 from ..presets import Preset
+from ..tasks import task_of
 from .grid import RATIOS, Cell
 from .store import ResultStore
 from .tables import NAMES, NOMINAL, Results
@@ -54,7 +55,7 @@ def _verdict(checks: list[bool]) -> str:
 
 
 def _setting(net: str, s) -> str:
-    return f"×{s}" if net == "usrnet" else f"{100 * s:.1f} %"
+    return task_of(net).setting_text(s)
 
 
 class _Data:
