@@ -30,6 +30,7 @@ from .experiments.grid import RATIOS, Cell, runs_at
 from .experiments.store import ResultStore
 from .experiments.tables import NAMES, Results
 from .presets import Preset, get_preset
+from .tasks import task_of
 from .widgets import figure_to_png
 
 __all__ = ["explorer", "widths_explorer", "widths_cells", "explorer_ratios", "explorer_regimes",
@@ -45,7 +46,7 @@ _LABELS = {"none": "not fine-tuned"}
 def explorer_regimes(network: str) -> tuple[str, ...]:
     """The regimes the explorer offers for ``network``: the paper's regimes of its task and
     ``"none"`` (pruned, not fine-tuned)."""
-    return _SR_REGIMES if network == "usrnet" else _MRI_REGIMES
+    return {"mri": _MRI_REGIMES, "sr": _SR_REGIMES}[task_of(network).name]
 
 
 def explorer_ratios(network: str, setting, preset: Preset | str | None = None) -> list[float]:
@@ -183,7 +184,7 @@ def _explorer(network, setting, P: Preset, store, choices, ratios, control: str,
             v["ratio"] = r
             values[(key, r)] = v
             points[key].append(v)
-    complex_input = network != "usrnet"
+    complex_input = target is not None and target.shape[0] == 2      # MRI: (real, imag)
 
     def view(key: str, label: str, make, r: float) -> widgets.VBox:
         cell = make(r)
@@ -212,8 +213,8 @@ def _explorer(network, setting, P: Preset, store, choices, ratios, control: str,
     for stack in stacks:
         widgets.jslink((slider, "index"), (stack, "selected_index"))
     widgets.jslink((buttons, "index"), (outer, "selected_index"))
-    setting_label = f"×{setting}" if network == "usrnet" else f"{100 * setting:.1f} %"
-    title = widgets.HTML(f"<b>{NAMES.get(network, network)} at {setting_label}</b> "
+    title = widgets.HTML(f"<b>{NAMES.get(network, network)} at "
+                         f"{task_of(network).setting_text(setting)}</b> "
                          f"({P.name} preset): move the ratio, {html.escape(hint)}")
     box = widgets.VBox([title, widgets.HBox([slider, buttons]), outer])
     box.add_class(CSS_CLASS)
