@@ -162,7 +162,7 @@ def _split(run: Run) -> tuple[SampleSet, LossFn]:
     o = run.split
     return run.data, lambda net, batch: selfsup.split_loss(
         net, batch, run.loss, o["split_fraction"], o["split_unit"], o["keep_centre"],
-        o["ei_weight"], gen)
+        o["ei_weight"], score=o["split_score"], generator=gen)
 
 
 #: the regimes by name (iterating gives the names, in the paper's order)
@@ -370,7 +370,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
              rotations: str = "90", rotate_coil_maps: bool | None = None,
              split_fraction: float = 0.4, split_unit: str = "points",
              keep_centre: bool = True, ei_weight: float = 0.0,
-             preset: Preset | str | None = None, val_data: SampleSet | None = None,
+             split_score: str = "measured", preset: Preset | str | None = None,
+             val_data: SampleSet | None = None,
              max_minutes: float | None = None, seed: int | None = None, cache: bool = True,
              device: torch.device | str | None = None,
              progress: bool = True) -> tuple[nn.Module, History]:
@@ -402,10 +403,12 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
             official code's choice, and the physically consistent one:
             :mod:`spadelib.losses`); ``None`` (default) rotates them where there are coil
             maps, ``False`` keeps them fixed to the scanner.
-        split_fraction, split_unit, keep_centre, ei_weight: self-supervised-split only: the
-            share of the sampled entries scored on, ``"points"`` or ``"lines"``, whether the
-            centre lines always stay in the input, and the weight of an added equivariance
-            term (:func:`spadelib.beyond.selfsup.split_loss`).
+        split_fraction, split_unit, keep_centre, ei_weight, split_score:
+            self-supervised-split only: the share of the sampled entries held out of the
+            input, ``"points"`` or ``"lines"``, whether the centre lines always stay in the
+            input, the weight of an added equivariance term, and whether the loss scores every
+            measured entry (``"measured"``) or the held-out ones only (``"held-out"``)
+            (:func:`spadelib.beyond.selfsup.split_loss`).
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
             epoch and the best epoch is kept. The other regimes keep the last epoch.
@@ -451,7 +454,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     loss = checks.choice(loss, LOSSES, "loss")
     rotations = check_rotations(rotations)
     rotate_coil_maps = rotate_maps_for(data.sample_type, rotate_coil_maps)
-    split = selfsup.check_split_options(split_fraction, split_unit, keep_centre, ei_weight)
+    split = selfsup.check_split_options(split_fraction, split_unit, keep_centre, ei_weight,
+                                        split_score)
     _check_what_it_sees(spec, data, teacher, val_data)
     if spec.equivariant:
         check_ei_options(data.sample_type, rotations, rotate_coil_maps)

@@ -1,6 +1,7 @@
 """Measurement splitting (SSDU) as a fine-tuning regime: the splits are disjoint and cover the
-mask, the loss scores the held-out entries only, the regime sees test measurements only (no
-ground truth, no teacher, MRI only), and the paper's regimes keep their cache keys."""
+mask, the network sees the input set only, the loss scores every measured entry (or, as SSDU,
+the held-out ones only), the regime sees test measurements only (no ground truth, no teacher,
+MRI only), and the paper's regimes keep their cache keys."""
 import copy
 
 import pytest
@@ -110,7 +111,8 @@ def test_the_split_measurement_holds_the_input_set_only(samples):
 
 
 # ------------------------------------------------------------------------------ the loss
-def test_the_loss_scores_the_held_out_entries_with_the_samples_own_operator(samples):
+def test_the_loss_scores_every_measured_entry_by_default_with_the_samples_own_operator(
+        samples):
     m = samples.measurements_only().batch([0, 1, 2])
     x = torch.randn(3, 2, 16, 16)
     spy = Spy(x)
@@ -118,14 +120,51 @@ def test_the_loss_scores_the_held_out_entries_with_the_samples_own_operator(samp
                                      return_terms=True)
     (seen,) = spy.seen                                     # one forward pass, from Theta only
     assert torch.equal(seen.mask, terms["input_mask"]) and terms["equivariance"] is None
-    lam = terms["loss_mask"].bool().expand_as(m.kspace)
-    expected = (m.physics().A(x) - m.kspace)[lam].abs().mean()
-    assert torch.allclose(loss, expected)
-    assert not torch.allclose(loss, (m.physics().A(x) - m.kspace).abs().mean())
-    assert not torch.equal(terms["loss_mask"][0], terms["loss_mask"][1])  # per sample
+    assert not torch.equal(seen.mask.expand_as(m.kspace), m.mask.expand_as(m.kspace))
+    assert torch.equal(terms["loss_mask"], m.mask)          # scored on all of Omega ...
+    residual = m.physics().A(x) - m.kspace
+    omega = m.mask.bool().expand_as(m.kspace)
+    assert torch.allclose(loss, residual[omega].abs().mean())
+    assert not torch.allclose(loss, residual.abs().mean())  # ... and on nothing else
+    assert not torch.equal(terms["held_out_mask"][0], terms["held_out_mask"][1])  # per sample
     loss.backward()
     assert spy.images.grad.abs().sum() > 0
-    # with the equivariance term: one more forward pass, with the full measurement's operator
+    # = the input entries (eq. 9's data fidelity) and the held-out ones (the prediction task),
+    # each weighted by its count
+    theta = terms["input_mask"].bool().expand_as(m.kspace)
+    lam = terms["held_out_mask"].bool().expand_as(m.kspace)
+    assert lam.any() and theta.any() and torch.equal(theta | lam, omega)
+    on_theta, on_lam = residual[theta].abs(), residual[lam].abs()
+    assert torch.allclose(loss, (on_theta.sum() + on_lam.sum()) / (theta.sum() + lam.sum()))
+
+
+def test_the_held_out_scoring_scores_lambda_only(samples):
+    m = samples.measurements_only().batch([0, 1, 2])
+    x = torch.randn(3, 2, 16, 16)
+    gen = dict(generator=torch.Generator().manual_seed(2))
+    loss, terms = selfsup.split_loss(Spy(x), m, "l1", score="held-out", return_terms=True,
+                                     **gen)
+    measured, mterms = selfsup.split_loss(Spy(x), m, "l1", return_terms=True,
+                                          generator=torch.Generator().manual_seed(2))
+    # the same split (same generator state), only the scored set differs
+    assert torch.equal(terms["input_mask"], mterms["input_mask"])
+    assert torch.equal(terms["loss_mask"], terms["held_out_mask"])
+    lam = terms["held_out_mask"].bool().expand_as(m.kspace)
+    residual = m.physics().A(x) - m.kspace
+    assert torch.allclose(loss, residual[lam].abs().mean())
+    assert not torch.allclose(loss, measured)
+    theta = terms["input_mask"].bool().expand_as(m.kspace)
+    assert not (lam & theta).any()                           # none of what the net was given
+    l2 = selfsup.split_loss(Spy(x), m, "l2", score="held-out",
+                            generator=torch.Generator().manual_seed(2))
+    assert torch.allclose(l2, residual[lam].pow(2).mean())
+    with pytest.raises(ValueError, match="unknown split_score 'input'"):
+        selfsup.split_loss(Spy(x), m, score="input")
+
+
+def test_the_equivariance_term_adds_a_pass_with_the_full_operator(samples):
+    m = samples.measurements_only().batch([0, 1, 2])
+    x = torch.randn(3, 2, 16, 16)
     spy2 = Spy(x)
     loss2, terms2 = selfsup.split_loss(spy2, m, "l1", ei_weight=0.5, return_terms=True,
                                        generator=torch.Generator().manual_seed(2))
@@ -161,6 +200,8 @@ def test_the_regime_refuses_ground_truth_a_teacher_val_data_and_sr(samples, P, d
         ft.finetune(deq, REGIME, data=sr.measurements_only(), preset=P, **KW)
     with pytest.raises(ValueError, match="split_fraction must be"):
         ft.finetune(deq, REGIME, data=meas, split_fraction=0, preset=P, **KW)
+    with pytest.raises(ValueError, match="unknown split_score 'lambda'"):
+        ft.finetune(deq, REGIME, data=meas, split_score="lambda", preset=P, **KW)
     assert not list(data_dir.glob("finetune-*"))                     # nothing ran
 
 
@@ -188,11 +229,13 @@ def test_the_split_options_enter_the_key(samples, P, data_dir, monkeypatch):
     monkeypatch.setattr(ft, "_from_cache", spy)
     meas, deq = samples.measurements_only(), _tiny_deq(P)
     for options in ({}, {"split_fraction": 0.25}, {"split_unit": "lines"},
-                    {"keep_centre": False}, {"ei_weight": 1.0}, {"rotations": "any"}):
+                    {"keep_centre": False}, {"ei_weight": 1.0}, {"split_score": "held-out"},
+                    {"rotations": "any"}, {"split_score": "measured"}):
         with pytest.raises(_Stop):
             ft.finetune(deq, REGIME, data=meas, preset=P, **options, **KW)
     assert all(k.startswith(f"finetune-{REGIME}-") for k in keys)
-    assert len(set(keys[:5])) == 5 and keys[5] == keys[0]   # rotations: not its option
+    assert len(set(keys[:6])) == 6                          # each option changes the key
+    assert keys[6] == keys[0] and keys[7] == keys[0]    # rotations: not its; "measured": default
 
 
 # ------------------------------------------------------------------------------ cache keys

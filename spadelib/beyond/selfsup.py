@@ -9,16 +9,17 @@ network what the k-space it did *not* see looks like.
 
 Measurement splitting (Yaman et al. 2020, "SSDU") does: the sampled k-space locations
 :math:`\Omega_j` of each test measurement are split at random into two disjoint sets, an input
-set :math:`\Theta_j` and a loss set :math:`\Lambda_j = \Omega_j \setminus \Theta_j`; the
-network reconstructs from :math:`y_{\Theta_j}` alone and is scored on the entries it was not
-given,
+set :math:`\Theta_j` and a held-out set :math:`\Lambda_j = \Omega_j \setminus \Theta_j`; the
+network reconstructs from :math:`y_{\Theta_j}` alone and is scored against real data,
 
 .. math::
 
-    \ell_{\mathrm{split}} = l\big(P_{\Lambda_j} A_j f(y_{\Theta_j}),\; y_{\Lambda_j}\big),
+    \ell_{\mathrm{split}} = l\big(P_{S} A_j f(y_{\Theta_j}),\; y_{S}\big),
 
-the mean over the entries of :math:`\Lambda_j` only (:func:`spadelib.losses.measured_loss`).
-That is a held-out prediction task with real data as the target, the closest a
+the mean over the entries of a scoring set :math:`S` (:func:`spadelib.losses.measured_loss`):
+every measured entry, :math:`S = \Omega_j` (``score="measured"``, the default), or the held-out
+ones only, :math:`S = \Lambda_j` (``score="held-out"``, SSDU's own choice). Either way part of
+the target was not in the input: a prediction task with real data as the target, the closest a
 ground-truth-free loss comes to the supervised one. A fresh split is drawn at every step, from
 a seeded generator, so over the epochs every sampled entry serves as both input and target.
 Only the test measurements are read: no ground truth, no teacher
@@ -27,12 +28,12 @@ Only the test measurements are read: no ground truth, no teacher
 Choices, and why:
 
 * **Points, not lines** (``unit="points"``, the default). The book's masks are 1D Cartesian,
-  and at the quick preset they hold only a handful of lines outside the centre. Splitting whole
-  lines would leave one or two lines to score on and change the aliasing pattern the network
-  sees far more than its test-time mask does. Splitting the sampled *entries* (the same
-  ``(row, column)`` positions for every coil: they are sampled together) keeps every sampled
-  line partly in the input and gives hundreds of entries to score on, as SSDU does for 1D
-  masks. ``unit="lines"`` splits whole columns instead.
+  and at the quick preset they hold only a handful of lines outside the centre. Holding out
+  whole lines removes one or two of them, and with them part of the aliasing pattern the
+  network sees at test time. Splitting the sampled *entries* (the same ``(row, column)``
+  positions for every coil: they are sampled together) keeps every sampled line partly in the
+  input and holds out hundreds of entries, as SSDU does for 1D masks. ``unit="lines"`` splits
+  whole columns instead (the input is then a test-like mask with fewer lines).
 * **The centre stays in the input** (``keep_centre=True``, the default). The contiguous block
   of fully sampled lines around the centre (the ACS lines) always goes to :math:`\Theta`, never
   to :math:`\Lambda`: these lines carry most of the image's energy and its contrast, so
@@ -40,6 +41,18 @@ Choices, and why:
   E2E-VarNet estimates its coil maps from exactly these lines (it finds them by their
   contiguity). SSDU's own code keeps a small central block in the input for the same reason.
   ``keep_centre=False`` splits them like any other entry.
+* **Scored on every measured entry** (``score="measured"``, the default). This is the
+  re-undersampling view of splitting (Noisier2Noise, Millard & Chiew 2023): the input
+  :math:`\Theta` is the test mask with some entries removed, and the target is *all* the data,
+  :math:`y_\Omega`. The entries of :math:`\Theta` keep eq. (9)'s data-fidelity term in the loss
+  (stay faithful to what you were given), the entries of :math:`\Lambda` add what eq. (9)
+  lacks (predict what you were not given). Scoring :math:`\Lambda` alone drops the first half:
+  nothing then ties the output to the entries the network *was* given, and an unrolled
+  network whose data-consistency step is learnt and soft (VarNet) can drift from them, which
+  costs more than the held-out entries teach (SSDU's scoring stays available as
+  ``score="held-out"``). Millard and Chiew also weight the entries by how often they are held
+  out, to make the loss an unbiased stand-in for the supervised one; the plain mean is kept
+  here (the centre block, never held out, would otherwise need a weight of its own).
 * **MRI only.** Super-resolution measures every low-resolution pixel: removing some of them
   gives an input of another kind (a low-resolution image with holes) than USRNet ever sees, so
   the regime refuses a non-MRI set (:func:`check_split_data`).
@@ -56,11 +69,13 @@ from ..data.mri import MRIMeasurement
 from ..losses import check_measurements_only, equivariance_loss, measured_loss
 from ..transforms import draw_rotations
 
-__all__ = ["SPLIT_UNITS", "REGIME_NAME", "centre_lines", "split_mask", "split_measurement",
-           "split_loss", "check_split_data", "check_split_options"]
+__all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "centre_lines", "split_mask",
+           "split_measurement", "split_loss", "check_split_data", "check_split_options"]
 
 #: how the sampled k-space is split: single entries (every coil alike) or whole lines
 SPLIT_UNITS = ("points", "lines")
+#: which entries the split loss is scored on: every measured one, or the held-out ones only
+SPLIT_SCORES = ("measured", "held-out")
 #: the fine-tuning regime of :mod:`spadelib.finetune` that uses :func:`split_loss`
 REGIME_NAME = "self-supervised-split"
 
@@ -81,19 +96,21 @@ def check_split_data(sample_type, regime: str = REGIME_NAME) -> type:
 
 
 def check_split_options(fraction=0.4, unit: str = "points", keep_centre: bool = True,
-                        ei_weight=0.0) -> dict:
+                        ei_weight=0.0, score: str = "measured") -> dict:
     """The split options, checked, as the dict that enters the cache key.
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
 
     Raises:
-        ValueError: ``fraction`` not in (0, 1), an unknown ``unit``, a negative ``ei_weight``.
+        ValueError: ``fraction`` not in (0, 1), an unknown ``unit`` or ``score``, a negative
+            ``ei_weight``.
         TypeError: ``keep_centre`` is not a bool.
     """
     return {"split_fraction": checks.fraction(fraction, "split_fraction", include_zero=False),
             "split_unit": checks.choice(unit, SPLIT_UNITS, "split_unit"),
             "keep_centre": checks.flag(keep_centre, "keep_centre"),
-            "ei_weight": checks.real(ei_weight, "ei_weight", low=0.0)}
+            "ei_weight": checks.real(ei_weight, "ei_weight", low=0.0),
+            "split_score": checks.choice(score, SPLIT_SCORES, "split_score")}
 
 
 def centre_lines(mask: torch.Tensor) -> torch.Tensor:
@@ -128,7 +145,7 @@ def centre_lines(mask: torch.Tensor) -> torch.Tensor:
 def split_mask(mask: torch.Tensor, height: int, fraction: float = 0.4, unit: str = "points",
                keep_centre: bool = True, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    r"""Split each sampling pattern :math:`\Omega` into disjoint input and loss sets,
+    r"""Split each sampling pattern :math:`\Omega` into disjoint input and held-out sets,
     :math:`\Omega = \Theta \cup \Lambda`, at random.
 
     Of the sampled entries that may be split (all of them, or all but the centre block with
@@ -141,14 +158,14 @@ def split_mask(mask: torch.Tensor, height: int, fraction: float = 0.4, unit: str
     Args:
         mask: ``(B, 1, 1, W, 1)`` (a 1D Cartesian mask) or ``(B, 1, H, W, 1)``.
         height: H, the number of k-space rows (for ``unit="points"``).
-        fraction: the share of the splittable entries that goes to the loss set, in (0, 1).
+        fraction: the share of the splittable entries held out of the input, in (0, 1).
         unit: ``"points"`` (entries ``(row, column)``, every coil alike) or ``"lines"``
             (whole columns; needs a 1D mask).
         keep_centre: the centre block (:func:`centre_lines`) always stays in the input.
         generator: a CPU generator (seeded by the caller).
 
     Returns:
-        ``(input_mask, loss_mask)``, float tensors of ``mask``'s dtype and device, shaped
+        ``(input_mask, held_out_mask)``, float tensors of ``mask``'s dtype and device, shaped
         ``(B, 1, H, W, 1)`` for points and ``(B, 1, 1, W, 1)`` for lines.
 
     Raises:
@@ -190,12 +207,12 @@ def split_measurement(m: MRIMeasurement, fraction: float = 0.4, unit: str = "poi
                       keep_centre: bool = True, generator: torch.Generator | None = None
                       ) -> tuple[MRIMeasurement, torch.Tensor]:
     r"""A batched MRI measurement cut to its input set :math:`\Theta` (:func:`split_mask`),
-    and the loss set :math:`\Lambda` it was cut from.
+    and the held-out set :math:`\Lambda` it was cut from.
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
 
     Returns:
-        ``(m_theta, loss_mask)``: an :class:`~spadelib.data.MRIMeasurement` holding the
+        ``(m_theta, held_out_mask)``: an :class:`~spadelib.data.MRIMeasurement` holding the
         k-space on :math:`\Theta` only, with :math:`\Theta` as its mask and the same coil maps;
         and :math:`\Lambda`, broadcastable to ``m.y``.
 
@@ -215,8 +232,10 @@ def split_measurement(m: MRIMeasurement, fraction: float = 0.4, unit: str = "poi
 
 def split_loss(net: nn.Module, batch, kind: str = "l1", fraction: float = 0.4,
                unit: str = "points", keep_centre: bool = True, ei_weight: float = 0.0,
-               generator: torch.Generator | None = None, return_terms: bool = False):
-    r"""The measurement-splitting loss :math:`l(P_\Lambda A f(y_\Theta), y_\Lambda)`, plus
+               score: str = "measured", generator: torch.Generator | None = None,
+               return_terms: bool = False):
+    r"""The measurement-splitting loss :math:`l(P_S A f(y_\Theta), y_S)`, scored on every
+    measured entry (:math:`S = \Omega`) or on the held-out ones (:math:`S = \Lambda`), plus
     (``ei_weight > 0``) that weight times eq. (9)'s equivariance term on the reconstruction
     from :math:`\Theta`, re-measured with the sample's full operator.
 
@@ -228,14 +247,19 @@ def split_loss(net: nn.Module, batch, kind: str = "l1", fraction: float = 0.4,
     Args:
         net: the pruned network (``net(measurement) -> (B, 2, H, W)``).
         batch: a batched MRI measurement without ground truth.
-        kind: ``"l1"`` or ``"l2"`` (mean over the loss set's entries).
+        kind: ``"l1"`` or ``"l2"`` (mean over the scored entries).
         fraction, unit, keep_centre: the split (:func:`split_mask`).
         ei_weight: weight of the equivariance term (0: pure splitting, one forward pass).
+        score: ``"measured"`` (every sampled entry, the input's included: the
+            re-undersampling loss of the module docstring) or ``"held-out"`` (the entries of
+            :math:`\Lambda` only, as SSDU).
         generator: CPU generator of the splits and rotations.
         return_terms: also return the terms and the masks.
 
     Returns:
-        The scalar loss, or ``(loss, {"split", "equivariance", "input_mask", "loss_mask"})``.
+        The scalar loss, or ``(loss, {"split", "equivariance", "input_mask",
+        "held_out_mask", "loss_mask"})``: :math:`\Theta`, :math:`\Lambda` and the scored set
+        :math:`S`, each broadcastable to the k-space.
 
     Raises:
         TypeError: not a task's measurement.
@@ -244,19 +268,20 @@ def split_loss(net: nn.Module, batch, kind: str = "l1", fraction: float = 0.4,
     """
     check_measurements_only(batch, REGIME_NAME)
     check_split_data(batch)
-    options = check_split_options(fraction, unit, keep_centre, ei_weight)
+    options = check_split_options(fraction, unit, keep_centre, ei_weight, score)
     m_theta, lam = split_measurement(batch, options["split_fraction"], options["split_unit"],
                                      options["keep_centre"], generator)
     x = net(m_theta)                                                  # f(y_Theta)
     lam = lam.to(x.device)
-    held_out = measured_loss(batch.physics().A(x), batch.y.to(x.device), lam, kind)
-    loss, equivariance = held_out, None
+    scored = batch.measured.to(x.device) if options["split_score"] == "measured" else lam
+    split = measured_loss(batch.physics().A(x), batch.y.to(x.device), scored, kind)
+    loss, equivariance = split, None
     if options["ei_weight"] > 0:
         angles = draw_rotations(x.shape[0], tuple(x.shape[-2:]), "90", generator)
         equivariance = equivariance_loss(net, batch, x, kind, angles=angles.to(x.device),
                                          rotate_coil_maps=True)
-        loss = held_out + options["ei_weight"] * equivariance
+        loss = split + options["ei_weight"] * equivariance
     if return_terms:
-        return loss, {"split": held_out, "equivariance": equivariance,
-                      "input_mask": m_theta.mask, "loss_mask": lam}
+        return loss, {"split": split, "equivariance": equivariance,
+                      "input_mask": m_theta.mask, "held_out_mask": lam, "loss_mask": scored}
     return loss
