@@ -203,6 +203,20 @@ def _terminate(signum, frame):  # SIGTERM (a pre-empted job) behaves like Ctrl-C
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``spade`` command (the module docstring lists them) and return its exit status.
+
+    Sets ``$SPADE_CLI`` so that presets allow the long runs they refuse in a notebook
+    (:class:`~spadelib.presets.NeedsCLIError`). A bad argument or a missing file is a one-line
+    error, not a traceback; Ctrl-C or SIGTERM ends with 130 after saving what finished, so the
+    same command resumes.
+
+    Args:
+        argv: the arguments after ``spade``; default ``sys.argv[1:]``.
+
+    Returns:
+        0 on success, 2 on a bad argument or missing file, 130 when interrupted, else the
+        command's own status.
+    """
     args = parser().parse_args(argv)
     from .presets import CLI_ENV
 

@@ -45,12 +45,18 @@ _LABELS = {"none": "not fine-tuned"}
 
 def explorer_regimes(network: str) -> tuple[str, ...]:
     """The regimes the explorer offers for ``network``: the paper's regimes of its task and
-    ``"none"`` (pruned, not fine-tuned)."""
+    ``"none"`` (pruned, not fine-tuned).
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
     return {"mri": _MRI_REGIMES, "sr": _SR_REGIMES}[task_of(network).name]
 
 
 def explorer_ratios(network: str, setting, preset: Preset | str | None = None) -> list[float]:
-    """The channel ratios the preset runs for ``network`` (0, the unpruned network, first)."""
+    """The channel ratios the preset runs for ``network`` (0, the unpruned network, first).
+
+    Taught in Chapters 6 (``book/06_cs_mri.ipynb``) and 7 (``book/07_super_resolution.ipynb``).
+    """
     P = get_preset(preset)
     regime = explorer_regimes(network)[0]
     return [0.0] + [r for r in RATIOS if runs_at(Cell(network, setting, r, regime), P)]
@@ -109,7 +115,10 @@ def explorer(network: str, setting, preset: Preset | str | None = None,
 
 def widths_cells(network: str, setting, preset: Preset | str | None = None) -> list[Cell]:
     """The cells of the ``beyond-widths`` grid that ``preset`` runs for ``network`` at
-    ``setting`` (the unpruned network and the pruned ones at each ``round_to``)."""
+    ``setting`` (the unpruned network and the pruned ones at each ``round_to``).
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     from .experiments.grid import cells
 
     return [c for c in cells("beyond-widths", preset)

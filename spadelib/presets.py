@@ -77,11 +77,12 @@ class Preset:
         deq_epochs, varnet_epochs, e2e_varnet_epochs, usrnet_epochs: pre-training budget of
             each network, in epochs (passes over its training set). Budgets are counts, never
             minutes, so the same preset and seed give the same network on an idle or a busy
-            machine. ``paper``: 100 each. ``quick``: sized so that each network pre-trains in
-            under 3 minutes on a 2-core CPU (Chapter 2 prints the time it took).
+            machine. ``paper``: 100 each. ``quick``: sized for a laptop CPU (Chapter 2 prints
+            the time each network took; the README gives measured times).
         train_batch, train_lr: batch size and Adam rate of pre-training; ``train_lr`` is that
             of the MRI networks. ``quick`` uses small batches: in a small budget more, noisier
-            updates train these small networks further than fewer, cleaner ones. ``sr_train_lr`` is that of USRNet, set apart because the two tasks prefer
+            updates train these small networks further than fewer, cleaner ones.
+            ``sr_train_lr`` is that of USRNet, set apart because the two tasks prefer
             different rates under ``quick``'s budget: USRNet trains better at a smaller rate
             than the MRI networks' one, and VarNet worse.
         train_schedule: learning-rate schedule of pre-training (``"cosine"`` or
@@ -217,7 +218,10 @@ CLI_ENV = "SPADE_CLI"
 
 class NeedsCLIError(RuntimeError):
     """A long run that this preset leaves to the ``spade`` command (see
-    :attr:`Preset.notebook_training`); the message gives the command."""
+    :attr:`Preset.notebook_training`); the message gives the command.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``); Chapters 7 and 8 catch it the same way.
+    """
 
 
 def require_cli(preset: "Preset", what: str, command: str) -> None:

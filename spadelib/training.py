@@ -34,8 +34,8 @@ from .data.common import SampleSet, has_ground_truth, to_device
 from .evaluation import reconstruct
 from .metrics import psnr
 
-__all__ = ["LOSSES", "SCHEDULES", "NonFiniteLossError", "TimeLimitError", "FitConfig", "History", "fit",
-           "image_loss", "supervised_loss", "validation_psnr", "default_device"]
+__all__ = ["LOSSES", "SCHEDULES", "NonFiniteLossError", "TimeLimitError", "FitConfig", "History",
+           "fit", "image_loss", "supervised_loss", "validation_psnr", "default_device"]
 
 LOSSES = ("l1", "l2")
 SCHEDULES = ("constant", "cosine")

@@ -87,6 +87,21 @@ def test_a_cascade_runs_the_cheap_network_first_within_the_budget(data):
         S.deq_trace(net, data, max_iter=5, warm_iters=2)
 
 
+def test_trace_restores_the_train_modes_even_after_an_error(data, monkeypatch):
+    net, cheap = _tiny_deq(0).train(), _tiny_deq(1).train()
+    S.deq_trace(net, data, max_iter=3, warm_net=cheap, warm_iters=1)
+    assert net.training and cheap.training
+
+    def broken(*args, **kwargs):
+        assert not net.training and not cheap.training      # the solve runs in eval mode
+        raise RuntimeError("solver failed")
+
+    monkeypatch.setattr(S, "solve_fixed_point", broken)
+    with pytest.raises(RuntimeError, match="solver failed"):
+        S.deq_trace(net, data, max_iter=3, warm_net=cheap, warm_iters=1)
+    assert net.training and cheap.training
+
+
 def test_bad_inputs_are_refused(data):
     net = _tiny_deq()
     with pytest.raises(ValueError, match="solver"):

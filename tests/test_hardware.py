@@ -3,7 +3,7 @@ numbers, round_to widths, the speed-up arithmetic."""
 import pytest
 import torch
 
-from spadelib.beyond import hardware, inference
+from spadelib.beyond import inference
 from spadelib.beyond.hardware import (InferenceOptions, add_speedups, bench_hardware,
                                       format_rows, max_relative_error, prepare, targets)
 from spadelib.models import NAMES, build

@@ -77,11 +77,6 @@ def test_measurements_are_consistent_with_ground_truth(test_split):
 def test_maps_are_phase_referenced_to_the_calibration_image(test_split):
     """The ground truth is nearly real (the smooth phase lives in the maps), the maps keep unit
     norm on their support, and the reference changes only the phase of the ground truth."""
-    import sigpy as sp
-    import sigpy.mri as mr
-
-    from spadelib.data.mri import calibration_phase
-
     t = test_split.fields["target"]
     assert t[:, 1].pow(2).sum() / t.pow(2).sum() < 0.02
     m = test_split.fields["coil_maps"]

@@ -191,6 +191,14 @@ def test_sr_dataset_errors():
         sr_dataset("test", preset=QUICK, kernels=[0, 12])
     with pytest.raises(ValueError, match="sigma must be a noise std >= 0"):
         sr_dataset("test", preset=QUICK, sigma=-0.1)
+    for bad in (True, float("nan"), "0.1"):
+        with pytest.raises(ValueError, match="sigma must be a noise std >= 0"):
+            sr_dataset("test", preset=QUICK, sigma=bad)
+    # bools are not numbers (spadelib.checks); a range is two finite numbers, low <= high
+    for bad in ((True, True), (0.0, True), (0.0, float("inf")), (0.05, 0.01), (0.0,),
+                (0.0, 0.01, 0.02)):
+        with pytest.raises(ValueError, match=r"a sigma range must be \(low, high\)"):
+            sr_dataset("test", preset=QUICK, sigma=bad)
     with pytest.raises(ValueError, match="smaller than the 25x25 kernels"):
         sr_dataset("test", preset=QUICK, images=[np.zeros((20, 30, 3))])
 

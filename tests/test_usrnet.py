@@ -138,7 +138,8 @@ class _NoCorrection(nn.Module):
 
 
 def _with_alpha(bias: float) -> USRNet:
-    """A USRNet whose prior step leaves the image unchanged and whose alphas all equal ~softplus(bias)."""
+    """A USRNet whose prior step leaves the image unchanged and whose alphas all equal
+    ~softplus(bias)."""
     net = USRNet(**SMALL)
     net.prior = _NoCorrection()
     last = net.hypa.mlp[4]

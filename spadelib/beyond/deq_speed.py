@@ -166,21 +166,23 @@ def deq_trace(net: DEQ, data: SampleSet, *, solver: str = "forward", start="adjo
         paused += time.perf_counter() - now
 
     converged = False
-    with torch.no_grad():
-        origin = time.perf_counter()
-        physics = batch.physics()
-        x = physics.A_adjoint(batch.y) if x_start is None else x_start.to(device)
-        for n, budget in nets:
-            T = n.operator(physics, batch.y)
-            x, stats = solve_fixed_point(T, x, solver=solver, max_iter=budget, tol=tol,
-                                         m=n.anderson_m, lam=n.anderson_lam,
-                                         callback=callback)
-            residuals += stats["residuals"]
-            converged = stats["converged"]
-            if converged:          # the cheap network met the stopping rule: the budget ends
-                break
-    for n, mode, _ in was:
-        n.train(mode)
+    try:
+        with torch.no_grad():
+            origin = time.perf_counter()
+            physics = batch.physics()
+            x = physics.A_adjoint(batch.y) if x_start is None else x_start.to(device)
+            for n, budget in nets:
+                T = n.operator(physics, batch.y)
+                x, stats = solve_fixed_point(T, x, solver=solver, max_iter=budget, tol=tol,
+                                             m=n.anderson_m, lam=n.anderson_lam,
+                                             callback=callback)
+                residuals += stats["residuals"]
+                converged = stats["converged"]
+                if converged:      # the cheap network met the stopping rule: the budget ends
+                    break
+    finally:                       # the train/eval modes come back even after an error
+        for n, mode, _ in was:
+            n.train(mode)
     final = float(psnr(x.detach().cpu(), target, complex_input=True).mean())
     label = "A^H y" if x_start is None else "given image"
     if warm_iters:
@@ -392,11 +394,10 @@ def bench_time_to_quality(preset=None, ratio: float = 0.4, regime: str = "superv
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
 
-    The unpruned DEQ is the pre-trained one; the pruned one is the grid cell
-    ``Cell("deq", rate, ratio, regime)`` (:func:`spadelib.experiments.runner.cell_network`:
-    pruned, then fine-tuned in ``regime``, or as pruned with ``"none"``), so the networks are
-    those the book's tables score. A cell that is not cached trains as the preset allows
-    (the paper preset leaves it to the ``spade`` command and stops with the command to run).
+    The unpruned DEQ is the pre-trained one, the pruned one the grid cell ``Cell("deq", rate,
+    ratio, regime)``: the very networks the book's tables score, built (and trained where the
+    preset allows, :class:`~spadelib.presets.NeedsCLIError` otherwise) by
+    :func:`spadelib.experiments.runner.cell_network`.
 
     Args:
         preset: ``"quick"`` or ``"paper"`` (default: the current one).
@@ -404,11 +405,11 @@ def bench_time_to_quality(preset=None, ratio: float = 0.4, regime: str = "superv
         regime: its fine-tuning regime (``"none"``: pruned, not fine-tuned).
         rate: the sampling rate.
         n_samples: test samples solved together as one batch, spread over the split.
-        repeats, threads, device: as in :func:`compare_variants` (threads default 1: the
-            same on every machine).
+        repeats, threads, log: as in :func:`compare_variants` (threads default 1: the same
+            on every machine).
         cascade_iters: cheap iterations of the cascade variants (default: one cascade with
             a third of the budget).
-        log: called with a line per variant (``None``: silent).
+        device: where the networks run (default: CUDA if available).
 
     Returns:
         :func:`compare_variants`'s dict, with ``preset``, ``ratio``, ``regime`` and
@@ -497,5 +498,3 @@ def format_costs(rows: list[dict]) -> str:
     lines += [f"| {r['network']} | {r['ratio']:g} | {r['solver']} | {r['params']:,} | "
               f"{r['ms_per_iteration']:,.1f} | x{r['speedup']:.2f} |" for r in rows]
     return "\n".join(lines)
-
-

@@ -124,7 +124,10 @@ def as_options(value) -> InferenceOptions:
 
 def cxx_compiler() -> str | None:
     """The C++ compiler torch.compile's CPU backend (inductor) would call: ``$CXX``, else
-    ``g++`` / ``clang++`` / ``c++`` on the PATH; None when there is none."""
+    ``g++`` / ``clang++`` / ``c++`` on the PATH; None when there is none.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     for name in (os.environ.get("CXX"), "g++", "clang++", "c++"):
         if name and shutil.which(name):
             return shutil.which(name)
@@ -132,7 +135,10 @@ def cxx_compiler() -> str | None:
 
 
 def max_relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """``max |a - b| / max |b|``: how far a prepared network's output is from the plain one's."""
+    """``max |a - b| / max |b|``: how far a prepared network's output is from the plain one's.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     a, b = a.detach().float(), b.detach().float()
     return float((a - b).abs().max() / b.abs().max().clamp_min(torch.finfo(b.dtype).tiny))
 

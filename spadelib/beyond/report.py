@@ -50,6 +50,8 @@ def criteria_frame(preset: Preset | str | None = None, store: ResultStore | None
     dB), ``beyond_spread`` (whether ``|delta_l1|`` exceeds twice the larger of the two
     spreads: a difference smaller than that is not read as a win; ``None`` with fewer than
     two seeds on either side), ``missing`` (why a criterion has no row).
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
     res = Results(preset, store)
     out = []
@@ -86,7 +88,10 @@ def criteria_frame(preset: Preset | str | None = None, store: ResultStore | None
 def gap_closed(pruned_ss: float, better: float, supervised: float) -> float:
     """The share of the gap between eq. (9) (``pruned_ss``) and supervised fine-tuning that
     ``better`` closes: 1 reaches supervised, 0 is no better than eq. (9), below 0 is worse.
-    NaN when supervised fine-tuning is not above eq. (9) (no gap to close)."""
+    NaN when supervised fine-tuning is not above eq. (9) (no gap to close).
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     gap = supervised - pruned_ss
     return (better - pruned_ss) / gap if gap > 0 else NAN
 
@@ -96,7 +101,10 @@ def selfsup_frame(preset: Preset | str | None = None, store: ResultStore | None 
     """``beyond-selfsup`` as a table: a row per network, PSNR (dB) of the unpruned network,
     the pruned one, eq. (9) (``self-supervised``), measurement splitting
     (``self-supervised-split``) and supervised fine-tuning; ``gap_closed`` (:func:`gap_closed`,
-    a fraction) and ``missing``."""
+    a fraction) and ``missing``.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     res = Results(preset, store)
     out = []
     for net in networks:
@@ -123,7 +131,10 @@ def widths_frame(preset: Preset | str | None = None, store: ResultStore | None =
     (network, ratio, ``round_to``: 0 is the paper's widths), its regime, parameters, PSNR
     after fine-tuning, the PSNR change against the paper's widths at the same ratio, and the
     channel counts it pruned to (``before→after`` per group); ``missing`` says why a cell has
-    no row."""
+    no row.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     res = Results(preset, store)
     out = []
     for cell in cells("beyond-widths", res.preset):

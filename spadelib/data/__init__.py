@@ -12,5 +12,5 @@ from .mri import MRIMeasurement, MRISample, build_synthetic, mri_dataset
 from .sr import SRMeasurement, SRSample, builtin_images, load_image_folder, sr_dataset
 
 __all__ = ["SampleSet", "collate", "has_ground_truth", "MRIMeasurement", "MRISample",
-           "mri_dataset", "fastmri_dataset", "fastmri_files", "build_synthetic", "SRMeasurement", "SRSample",
-           "sr_dataset", "load_image_folder", "builtin_images"]
+           "mri_dataset", "fastmri_dataset", "fastmri_files", "build_synthetic", "SRMeasurement",
+           "SRSample", "sr_dataset", "load_image_folder", "builtin_images"]

@@ -27,7 +27,10 @@ from torch.utils.data import DataLoader, Dataset
 
 
 def tensor_fields(cls) -> list[str]:
-    """Names of the dataclass fields of ``cls`` that hold tensors (annotated ``Tensor``)."""
+    """Names of the dataclass fields of ``cls`` that hold tensors (annotated ``Tensor``).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     return [f.name for f in dataclasses.fields(cls) if "Tensor" in str(f.type)]
 
 
@@ -35,7 +38,10 @@ def center_crop(a: np.ndarray | torch.Tensor, size: Sequence[int],
                 axes: tuple[int, int] = (-2, -1)):
     """The centred ``size = (h, w)`` block of array ``a`` along two of its ``axes`` (rows,
     columns); a view, not a copy. When a side does not split evenly, the extra row or column
-    is dropped at the end (the top-left corner sits at ``(H - h) // 2, (W - w) // 2``)."""
+    is dropped at the end (the top-left corner sits at ``(H - h) // 2, (W - w) // 2``).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     (h, w), (th, tw) = (a.shape[axes[0]], a.shape[axes[1]]), size
     index = [slice(None)] * a.ndim
     index[axes[0]] = slice((h - th) // 2, (h - th) // 2 + th)
@@ -46,7 +52,10 @@ def center_crop(a: np.ndarray | torch.Tensor, size: Sequence[int],
 def batch_like(new: Any, batched_view: torch.Tensor, batched: bool, what: str) -> torch.Tensor:
     """``new`` (shaped like a measurement's batched ``y``) in the layout of the stored field:
     as it is for a batched measurement, without its batch axis for a single one. Used by the
-    measurements' ``with_y``."""
+    measurements' ``with_y``.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     if not isinstance(new, torch.Tensor) or new.shape != batched_view.shape:
         got = tuple(new.shape) if isinstance(new, torch.Tensor) else type(new).__name__
         raise ValueError(f"with_y needs {what} shaped like this measurement's y, "
@@ -55,7 +64,10 @@ def batch_like(new: Any, batched_view: torch.Tensor, batched: bool, what: str) -
 
 
 def has_ground_truth(obj: Any) -> bool:
-    """True when ``obj`` (a sample, a batch or a :class:`SampleSet`) carries ground truth."""
+    """True when ``obj`` (a sample, a batch or a :class:`SampleSet`) carries ground truth.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+    """
     if isinstance(obj, SampleSet):
         return "target" in obj.fields
     return dataclasses.is_dataclass(obj) and any(
@@ -64,6 +76,8 @@ def has_ground_truth(obj: Any) -> bool:
 
 class SampleSet(Dataset):
     """A data set of ``sample_type`` dataclasses stored as stacked tensors.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
         sample_type: the dataclass returned by indexing (e.g. ``MRISample``).
@@ -136,7 +150,10 @@ class SampleSet(Dataset):
 
 
 def to_device(sample, device):
-    """A copy of a sample (or batch) dataclass with every tensor field moved to ``device``."""
+    """A copy of a sample (or batch) dataclass with every tensor field moved to ``device``.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
     if not dataclasses.is_dataclass(sample):
         raise TypeError(f"expected a sample dataclass, got {type(sample).__name__}")
     moved = {f.name: getattr(sample, f.name).to(device) for f in dataclasses.fields(sample)
@@ -145,7 +162,10 @@ def to_device(sample, device):
 
 
 def collate(samples: list):
-    """Stack a list of same-type sample dataclasses into one batched dataclass."""
+    """Stack a list of same-type sample dataclasses into one batched dataclass.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
     if not samples:
         raise ValueError("cannot collate an empty list of samples")
     cls = type(samples[0])

@@ -154,6 +154,8 @@ def _wanted_contrasts(contrast) -> tuple[str, ...] | None:
 class FastMRIFile:
     """One fastMRI file as the loader sees it (one subject).
 
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+
     Attributes:
         path: the ``.h5`` file.
         contrast: its contrast (``"AXT2"``...), None when neither the ``acquisition``

@@ -262,17 +262,20 @@ def _kernel_bank(kernels) -> tuple[torch.Tensor, tuple]:
 
 
 def _check_sigma(sigma):
+    """``sigma`` as a noise std >= 0 (a float) or a range ``(low, high)`` (a pair of floats)."""
     if isinstance(sigma, (tuple, list)):
-        if len(sigma) != 2 or not all(isinstance(v, (int, float)) for v in sigma) \
-                or not 0 <= sigma[0] <= sigma[1]:
-            raise ValueError(f"a sigma range must be (low, high) with 0 <= low <= high, "
-                             f"got {sigma!r}")
-        return float(sigma[0]), float(sigma[1])
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 \
-            or sigma == float("inf"):
+        try:
+            low, high = sigma                       # ValueError unless a pair
+            low = checks.real(low, "low", low=0.0)
+            return low, checks.real(high, "high", low=low)
+        except ValueError:
+            raise ValueError(f"a sigma range must be (low, high), two finite numbers with "
+                             f"0 <= low <= high, got {sigma!r}") from None
+    try:
+        return checks.real(sigma, "sigma", low=0.0)
+    except ValueError:
         raise ValueError(f"sigma must be a noise std >= 0 (images in [0, 1]) or a range "
-                         f"(low, high), got {sigma!r}")
-    return float(sigma)
+                         f"(low, high), got {sigma!r}") from None
 
 
 def _sigmas(sigma, n: int, gen: torch.Generator) -> torch.Tensor:

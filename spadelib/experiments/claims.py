@@ -32,6 +32,8 @@ MRI_SETTINGS = (0.167, 0.125, 0.10)
 class Claim:
     """One claim of the paper and its verdict on our data.
 
+    Taught in Chapters 6 (``book/06_cs_mri.ipynb``) and 7 (``book/07_super_resolution.ipynb``).
+
     Attributes:
         claim: the claim, as the paper makes it.
         test: how it is decided here (thresholds included).

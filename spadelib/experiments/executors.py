@@ -104,6 +104,10 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
 
     Each task asks for one GPU where the cluster has GPUs, else one CPU. A Ray started here is
     shut down at the end; a cluster that was already running is left running.
+
+    The book's chapters run cells locally: this is the path of ``spade run --executor ray`` through
+    :func:`~spadelib.experiments.runner.run_grid`, taught in Chapter 5
+    (``book/05_finetuning.ipynb``).
     """
     import ray
     from tqdm.auto import tqdm

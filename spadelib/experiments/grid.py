@@ -200,7 +200,10 @@ GRIDS["smoke"] = lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.
 
 
 def check_grid(name: str) -> str:
-    """``name`` if it is a known grid; the error lists them."""
+    """``name`` if it is a known grid; the error lists them.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
     return checks.choice(str(name).strip().lower(), GRIDS, "grid")
 
 
@@ -214,7 +217,10 @@ def _in_quick_subset(cell: Cell) -> bool:
 
 def runs_at(cell: Cell, preset: Preset | str | None = None) -> bool:
     """Whether ``preset`` runs ``cell`` at all: every cell at ``paper``, the cells inside
-    :data:`QUICK_SUBSET` at ``quick`` (the chapters mark the others "paper preset only")."""
+    :data:`QUICK_SUBSET` at ``quick`` (the chapters mark the others "paper preset only").
+
+    Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
+    """
     return get_preset(preset).name == "paper" or _in_quick_subset(cell)
 
 
@@ -227,7 +233,10 @@ def _narrowest_group(network: str, P: Preset) -> int:
 def feasible(cell: Cell, preset: Preset | str | None = None) -> bool:
     """Whether pruning can make ``cell``'s network at ``preset``: a ``round_to`` that rounds
     the narrowest group down to no channel cannot (VarNet's 18 channels at ratio 0.4 keep 10,
-    which ``round_to=16`` makes 0). :func:`cells` leaves such cells out."""
+    which ``round_to=16`` makes 0). :func:`cells` leaves such cells out.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     from ..pruning import kept_channels
 
     if not cell.round_to or cell.ratio == 0:
@@ -243,6 +252,8 @@ def cells(name: str, preset: Preset | str | None = None) -> list[Cell]:
     :data:`QUICK_SUBSET` (so it runs, for example, ``table1`` for the DEQ and VarNet at the
     ratios 0.2 and 0.4 only); a grid may come out empty at that preset (``table2``). Cells
     whose ``round_to`` would empty a layer group at the preset (:func:`feasible`) are left out.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
     P = get_preset(preset)
     chosen = GRIDS[check_grid(name)]()

@@ -113,7 +113,10 @@ TABLE3_SSIM = {
 
 
 def paper_value(network: str, setting, ratio: float, regime: str, metric: str = "psnr"):
-    """The paper's ``metric`` for one cell, or ``None`` where the paper has no number."""
+    """The paper's ``metric`` for one cell, or ``None`` where the paper has no number.
+
+    Taught in Chapters 6 (``book/06_cs_mri.ipynb``) and 7 (``book/07_super_resolution.ipynb``).
+    """
     entry = PAPER.get((network, setting, ratio))
     if entry is None:
         return None

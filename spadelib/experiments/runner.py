@@ -29,7 +29,10 @@ EXECUTORS = ("local", "ray")
 
 
 def versions() -> dict:
-    """The versions a row was computed with."""
+    """The versions a row was computed with.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+    """
     import torch_pruning
 
     import spadelib
@@ -124,7 +127,10 @@ def prune_cell(teacher, cell: Cell):
 
 def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) -> dict:
     """Run one cell (:func:`cell_network`), evaluate it on the test split and return its row
-    (see the module docstring)."""
+    (see the module docstring).
+
+    Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
+    """
     from .. import inputs
     from ..evaluation import evaluate
     from ..training import default_device
@@ -180,6 +186,8 @@ def run_grid(grid, preset=None, *, executor: str = "local",
              store: ResultStore | None = None, device=None, progress: bool = True,
              on_row: Callable[[dict], None] | None = None) -> list[dict]:
     """Run every pending cell of ``grid`` and store its row; returns the new rows.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Args:
         grid: a grid name (:data:`~spadelib.experiments.grid.GRIDS`), or a list of

@@ -47,7 +47,10 @@ def _plain(obj):
 def store_path(preset: Preset | str | None = None) -> Path:
     """Where the results of ``preset`` are stored: ``results-{preset}.spade`` for the book's
     own inputs, ``results-{preset}-real-{digest}.spade`` for each set of real inputs chosen
-    by :mod:`spadelib.inputs`, so results from different inputs never mix."""
+    by :mod:`spadelib.inputs`, so results from different inputs never mix.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+    """
     from .. import inputs
 
     tag = inputs.current().tag()
@@ -56,6 +59,8 @@ def store_path(preset: Preset | str | None = None) -> Path:
 
 class ResultStore:
     """The rows of one preset's experiments, keyed by :attr:`Cell.key`.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Args:
         path: the store file (default: :func:`store_path` of the current preset).

@@ -45,7 +45,12 @@ def _fmt(v, digits=2) -> str:
 def table_frame(number: int, preset: Preset | str | None = None, store: ResultStore | None = None):
     """Table ``number`` (1-6) of the paper as a DataFrame: one row per (network or scale,
     ratio); for each regime our PSNR and SSIM with the paper's beside them; then time, speed-up
-    against the unpruned network, and #params (ours, paper's)."""
+    against the unpruned network, and #params (ours, paper's).
+
+    What ``spade table`` prints (:func:`paper_table`); Chapters 6 (``book/06_cs_mri.ipynb``) and 7
+    (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
+    (:func:`paper_layout`).
+    """
     import pandas as pd
 
     if number not in TABLES:
@@ -106,7 +111,12 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
 
 def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md",
                 store: ResultStore | None = None) -> str:
-    """Table ``number`` as text: ``fmt`` is ``"md"``, ``"csv"`` or ``"latex"``."""
+    """Table ``number`` as text: ``fmt`` is ``"md"``, ``"csv"`` or ``"latex"``.
+
+    What ``spade table`` prints; Chapters 6 (``book/06_cs_mri.ipynb``) and 7
+    (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
+    (:func:`paper_layout`).
+    """
     from ..checks import choice
 
     choice(fmt, ("md", "csv", "latex"), "format")
@@ -365,7 +375,10 @@ def layout_frame(number: int, preset: Preset | str | None = None,
 
 
 def caption(number: int, preset: Preset | str | None = None) -> str:
-    """The caption of table ``number`` in the chapters: what it shows and how to read it."""
+    """The caption of table ``number`` in the chapters: what it shows and how to read it.
+
+    Taught in Chapters 6 (``book/06_cs_mri.ipynb``) and 7 (``book/07_super_resolution.ipynb``).
+    """
     P = get_preset(preset)
     text = f"Table {number}: {TABLES[number][3]} ({P.name} preset). Each ratio has our row " \
            "and the paper's below it."

@@ -33,6 +33,8 @@ __all__ = ["Filled", "fill", "cell_images", "deq_trace", "usrnet_trace", "usrnet
 class Filled:
     """What :func:`fill` did: how many cells it ran, which are still pending or failed.
 
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+
     Attributes:
         grids: the grids asked for.
         preset: the preset's name.
@@ -227,7 +229,10 @@ def usrnet_trace(cell: Cell, index: int = 0, preset: Preset | str | None = None,
 
 
 def usrnet_iterates(net, batch) -> dict:
-    """The iterates of a USRNet on one batched sample (see :func:`usrnet_trace`)."""
+    """The iterates of a USRNet on one batched sample (see :func:`usrnet_trace`).
+
+    Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
+    """
     from ..data.common import to_device
     from ..metrics import psnr
 

@@ -32,6 +32,8 @@ from .varnet import E2EVarNet, VarNet, build_e2e_varnet, build_varnet
 class NetworkSpec:
     """What the package knows about one network.
 
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+
     Attributes:
         name: the canonical name (``"e2e-varnet"``).
         task: the task it solves, a key of :data:`spadelib.tasks.TASKS` (``"mri"``, ``"sr"``).

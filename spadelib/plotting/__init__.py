@@ -33,4 +33,4 @@ from .regimes import regime_points
 from .tables import metrics_table
 
 __all__ = ["show_images", "show_kspace", "show_coils", "show_kernels", "metrics_table",
-           "show_groups", "regime_points"]
+           "show_groups", "regime_points", "ERROR_CMAP", "KERNEL_CMAP", "PHASE_CMAP"]

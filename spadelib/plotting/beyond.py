@@ -29,6 +29,8 @@ def plot_time_to_quality(result: dict, title: str | None = None) -> Figure:
 
     The target (the reference's final PSNR minus the tolerance) is a dashed line; a variant
     that reaches it has a dot where it does. Time is the median over the timed rounds.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
     traces, rows = result["traces"], {r["variant"]: r for r in result["rows"]}
     fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
@@ -54,6 +56,8 @@ def plot_speedup_vs_macs(rows: list[dict], title: str | None = None) -> Figure:
     """Measured speed-up (same runtime options, unpruned over pruned) against the MAC ratio,
     one colour per network, one marker per option; rows from
     :func:`spadelib.beyond.hardware.bench_hardware`. Ratio-0 and untimed rows are left out.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
     timed = [r for r in rows if r["ratio"] and r.get("speedup") and r.get("macs_ratio")]
     if not timed:
@@ -88,7 +92,10 @@ def plot_criteria(frame, title: str | None = None) -> Figure:
     """PSNR after fine-tuning per criterion (:func:`spadelib.beyond.report.criteria_frame`),
     one panel per network; error bars are one standard deviation over the seeds (none with a
     single seed), the dotted line is group-l1's mean. Criteria without a row are left out
-    (the chapter lists them under the table)."""
+    (the chapter lists them under the table).
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     nets = list(dict.fromkeys(frame["network"]))
     fig, axes = plt.subplots(1, len(nets), figsize=(4.2 * len(nets), 3.6), squeeze=False,
                              layout="constrained")
@@ -113,7 +120,10 @@ def plot_criteria(frame, title: str | None = None) -> Figure:
 
 def plot_selfsup(frame, title: str | None = None) -> Figure:
     """The regimes of :func:`spadelib.beyond.report.selfsup_frame` as points per network:
-    pruned, eq. (9), measurement splitting, supervised; the unpruned network as a line."""
+    pruned, eq. (9), measurement splitting, supervised; the unpruned network as a line.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     columns = [("pruned", "not fine-tuned", "0.45"), ("self-supervised", "eq. (9)", "C2"),
                ("self-supervised-split", "splitting", "C4"), ("supervised", "supervised", "C0")]
     nets = list(frame["network"])

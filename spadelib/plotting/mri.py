@@ -1,4 +1,5 @@
-"""MRI figures: k-space with its sampling mask (:func:`show_kspace`) and coils (:func:`show_coils`)."""
+"""MRI figures: k-space with its sampling mask (:func:`show_kspace`) and coils
+(:func:`show_coils`)."""
 from __future__ import annotations
 
 import math
@@ -53,7 +54,7 @@ def _mask_2d(mask: Any, h: int, w: int) -> np.ndarray:
         m = m[0]
     if m.ndim == 0:
         raise ValueError("mask must be an array of shape (W,), (H, W) or fastMRI "
-                         f"(..., 1, W, 1), got a scalar")
+                         "(..., 1, W, 1), got a scalar")
     if m.ndim == 1:
         m = m[None, :]  # a 1-D mask selects columns (fastMRI: phase encoding along W)
     try:

@@ -46,6 +46,8 @@ def check_example_inputs(example_inputs, module: nn.Module | None = None) -> tup
     """The example inputs as a tuple of tensors with batch size >= 2 (that ``module`` runs on,
     when given: it is run once in eval mode without gradients, its modes restored).
 
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
+
     Raises:
         TypeError: a bare tensor, or not a non-empty tuple/list.
         ValueError: a batch size < 2, or inputs the module cannot run on.
@@ -87,6 +89,8 @@ def check_example_inputs(example_inputs, module: nn.Module | None = None) -> tup
 def check_ignored(module: nn.Module, ignored_layers) -> list[nn.Module]:
     """``ignored_layers`` as a list of submodules of ``module``.
 
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
+
     Raises:
         TypeError: a class (``nn.Conv2d``) or anything else that is not a module instance.
         ValueError: a module that is not part of ``module`` (e.g. a layer of the original
@@ -115,6 +119,8 @@ def traceable(module: nn.Module) -> Iterator[None]:
     In-place activations are switched off (they hide InstanceNorm layers from the graph),
     gradients are enabled and every parameter requires a gradient (the trace follows
     ``grad_fn``), and the train/eval flags that the trace resets are restored on exit.
+
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
     """
     inplace = {m: m.inplace for m in module.modules()
                if isinstance(getattr(m, "inplace", None), bool)}
@@ -138,12 +144,18 @@ def traceable(module: nn.Module) -> Iterator[None]:
 
 
 def dependency_graph(module: nn.Module, example_inputs: tuple) -> tp.DependencyGraph:
-    """DepGraph of ``module`` (call inside :func:`traceable`, with checked inputs)."""
+    """DepGraph of ``module`` (call inside :func:`traceable`, with checked inputs).
+
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
+    """
     return tp.DependencyGraph().build_dependency(module, example_inputs=example_inputs)
 
 
 def root_of(group) -> nn.Module:
-    """The layer whose output channels define a torch-pruning group."""
+    """The layer whose output channels define a torch-pruning group.
+
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
+    """
     return group[0].dep.target.module
 
 
@@ -177,6 +189,8 @@ def _function_name(handler) -> str:
 @dataclass(frozen=True)
 class GroupMember:
     """One layer of a layer group.
+
+    Taught in Chapter 3 (``book/03_depgraph.ipynb``).
 
     Attributes:
         layer: dotted name of the layer inside the traced module (``"body.0.body.2"``).

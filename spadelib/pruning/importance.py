@@ -66,7 +66,10 @@ GLOBAL_SUFFIX = "-global"
 
 def criterion_names() -> tuple[str, ...]:
     """Every criterion name :func:`parse_criterion` accepts: each of :data:`CRITERIA`, alone
-    (uniform per-group ratios) and with :data:`GLOBAL_SUFFIX` (one ranking per CNN)."""
+    (uniform per-group ratios) and with :data:`GLOBAL_SUFFIX` (one ranking per CNN).
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     return CRITERIA + tuple(name + GLOBAL_SUFFIX for name in CRITERIA)
 
 
@@ -125,7 +128,10 @@ def make_importance(importance: str | tp.importance.Importance = "l1") -> tp.imp
 
 
 def importance_name(importance: str | tp.importance.Importance) -> str:
-    """The name a report gives an importance: the name itself, or the estimator's class."""
+    """The name a report gives an importance: the name itself, or the estimator's class.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
     return importance if isinstance(importance, str) else type(importance).__name__
 
 
@@ -136,7 +142,10 @@ def is_taylor(importance: tp.importance.Importance) -> bool:
 
 def needs_gradients(importance: tp.importance.Importance) -> bool:
     """Whether the estimator reads ``.grad`` (Taylor, Hessian): :func:`fill_gradients` must run
-    before it scores."""
+    before it scores.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     return isinstance(importance, (tp.importance.GroupTaylorImportance,
                                    tp.importance.GroupHessianImportance))
 
@@ -145,7 +154,10 @@ def fill_gradients(importance: tp.importance.Importance, module: nn.Module,
                    example_inputs: tuple, loss_fn: LossFn | None = None) -> None:
     """Fill ``.grad`` of ``module``'s parameters with what ``importance`` reads: the gradient
     of the loss for Taylor (:func:`taylor_gradients`), the mean squared per-sample gradient for
-    Hessian (:func:`hessian_gradients`); nothing for the others."""
+    Hessian (:func:`hessian_gradients`); nothing for the others.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
+    """
     if isinstance(importance, tp.importance.GroupHessianImportance):
         importance.zero_grad()         # use .grad, not a stale accumulation of its own
         hessian_gradients(module, example_inputs, loss_fn)
@@ -201,6 +213,8 @@ def taylor_gradients(module: nn.Module, example_inputs: tuple,
     must be back-propagated before each pruning step. ``loss_fn(module, example_inputs)``
     defaults to the mean square of ``module(*example_inputs)``; pass one that runs real data
     through the task's loss for a data-aware criterion.
+
+    Taught in Chapter 8 (``book/08_beyond.ipynb``).
 
     Raises:
         ValueError: the loss is not a scalar tensor that depends on the module's weights.

@@ -259,13 +259,9 @@ def prune_module(module: nn.Module, example_inputs: tuple, ratio: float,
     :math:`\lfloor K(1 - r)\rfloor` channels (rounded down to a multiple of ``round_to`` when
     given).
 
-    Importance ``"taylor"`` needs gradients: before each step it runs ``loss_fn(module,
-    example_inputs)`` (default: the mean square of ``module(*example_inputs)``, a data-free
-    proxy: how much the output's energy depends on each weight) and one backward pass; the
-    gradients are cleared afterwards. Pass a ``loss_fn`` that runs real data and the task's
-    loss for a data-aware criterion. ``"hessian"`` needs one backward pass per sample instead
-    (:func:`~spadelib.pruning.importance.hessian_gradients`; ``loss_fn`` then returns the
-    per-sample losses).
+    Gradient criteria (``"taylor"``, ``"hessian"``) back-propagate ``loss_fn`` before each
+    step and clear the gradients afterwards: what each reads, and the default loss, are in
+    :func:`~spadelib.pruning.importance.fill_gradients` and the functions it calls.
 
     A criterion with the suffix ``"-global"`` (``"l1-global"``, ``"taylor-global"``...) scores
     the channels the same way but ranks those of all groups together and removes the lowest
@@ -328,6 +324,8 @@ def prune_module(module: nn.Module, example_inputs: tuple, ratio: float,
 # --------------------------------------------------------------------------------------------
 def priors_of(model) -> list:
     """The :class:`~spadelib.models.base.PriorSpec` list an MBDL network declares, checked.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
     Raises:
         TypeError: ``model`` has no ``priors()`` (a plain CNN: use :func:`prune_module`).
@@ -444,9 +442,7 @@ def prune(model: nn.Module, ratio: float | None = None, *, target_reduction: flo
         ratio: per-group channel ratio in [0, 1) (the paper's 0.05, 0.1, 0.2, 0.4).
         target_reduction: alternatively, the fraction of parameters to remove, in (0, 1).
         steps: progressive pruning steps (see :func:`prune_module`).
-        importance: the criterion, as for :func:`prune_module`: ``"l1"`` (the paper's),
-            ``"l2"``, ``"random"``, ``"taylor"``, ``"lamp"``, ``"hessian"``, each optionally
-            with ``"-global"`` (``"l1-global"``).
+        importance: the criterion, as for :func:`prune_module` (default ``"l1"``, the paper's).
         round_to: keep channel counts multiples of this (None: the paper's counts; see
             :func:`prune_module`).
         loss_fn: for ``"taylor"``: ``loss_fn(cnn, example_inputs) -> scalar``, called per prior

@@ -28,7 +28,10 @@ __all__ = ["GroupChange", "PriorReport", "PruneReport", "count_macs", "macs_inpu
 
 @dataclass
 class GroupChange:
-    """Channels of one layer group before and after pruning (``root`` names the group)."""
+    """Channels of one layer group before and after pruning (``root`` names the group).
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
 
     root: str
     before: int
@@ -38,6 +41,8 @@ class GroupChange:
 @dataclass
 class PriorReport:
     """What pruning did to one CNN.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
     Attributes:
         name: the prior's name in its network (``"prior"``, ``"cascades.3.model.unet"``), or
@@ -178,7 +183,10 @@ class PruneReport:
 
 
 def count_macs(module: nn.Module, inputs: tuple) -> int:
-    """MACs of one call ``module(*inputs)`` as torch-pruning counts them."""
+    """MACs of one call ``module(*inputs)`` as torch-pruning counts them.
+
+    Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
+    """
     macs, _ = tp.utils.count_ops_and_params(module, inputs)
     return int(macs)
 

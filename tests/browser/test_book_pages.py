@@ -141,7 +141,8 @@ def test_page_loads_without_errors_and_renders_its_widgets(browser, page_path):
         # no progress bar in the book: none among the saved widgets, no tqdm text in outputs
         state = page.evaluate("""() => Array.from(document.querySelectorAll(
             'script[type="application/vnd.jupyter.widget-state+json"]')).map(s => s.textContent)""")
-        bars = [m for text in state for m in re.findall(r'"_model_name":\s*"(\w*Progress\w*)"', text)]
+        widget = r'"_model_name":\s*"(\w*Progress\w*)"'
+        bars = [m for text in state for m in re.findall(widget, text)]
         assert not bars, f"{page_path}: progress-bar widgets saved in the page: {bars}"
         outputs = page.evaluate("""() => Array.from(document.querySelectorAll(
             '.cell_output pre, .output pre')).map(e => e.textContent)""")
