@@ -2,7 +2,7 @@
 
 ::
 
-    spade run table1 [--preset paper] [--executor local|ray]   # resumable; Ctrl-C saves
+    spade run table1 [--preset paper] [--executor local|ray] [--redo]   # resumable; Ctrl-C saves
     spade status [table1]                                      # done / failed / pending
     spade table 1 [--format md|csv|latex]                      # ours beside the paper's
     spade pretrain deq [--devices 4] [--setting 0.125]         # one network, cached
@@ -37,13 +37,15 @@ def _preset(args):
 
 def _cmd_run(args) -> int:
     from . import inputs
+    from .experiments.grid import cells
     from .experiments.runner import pending, run_grid
     from .experiments.store import ResultStore
 
     P = _preset(args)
     store = ResultStore.for_preset(P)
-    todo = pending(args.grid, P, store)
-    print(f"grid {args.grid} ({P.name}): {len(todo)} cell(s) to run; results in {store.path}")
+    todo = cells(args.grid, P) if args.redo else pending(args.grid, P, store)
+    print(f"grid {args.grid} ({P.name}): {len(todo)} cell(s) to run"
+          + (" (--redo: stored ones too)" if args.redo else "") + f"; results in {store.path}")
     if not inputs.current().synthetic:
         print(inputs.describe())
 
@@ -55,7 +57,7 @@ def _cmd_run(args) -> int:
             print(f"  {row['key']}: FAILED {row['error']}")
 
     run_grid(args.grid, P, executor=args.executor, store=store, device=args.device,
-             progress=sys.stderr.isatty(), on_row=say)
+             progress=sys.stderr.isatty(), on_row=say, redo=args.redo)
     failed = [r for r in store.rows() if r.get("status") == "failed"]
     return 1 if failed else 0
 
@@ -169,6 +171,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: one cell after another here; ray: Ray tasks, one GPU each")
     c.add_argument("--device", default=None, help="local executor: cpu, cuda, cuda:1, ...")
+    c.add_argument("--redo", action="store_true",
+                   help="run the stored cells too, replacing their rows (after a code change "
+                        "that the cell keys do not capture; cached networks are reused)")
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
     c = command("table", "one of the paper's tables, ours beside the paper's", _cmd_table)

@@ -305,3 +305,21 @@ def test_a_refusal_to_train_here_stops_the_grid_and_stores_nothing(tmp_path, mon
     with pytest.raises(NeedsCLIError, match="spade run all --preset paper"):
         R.run_grid("smoke", "paper", store=store, progress=False)
     assert store.rows() == []
+
+
+def test_redo_runs_the_stored_cells_again_and_replaces_their_rows(tmp_path, monkeypatch):
+    import spadelib.experiments.runner as R
+
+    psnr = {"value": 30.0}
+    monkeypatch.setattr(R, "run_cell", lambda cell, preset, device=None, progress=False: {
+        "key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": psnr["value"]})
+    store = ResultStore(tmp_path / "results-quick.spade")
+    assert len(R.run_grid("smoke", "quick", store=store, progress=False)) == 4
+    psnr["value"] = 31.0                             # the code changed; the keys did not
+    assert R.run_grid("smoke", "quick", store=store, progress=False) == []
+    assert {r["psnr"] for r in store.rows()} == {30.0}
+    again = R.run_grid("smoke", "quick", store=store, progress=False, redo=True)
+    assert len(again) == 4 and len(store) == 4
+    assert {r["psnr"] for r in store.rows()} == {31.0}
+    with pytest.raises(TypeError, match="redo"):
+        R.run_grid("smoke", "quick", store=store, progress=False, redo="yes")

@@ -184,7 +184,7 @@ def pending(grid, preset=None, store: ResultStore | None = None,
 
 def run_grid(grid, preset=None, *, executor: str = "local",
              store: ResultStore | None = None, device=None, progress: bool = True,
-             on_row: Callable[[dict], None] | None = None) -> list[dict]:
+             on_row: Callable[[dict], None] | None = None, redo: bool = False) -> list[dict]:
     """Run every pending cell of ``grid`` and store its row; returns the new rows.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
@@ -199,6 +199,9 @@ def run_grid(grid, preset=None, *, executor: str = "local",
         device: local executor only; default CUDA if available.
         progress: a progress bar over the cells (in a terminal).
         on_row: called with each new row (the CLI prints a line).
+        redo: run the stored cells too, replacing their rows: after a change to the code that
+            a row's key does not capture (a regime's loss, the evaluation). Networks come from
+            the caches wherever their keys still match, so only what changed is trained again.
 
     Raises:
         NeedsCLIError: a cell needs a pre-training or fine-tuning run that the preset leaves
@@ -211,7 +214,7 @@ def run_grid(grid, preset=None, *, executor: str = "local",
     checks.choice(executor, EXECUTORS, "executor")
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
-    todo = pending(grid, P, store)
+    todo = _cells_of(grid, P) if checks.flag(redo, "redo") else pending(grid, P, store)
     new: list[dict] = []
 
     def keep(row: dict) -> None:
