@@ -116,6 +116,8 @@ class Regime:
             iterates over and its ``loss_fn(net, batch)``.
         split: its loss splits the sampled k-space (:mod:`spadelib.beyond.selfsup`): MRI only,
             and the split options enter the cache key.
+        split_score: the split's scoring when the caller leaves ``split_score`` unset
+            (``None``: not a split regime); a regime named for one scoring refuses the other.
     """
 
     name: str
@@ -127,6 +129,7 @@ class Regime:
     no_teacher: str
     prepare: Callable[[Run], tuple[SampleSet, LossFn]]
     split: bool = False
+    split_score: str | None = None
 
     def options(self, run: Run) -> dict:
         """The loss options that enter the cache key."""
@@ -172,9 +175,11 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
     Regime("self-supervised", 9, ground_truth=False, teacher=False, keeps_best_epoch=False,
            equivariant=True, no_teacher="assumes no pre-trained model is available",
            prepare=_self_supervised),
-    Regime(selfsup.REGIME_NAME, None, ground_truth=False, teacher=False,
-           keeps_best_epoch=False, equivariant=False,
-           no_teacher="assumes no pre-trained model is available", prepare=_split, split=True),
+    *(Regime(name, None, ground_truth=False, teacher=False, keeps_best_epoch=False,
+             equivariant=False, no_teacher="assumes no pre-trained model is available",
+             prepare=_split, split=True, split_score=score)
+      for name, score in ((selfsup.REGIME_NAME, "measured"),
+                          (selfsup.HELD_OUT_REGIME, "held-out"))),
 )}
 
 
@@ -294,7 +299,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
              rotations: str = "90", rotate_coil_maps: bool | None = None,
              split_fraction: float = 0.4, split_unit: str = "points",
              keep_centre: bool = True, ei_weight: float = 0.0,
-             split_score: str = "measured", preset: Preset | str | None = None,
+             split_score: str | None = None, preset: Preset | str | None = None,
              val_data: SampleSet | None = None,
              max_minutes: float | None = None, seed: int | None = None, cache: bool = True,
              device: torch.device | str | None = None,
@@ -311,7 +316,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     Args:
         pruned: the network to fine-tune (any ``net(batched measurement) -> image`` module).
         regime: ``"supervised"`` (eq. 7), ``"school"`` (eq. 8), ``"self-supervised"``
-            (eq. 9) or ``"self-supervised-split"`` (MRI only, Chapter 8); see :data:`REGIMES`.
+            (eq. 9), ``"self-supervised-split"`` or ``"self-supervised-split-held-out"`` (MRI
+            only, Chapter 8); see :data:`REGIMES`.
         data: a :class:`~spadelib.data.SampleSet` without NaN or Inf. Supervised: training
             pairs (with ground truth). School and self-supervised: a task's bare measurements,
             ``split.measurements_only()``.
@@ -331,7 +337,8 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
             self-supervised-split only: the share of the sampled entries held out of the
             input, ``"points"`` or ``"lines"``, whether the centre lines always stay in the
             input, the weight of an added equivariance term, and whether the loss scores every
-            measured entry (``"measured"``) or the held-out ones only (``"held-out"``)
+            measured entry (``"measured"``) or the held-out ones only (``"held-out"``;
+            default: the regime's, ``"held-out"`` for ``"self-supervised-split-held-out"``)
             (:func:`spadelib.beyond.selfsup.split_loss`).
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
@@ -378,8 +385,13 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     loss = checks.choice(loss, LOSSES, "loss")
     rotations = check_rotations(rotations)
     rotate_coil_maps = rotate_maps_for(data.sample_type, rotate_coil_maps)
+    if spec.split and split_score is None:
+        split_score = spec.split_score
+    elif spec.name == selfsup.HELD_OUT_REGIME and split_score != spec.split_score:
+        raise ValueError(f"regime {spec.name!r} scores the held-out entries: it takes no "
+                         f"split_score={split_score!r} (use {selfsup.REGIME_NAME!r} for that)")
     split = selfsup.check_split_options(split_fraction, split_unit, keep_centre, ei_weight,
-                                        split_score)
+                                        "measured" if split_score is None else split_score)
     _check_what_it_sees(spec, data, teacher, val_data)
     if spec.equivariant:
         check_ei_options(data.sample_type, rotations, rotate_coil_maps)

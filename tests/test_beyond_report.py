@@ -75,6 +75,10 @@ def test_selfsup_frame_gives_the_share_of_the_gap_closed(store):
     assert f.loc["deq", "gap_closed"] == pytest.approx((24 - 21) / (25.0 - 21))
     assert math.isnan(f.loc["varnet", "gap_closed"])      # no split cell
     assert "self-supervised-split: not run yet" in f.loc["varnet", "missing"]
+    assert math.isnan(f.loc["varnet", "self-supervised-split-held-out"])
+    _add(store, Cell("varnet", 0.167, 0.4, "self-supervised-split-held-out"), 20.5)
+    assert selfsup_frame("paper", store).set_index("key").loc[
+        "varnet", "self-supervised-split-held-out"] == 20.5
     assert gap_closed(20.0, 19.0, 22.0) == pytest.approx(-0.5)
     assert math.isnan(gap_closed(22.0, 23.0, 21.0))        # supervised below: no gap
     fig = plot_selfsup(selfsup_frame("paper", store))

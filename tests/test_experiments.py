@@ -61,6 +61,9 @@ def test_quick_preset_runs_a_documented_subset():
     assert seeds[("deq", "l1")] == seeds[("deq", "taylor")] == {0}
     assert {c.seed for c in cells("beyond-criteria", "paper") if c.network == "deq"} == {0, 1, 2}
     assert all(c.seed == 0 for c in cells("table1", "quick"))
+    held_out = [c for c in cells("beyond-selfsup", "quick")
+                if c.regime == "self-supervised-split-held-out"]
+    assert [c.network for c in held_out] == ["varnet"]
 
 
 def test_paper_numbers_are_transcribed_consistently():

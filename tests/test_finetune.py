@@ -120,11 +120,13 @@ def test_supervised_validation_keeps_best_epoch(mri, pruned, P):
 
 def test_the_regimes_are_a_table():
     assert list(ft.REGIMES) == ["supervised", "school", "self-supervised",
-                                "self-supervised-split"]
-    sv, school, ss, split = ft.REGIMES.values()
-    assert [r.equation for r in (sv, school, ss, split)] == [7, 8, 9, None]
-    assert split.split and not any(r.split for r in (sv, school, ss))
-    assert not (split.ground_truth or split.teacher or split.keeps_best_epoch)
+                                "self-supervised-split", "self-supervised-split-held-out"]
+    sv, school, ss, split, held_out = ft.REGIMES.values()
+    assert [r.equation for r in (sv, school, ss, split, held_out)] == [7, 8, 9, None, None]
+    assert split.split and held_out.split and not any(r.split for r in (sv, school, ss))
+    assert (split.split_score, held_out.split_score) == ("measured", "held-out")
+    for r in (split, held_out):
+        assert not (r.ground_truth or r.teacher or r.keeps_best_epoch)
     assert sv.ground_truth and not school.ground_truth and not ss.ground_truth
     assert school.teacher and not sv.teacher and not ss.teacher
     assert sv.keeps_best_epoch and not school.keeps_best_epoch and not ss.keeps_best_epoch

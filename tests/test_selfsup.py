@@ -238,6 +238,38 @@ def test_the_split_options_enter_the_key(samples, P, data_dir, monkeypatch):
     assert keys[6] == keys[0] and keys[7] == keys[0]    # rotations: not its; "measured": default
 
 
+def test_the_held_out_regime_scores_as_ssdu_and_refuses_the_other_scoring(samples, P, data_dir,
+                                                                          monkeypatch):
+    """``self-supervised-split-held-out`` is the split regime with SSDU's scoring: its loss gets
+    ``score="held-out"`` unasked, and ``split_score="measured"`` is refused."""
+    from spadelib.beyond import selfsup
+
+    scores, keys = [], []
+
+    def spy(path, pruned, config):
+        keys.append(path.name)
+        return None                                      # not cached: fine-tune
+
+    def fit(net, data, loss_fn, config, **kw):
+        loss_fn(net, data.batch(range(2)))
+        raise _Stop
+
+    real = selfsup.split_loss
+    monkeypatch.setattr(selfsup, "split_loss", lambda *a, score, **k: scores.append(score)
+                        or real(*a, score=score, **k))
+    monkeypatch.setattr(ft, "_from_cache", spy)
+    monkeypatch.setattr(ft, "fit", fit)
+    meas, deq = samples.measurements_only(), _tiny_deq(P)
+    for regime in (selfsup.HELD_OUT_REGIME, REGIME):
+        with pytest.raises(_Stop):
+            ft.finetune(deq, regime, data=meas, preset=P, **KW)
+    assert scores == ["held-out", "measured"]
+    assert keys[0].startswith(f"finetune-{selfsup.HELD_OUT_REGIME}-") and keys[0] != keys[1]
+    with pytest.raises(ValueError, match="held-out entries"):
+        ft.finetune(deq, selfsup.HELD_OUT_REGIME, data=meas, preset=P, split_score="measured",
+                    **KW)
+
+
 # ------------------------------------------------------------------------------ cache keys
 def test_the_paper_regimes_keep_their_cache_keys(samples, P, data_dir, monkeypatch):
     """The keys below were computed by this very setup with spadelib/finetune.py as it was

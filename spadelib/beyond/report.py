@@ -25,6 +25,7 @@ from ..experiments.grid import BEYOND_CRITERIA, BEYOND_SEEDS, RATIOS, SELFSUP, C
 from ..experiments.store import ResultStore
 from ..experiments.tables import NAMES, Results
 from ..presets import Preset
+from .selfsup import HELD_OUT_REGIME
 
 __all__ = ["criteria_frame", "selfsup_frame", "widths_frame", "gap_closed"]
 
@@ -101,7 +102,8 @@ def selfsup_frame(preset: Preset | str | None = None, store: ResultStore | None 
     """``beyond-selfsup`` as a table: a row per network, PSNR (dB) of the unpruned network,
     the pruned one, eq. (9) (``self-supervised``), measurement splitting
     (``self-supervised-split``) and supervised fine-tuning; ``gap_closed`` (:func:`gap_closed`,
-    a fraction) and ``missing``.
+    a fraction) and ``missing``; and splitting with SSDU's held-out scoring
+    (``self-supervised-split-held-out``: NaN where the grid has no such cell).
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
@@ -118,6 +120,8 @@ def selfsup_frame(preset: Preset | str | None = None, store: ResultStore | None 
             row[name] = NAN if v is None else v
             if v is None:
                 missing.append(f"{name}: {res.why_missing(cell)}")
+        held = res.value(Cell(net, setting, ratio, HELD_OUT_REGIME), "psnr")
+        row[HELD_OUT_REGIME] = NAN if held is None else held     # VarNet's comparison only
         row["gap_closed"] = gap_closed(row["self-supervised"], row["self-supervised-split"],
                                        row["supervised"])
         row["missing"] = "; ".join(missing)

@@ -69,7 +69,7 @@ from ..data.mri import MRIMeasurement
 from ..losses import check_measurements_only, equivariance_loss, measured_loss
 from ..transforms import draw_rotations
 
-__all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "centre_lines", "split_mask",
+__all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "HELD_OUT_REGIME", "centre_lines", "split_mask",
            "split_measurement", "split_loss", "check_split_data", "check_split_options"]
 
 #: how the sampled k-space is split: single entries (every coil alike) or whole lines
@@ -78,6 +78,9 @@ SPLIT_UNITS = ("points", "lines")
 SPLIT_SCORES = ("measured", "held-out")
 #: the fine-tuning regime of :mod:`spadelib.finetune` that uses :func:`split_loss`
 REGIME_NAME = "self-supervised-split"
+#: the same splitting scored as SSDU scores it, on the held-out entries only (Chapter 8's
+#: comparison; ``finetune(..., split_score="held-out")`` under the grid's own regime name)
+HELD_OUT_REGIME = "self-supervised-split-held-out"
 
 
 def check_split_data(sample_type, regime: str = REGIME_NAME) -> type:

@@ -36,7 +36,8 @@ The named grids follow the paper's tables and figures:
              Chapter 8: the DEQ and VarNet at 16.7 %, ratio 0.4, fine-tuned self-supervised by
              eq. (9) and by measurement splitting (``self-supervised-split``,
              :mod:`spadelib.beyond.selfsup`) against supervised fine-tuning, with the unpruned
-             and the pruned, not fine-tuned networks
+             and the pruned, not fine-tuned networks; VarNet also with SSDU's held-out scoring
+             (``self-supervised-split-held-out``)
 ============ ===================================================================================
 
 A preset decides how much of a grid it runs (:func:`cells`): the ``paper`` preset runs every
@@ -61,7 +62,7 @@ __all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "ROUND_TOS",
 #: what happens after pruning; "none" is the pruned network as it is (ratio 0: the unpruned
 #: network), "scratch-*" trains the pruned architecture from a fresh initialisation
 REGIMES = ("none", "supervised", "school", "self-supervised", "scratch-supervised",
-           "scratch-self-supervised", "self-supervised-split")
+           "scratch-self-supervised", "self-supervised-split", "self-supervised-split-held-out")
 #: the paper's pre-defined channel ratios (about 10 / 20 / 35 / 65 % fewer parameters)
 RATIOS = (0.05, 0.1, 0.2, 0.4)
 MRI_NETWORKS = ("deq", "varnet", "e2e-varnet")
@@ -189,7 +190,8 @@ SELFSUP = ("self-supervised", "self-supervised-split", "supervised")
 GRIDS["beyond-selfsup"] = lambda: [
     c for net in ("deq", "varnet")
     for c in (Cell(net, 0.167, 0.0, "none"), Cell(net, 0.167, RATIOS[-1], "none"),
-              *(Cell(net, 0.167, RATIOS[-1], g) for g in SELFSUP))]
+              *(Cell(net, 0.167, RATIOS[-1], g) for g in SELFSUP))] + [
+    Cell("varnet", 0.167, RATIOS[-1], "self-supervised-split-held-out")]
 GRIDS["all"] = lambda: [c for name in sorted(GRIDS)
                         if name not in ("all", "smoke") and not name.startswith("beyond-")
                         for c in GRIDS[name]()]
