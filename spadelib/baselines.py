@@ -11,6 +11,10 @@ Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -19,7 +23,8 @@ from . import checks
 from .physics.mri import from_torch_complex, zero_filled  # noqa: F401  (re-exported)
 from .physics.sr import bicubic_upsample  # noqa: F401  (re-exported: the SR baseline)
 
-__all__ = ["zero_filled", "mri_zero_filled", "mri_regularised", "bicubic_upsample"]
+__all__ = ["zero_filled", "mri_zero_filled", "mri_regularised", "default_workers",
+           "bicubic_upsample"]
 
 REGULARISERS = ("tv", "l1-wavelet")
 
@@ -46,9 +51,39 @@ DEFAULT_LAMDA = {"tv": 3e-4, "l1-wavelet": 1e-5}
 SOLVER = {"solver": "ADMM", "rho": 0.1, "max_cg_iter": 10}
 
 
+def default_workers() -> int:
+    """Processes :func:`mri_regularised` solves in by default: the CPU cores this process may
+    use, at most 8 (sigpy's solver runs on one core, and a slice's solve is independent of the
+    others).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                     # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+def _solve_one(regulariser: str, y: np.ndarray, maps: np.ndarray, mask: np.ndarray,
+               lamda: float, max_iter: int) -> np.ndarray:
+    """One slice's solve of eq. (2) by sigpy (run in a worker process or in this one)."""
+    import sigpy.mri as mr
+
+    app_cls = mr.app.TotalVariationRecon if regulariser == "tv" else mr.app.L1WaveletRecon
+    weights = np.broadcast_to(mask, y.shape)
+    x = app_cls(y, maps, lamda, weights=weights, max_iter=max_iter, show_pbar=False,
+                **SOLVER).run()
+    return np.asarray(x)
+
+
 def mri_regularised(batch, regulariser: str = "tv", lamda: float | None = None,
-                    max_iter: int = 100, progress: bool = False) -> torch.Tensor:
+                    max_iter: int = 100, progress: bool = False,
+                    workers: int | None = None) -> torch.Tensor:
     """Solve eq. (2), min_x 1/2 ||P F S x - y||^2 + lamda g(x), for every item of a batch.
+
+    The items are solved independently, by the same sigpy solver, so the result does not
+    depend on ``workers``: more workers only solve several slices at once.
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
@@ -57,27 +92,41 @@ def mri_regularised(batch, regulariser: str = "tv", lamda: float | None = None,
         regulariser: ``"tv"`` (total variation, g = ||D x||_1) or ``"l1-wavelet"``.
         lamda: regularisation weight tau (data scaled so the image peaks at about 1);
             default :data:`DEFAULT_LAMDA` of the regulariser.
-        max_iter: outer ADMM iterations of sigpy's solver (each runs up to 10 CG steps).
+        max_iter: outer ADMM iterations of sigpy's solver (each runs up to 10 CG steps). A
+            fixed budget: at the smallest weights the solver has not converged when it stops,
+            and the early stop regularises too (Chapter 1's exercises measure how much).
         progress: show a progress bar over the batch.
+        workers: processes to solve the slices in (forked from this one, so nothing is
+            re-imported); default :func:`default_workers`; 1 solves them here, one by one.
 
     Returns:
         ``(B, 2, H, W)`` reconstructions.
     """
-    import sigpy.mri as mr
+    import sigpy.mri  # noqa: F401  (imported here, so forked workers inherit it)
 
     checks.choice(regulariser, REGULARISERS, "regulariser")
     lamda = checks.positive_real(DEFAULT_LAMDA[regulariser] if lamda is None else lamda,
                                  "lamda")
     max_iter = checks.positive_int(max_iter, "max_iter")
-    app_cls = mr.app.TotalVariationRecon if regulariser == "tv" else mr.app.L1WaveletRecon
+    workers = default_workers() if workers is None else checks.positive_int(workers, "workers")
     ys = _complex(batch.y)
     maps = _complex(batch.coil_maps if batch.batched else batch.coil_maps[None])
     masks = batch.measured.detach().cpu().double().numpy()[..., 0]     # (B, 1, 1, W)
-    out = []
-    for y, s, m in tqdm(list(zip(ys, maps, masks)), disable=not progress,
-                        desc=f"{regulariser} reconstruction"):
-        weights = np.broadcast_to(m, y.shape)
-        x = app_cls(y, s, lamda, weights=weights, max_iter=max_iter, show_pbar=False,
-                    **SOLVER).run()
-        out.append(torch.from_numpy(np.asarray(x)))
-    return from_torch_complex(torch.stack(out)).float()
+    jobs = [(regulariser, y, s, m, float(lamda), max_iter) for y, s, m in zip(ys, maps, masks)]
+    bar = tqdm(total=len(jobs), disable=not progress, desc=f"{regulariser} reconstruction")
+    workers = min(workers, len(jobs))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        out = []
+        for job in jobs:
+            out.append(_solve_one(*job))
+            bar.update()
+    else:
+        # fork: the workers inherit sigpy and the data; they touch no torch thread pool
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            futures = [ex.submit(_solve_one, *job) for job in jobs]
+            out = []
+            for f in futures:
+                out.append(f.result())
+                bar.update()
+    bar.close()
+    return from_torch_complex(torch.stack([torch.from_numpy(x) for x in out])).float()

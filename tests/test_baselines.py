@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from spadelib.baselines import (DEFAULT_LAMDA, bicubic_upsample, mri_regularised,
-                                mri_zero_filled, zero_filled)
+from spadelib.baselines import (DEFAULT_LAMDA, bicubic_upsample, default_workers,
+                                mri_regularised, mri_zero_filled, zero_filled)
 from spadelib.data import mri_dataset, sr_dataset
 from spadelib.metrics import psnr
 from spadelib.tasks import MRI, SR
@@ -49,3 +49,13 @@ def test_bicubic_is_the_sr_baseline():
     torch.testing.assert_close(up, bicubic_upsample(b.lr, b.scale))
     assert up.shape == b.target.shape
     assert (psnr(up, b.target) > 20).all()
+
+
+def test_regularised_mri_gives_the_same_slices_with_any_number_of_workers(mri):
+    b = mri.batch()
+    alone = mri_regularised(b, "tv", max_iter=4, workers=1)
+    torch.testing.assert_close(mri_regularised(b, "tv", max_iter=4, workers=2), alone,
+                               rtol=0, atol=0)
+    assert default_workers() >= 1
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+        mri_regularised(b, "tv", workers=0)
