@@ -226,6 +226,8 @@ def test_budgets_match_steps_and_scratch_gets_its_own():
     P = get_preset("quick")
     assert ft.finetune_steps(P, 16) == P.finetune_epochs * 8
     assert ft.scratch_epochs("deq", P, 16) == ft.matched_epochs(P.scratch_steps, 16, 2)
+    # quick: a scratch baseline gets the steps of fine-tuning on the quick test split
+    assert P.scratch_steps == ft.finetune_steps(P, P.mri_split_sizes["test"])
     paper = get_preset("paper")
     assert paper.scratch_steps is None
     with pytest.raises(ValueError, match="needs n_train"):
