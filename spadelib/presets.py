@@ -129,7 +129,7 @@ class Preset:
     # --- networks (REFERENCE.md section 2 for the paper's sizes) ---
     deq_blocks: int = 4
     deq_features: int = 32
-    deq_max_iter: int = 30
+    deq_max_iter: int = 20
     deq_tol: float = 1e-3
     deq_warmup: float = 0.7
     deq_warmup_steps: int = 3
@@ -143,9 +143,9 @@ class Preset:
     usrnet_iters: int = 4
     # --- training budgets (epochs, never minutes) ---
     deq_epochs: int = 10
-    varnet_epochs: int = 30
+    varnet_epochs: int = 24
     e2e_varnet_epochs: int = 14
-    usrnet_epochs: int = 7
+    usrnet_epochs: int = 6
     train_batch: int = 2
     train_lr: float = 3e-3
     sr_train_lr: float = 1e-3
