@@ -78,7 +78,7 @@ BEYOND_SEEDS = (0, 1, 2)
 
 #: what the quick preset keeps of every grid (everything else is paper-only); the criteria
 #: per network: Chapter 8 compares four on VarNet (a cell costs seconds) and two on the DEQ
-#: (half a minute each), so the whole quick book stays within its budget. "more_seeds": the
+#: (several times as much), so the whole quick book stays within its budget. "more_seeds": the
 #: networks whose cells also run at these seeds (VarNet's criteria: a spread over seeds)
 QUICK_SUBSET = {"networks": ("deq", "varnet", "usrnet"), "ratios": (0.0, 0.2, 0.4),
                 "settings": {"mri": (0.167,), "sr": (4,)}, "seeds": (0,),
