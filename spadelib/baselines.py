@@ -11,8 +11,10 @@ Chapter 1 (``book/01_inverse_problems.ipynb``).
 """
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -97,12 +99,13 @@ def mri_regularised(batch, regulariser: str = "tv", lamda: float | None = None,
             and the early stop regularises too (Chapter 1's exercises measure how much).
         progress: show a progress bar over the batch.
         workers: processes to solve the slices in (forked from this one, so nothing is
-            re-imported); default :func:`default_workers`; 1 solves them here, one by one.
+            re-imported; on Linux only, elsewhere the slices are solved here); default
+            :func:`default_workers`; 1 solves them here, one by one.
 
     Returns:
         ``(B, 2, H, W)`` reconstructions.
     """
-    import sigpy.mri  # noqa: F401  (imported here, so forked workers inherit it)
+    importlib.import_module("sigpy.mri")      # imported here, so forked workers inherit it
 
     checks.choice(regulariser, REGULARISERS, "regulariser")
     lamda = checks.positive_real(DEFAULT_LAMDA[regulariser] if lamda is None else lamda,
@@ -115,7 +118,7 @@ def mri_regularised(batch, regulariser: str = "tv", lamda: float | None = None,
     jobs = [(regulariser, y, s, m, float(lamda), max_iter) for y, s, m in zip(ys, maps, masks)]
     bar = tqdm(total=len(jobs), disable=not progress, desc=f"{regulariser} reconstruction")
     workers = min(workers, len(jobs))
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if workers <= 1 or not sys.platform.startswith("linux"):     # fork is safe on Linux only
         out = []
         for job in jobs:
             out.append(_solve_one(*job))
