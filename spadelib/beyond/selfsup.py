@@ -69,8 +69,8 @@ from ..data.mri import MRIMeasurement
 from ..losses import check_measurements_only, equivariance_loss, measured_loss
 from ..transforms import draw_rotations
 
-__all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "HELD_OUT_REGIME", "centre_lines", "split_mask",
-           "split_measurement", "split_loss", "check_split_data", "check_split_options"]
+__all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "HELD_OUT_REGIME", "centre_lines",
+           "split_mask", "split_measurement", "split_loss", "check_split_data", "check_split_options"]
 
 #: how the sampled k-space is split: single entries (every coil alike) or whole lines
 SPLIT_UNITS = ("points", "lines")
