@@ -51,6 +51,7 @@ def test_bicubic_is_the_sr_baseline():
     assert (psnr(up, b.target) > 20).all()
 
 
+@pytest.mark.determinism
 def test_regularised_mri_gives_the_same_slices_with_any_number_of_workers(mri):
     b = mri.batch()
     alone = mri_regularised(b, "tv", max_iter=4, workers=1)

@@ -203,6 +203,7 @@ def test_load_cached_moves_a_file_of_another_setup_aside(tmp_path):
     assert same(data, payload())
 
 
+@pytest.mark.determinism
 def test_config_key_is_stable_and_sensitive():
     assert config_key({"a": 1, "b": (2, 3)}) == config_key({"b": [2, 3], "a": 1})
     assert config_key({"a": 1}) != config_key({"a": 2})

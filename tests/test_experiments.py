@@ -9,6 +9,7 @@ from spadelib.experiments.paper import PAPER, paper_value
 from spadelib.presets import get_preset
 
 
+@pytest.mark.determinism
 def test_cells_validate_and_have_stable_keys():
     c = Cell("E2E_VarNet", 0.167, 0.2, "school")
     assert c.network == "e2e-varnet" and c.task == "mri"

@@ -192,6 +192,7 @@ def test_a_loss_that_turns_nan_stops_the_run_and_caches_nothing(mri, pruned, P, 
 
 
 # ------------------------------------------------------------------------------ the cache
+@pytest.mark.determinism
 def test_cache_returns_identical_weights_without_training(mri, teacher, pruned, P, data_dir,
                                                           monkeypatch):
     meas = mri["test"].measurements_only()

@@ -7,6 +7,7 @@ from spadelib.experiments.store import store_path
 from spadelib.tasks import MRI, SR
 
 
+@pytest.mark.determinism
 def test_no_variable_means_the_books_own_inputs_and_unchanged_keys(data_dir):
     from spadelib import zoo
 

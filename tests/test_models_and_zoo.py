@@ -54,6 +54,7 @@ def test_pretrained_trains_once_then_loads(tiny_varnet_preset, data_dir):
     assert again.history.val_psnr == net.history.val_psnr
 
 
+@pytest.mark.determinism
 def test_checkpoints_are_keyed_by_their_own_task_only(tiny_varnet_preset):
     P = tiny_varnet_preset
     for mri in ("deq", "varnet", "e2e-varnet"):

@@ -9,7 +9,8 @@ import torch
 from conftest import Spy
 
 from spadelib import finetune as ft
-from spadelib.beyond import selfsup
+from spadelib.checkpoints import config_key, data_digest, state_digest
+from spadelib import splitting as selfsup  # measurement splitting, a regime of the core
 from spadelib.data import MRIMeasurement
 from spadelib.models import build
 from spadelib.models.deq import build_deq
@@ -219,6 +220,7 @@ def test_the_regime_learns_from_measurements_only(network, samples, P, data_dir)
     assert all(torch.equal(v, _state(again)[k]) for k, v in _state(tuned).items())
 
 
+@pytest.mark.determinism
 def test_the_split_options_enter_the_key(samples, P, data_dir, monkeypatch):
     keys = []
 
@@ -242,7 +244,7 @@ def test_the_held_out_regime_scores_as_ssdu_and_refuses_the_other_scoring(sample
                                                                           monkeypatch):
     """``self-supervised-split-held-out`` is the split regime with SSDU's scoring: its loss gets
     ``score="held-out"`` unasked, and ``split_score="measured"`` is refused."""
-    from spadelib.beyond import selfsup
+    from spadelib import splitting as selfsup  # measurement splitting, a regime of the core
 
     scores, keys = [], []
 
@@ -271,14 +273,18 @@ def test_the_held_out_regime_scores_as_ssdu_and_refuses_the_other_scoring(sample
 
 
 # ------------------------------------------------------------------------------ cache keys
+@pytest.mark.determinism
 def test_the_paper_regimes_keep_their_cache_keys(samples, P, data_dir, monkeypatch):
-    """The keys below were computed by this very setup with spadelib/finetune.py as it was
-    before the split regime was added (commit d0c969f): adding it must not send any cached run
-    of the paper's regimes to be fine-tuned again."""
-    keys = []
+    """Adding the split regime must not send any cached run of the paper's regimes to be
+    fine-tuned again. A key hashes the digests of the network and the data, whose float bits
+    differ between CPUs, so the test pins what is exact on every machine: each key is the hash
+    of its configuration; the digests in it are those of this call's network, data and teacher;
+    and with the digests replaced by fixed names, the configurations and their hashes are those
+    of spadelib/finetune.py as it was before the split regime was added (commit d0c969f)."""
+    seen = []
 
     def spy(path, pruned, config):
-        keys.append(path.name)
+        seen.append((path.name, config))
         raise _Stop
 
     monkeypatch.setattr(ft, "_from_cache", spy)
@@ -292,9 +298,29 @@ def test_the_paper_regimes_keep_their_cache_keys(samples, P, data_dir, monkeypat
                        ("self-supervised", dict(data=meas, rotations="any", loss="l2"))]:
         with pytest.raises(_Stop):
             ft.finetune(deq, regime, preset=P, **kw, **KW)
-    assert keys == ["finetune-supervised-e8aeaccf9482.pt", "finetune-school-80a0a9cf4396.pt",
-                    "finetune-self-supervised-57b065340c04.pt",
-                    "finetune-self-supervised-baab7725e324.pt"]
+    names = {state_digest(deq): "NET", state_digest(teacher): "TEACHER",
+             data_digest(samples): "SAMPLES", data_digest(meas): "MEASUREMENTS", None: None}
+    fixed = []
+    for path, config in seen:
+        assert path == f"finetune-{config['regime']}-{config_key(config)}.pt"
+        fixed.append({k: names[v] if k in ("network", "data", "val", "teacher") else v
+                      for k, v in config.items()})
+    budget = {"epochs": 1, "batch_size": 2, "lr": 0.001, "seed": 0, "grad_clip": 1.0,
+              "schedule": "constant"}
+    ei = {"rotations": "90", "rotate_coil_maps": True, "data_fidelity": "measured entries"}
+    assert fixed == [
+        {"v": 1, "regime": "supervised", "network": "NET", "options": {"loss": "l1"},
+         "budget": budget, "data": "SAMPLES", "val": None, "teacher": None},
+        {"v": 1, "regime": "school", "network": "NET", "options": {"loss": "l1"},
+         "budget": budget, "data": "MEASUREMENTS", "val": None, "teacher": "TEACHER"},
+        {"v": 1, "regime": "self-supervised", "network": "NET", "options": {"loss": "l1", **ei},
+         "budget": budget, "data": "MEASUREMENTS", "val": None, "teacher": None},
+        {"v": 1, "regime": "self-supervised", "network": "NET",
+         "options": {"loss": "l2", **ei, "rotations": "any"}, "budget": budget,
+         "data": "MEASUREMENTS", "val": None, "teacher": None}]
+    # JSON and SHA-1 of exact values: the same hex on every machine
+    assert [config_key(c) for c in fixed] == ["671aa4066df7", "4dd97df536ad", "69838a34bb75",
+                                              "6cd5ce306684"]
 
 
 def test_runner_cell_network_hands_the_regime_measurements_only(tiny_varnet_preset, data_dir,

@@ -58,6 +58,7 @@ def test_gaussians_have_the_requested_shape():
         gaussian_kernel(1.0, -1.0)
 
 
+@pytest.mark.determinism
 def test_motion_kernels_are_reproducible_and_distinct():
     a, b = motion_kernel(7), motion_kernel(7)
     assert torch.equal(a, b)
@@ -117,6 +118,7 @@ def test_test_split_shapes_and_layout(test_set):
     assert abs(float(resid.std()) - QUICK.sr_noise) < 0.1 * QUICK.sr_noise
 
 
+@pytest.mark.determinism
 def test_test_split_is_deterministic_and_noise_free_when_asked(test_set):
     again = sr_dataset("test", preset=QUICK)
     for k, v in test_set.fields.items():

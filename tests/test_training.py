@@ -134,6 +134,7 @@ def _busy(stop):
         x += 1
 
 
+@pytest.mark.determinism
 def test_a_loaded_machine_gives_the_same_numbers_as_an_idle_one(tiny_varnet_preset, data_dir):
     """The budget is a count of epochs: the per-epoch validation PSNR and the weights are the
     same whether the CPU is idle or two other processes keep it busy."""

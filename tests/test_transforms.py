@@ -26,6 +26,7 @@ def test_rotations_are_exact_and_never_the_identity():
     assert torch.all((a > 0) & (a < 360))
 
 
+@pytest.mark.determinism
 def test_draws_are_reproducible_and_only_square_images_use_the_generator():
     a = tf.draw_rotations(6, (8, 8), "90", torch.Generator().manual_seed(5))
     b = tf.draw_rotations(6, (8, 8), "90", torch.Generator().manual_seed(5))
