@@ -21,9 +21,10 @@ Algorithm for Model-based Deep Learning"). One module per concern:
   (the zeroed-channels check) and :mod:`~spadelib.pruning.io` (saving and reloading pruned
   networks); :mod:`spadelib.bench`: ``python -m spadelib.bench pruning``;
 * :mod:`spadelib.losses` and :mod:`spadelib.transforms`: the fine-tuning losses and the
-  rotations of equivariant imaging; :mod:`spadelib.finetune`: supervised, school and
-  self-supervised fine-tuning; :mod:`spadelib.evaluation`: PSNR, SSIM, time and parameters of
-  a network on a split;
+  rotations of equivariant imaging; :mod:`spadelib.splitting`: measurement splitting (SSDU),
+  the loss of the ``self-supervised-split`` regimes; :mod:`spadelib.finetune`: supervised,
+  school and self-supervised fine-tuning; :mod:`spadelib.evaluation`: PSNR, SSIM, time and
+  parameters of a network on a split;
 * :mod:`spadelib.baselines`: zero-filled, TV / l1-wavelet and bicubic reconstructions;
 * :mod:`spadelib.metrics`: PSNR, SSIM, latency, parameter counts;
 * :mod:`spadelib.plotting` and :mod:`spadelib.widgets`: figures and static-HTML sliders;

@@ -70,7 +70,7 @@ def default_workers() -> int:
 def _solve_one(regulariser: str, y: np.ndarray, maps: np.ndarray, mask: np.ndarray,
                lamda: float, max_iter: int) -> np.ndarray:
     """One slice's solve of eq. (2) by sigpy (run in a worker process or in this one)."""
-    import sigpy.mri as mr
+    import sigpy.mri as mr  # optional heavy dependency (sigpy), loaded by the first solve
 
     app_cls = mr.app.TotalVariationRecon if regulariser == "tv" else mr.app.L1WaveletRecon
     weights = np.broadcast_to(mask, y.shape)

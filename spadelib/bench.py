@@ -51,12 +51,16 @@ from typing import Sequence
 
 import torch
 
-from . import checks
+from . import checks, finetune, pruning
+from .beyond import deq_speed, hardware
+from .data.common import to_device
 from .metrics import count_parameters, measure_latency
 from .models import NAMES, spec
 from .presets import Preset, get_preset
 from .pruning import check_ratio, prune
 from .tasks import MRI, SR, task_of
+from .timing import timed_network
+from .training import FitConfig, fit, supervised_loss
 
 __all__ = ["random_mri_measurement", "random_sr_measurement", "random_measurement",
            "image_size", "timed_network", "bench_pruning", "format_table", "main"]
@@ -84,23 +88,6 @@ def image_size(name: str, preset: Preset | str | None = None) -> tuple[int, int]
     Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
     """
     return task_of(name).image_size(preset)
-
-
-def _fix_iterations(name: str, net, deq_iters: int) -> None:
-    if name == "deq":
-        net.max_iter = int(deq_iters)
-        net.tol = 1e-30            # never reached: every run does exactly deq_iters iterations
-
-
-def timed_network(s, P: Preset, deq_iters: int, seed: int, device="cpu"):
-    """``(net, measurement)``: the network of spec ``s`` at ``P`` with weights drawn under
-    ``seed`` (time does not depend on their values), the DEQ fixed at ``deq_iters``
-    iterations, in eval mode on ``device``, and one random measurement of its task."""
-    torch.manual_seed(seed)
-    net = s.build(P)
-    _fix_iterations(s.name, net, deq_iters)
-    return (net.to(device).eval(),
-            task_of(s).random_measurement(P, batch=1, seed=seed))
 
 
 def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = NAMES,
@@ -149,7 +136,7 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
     rows = []
     for s in specs:
         name, task = s.name, task_of(s)
-        net, measurement = timed_network(s, P, deq_iters, seed, device)
+        net, measurement = timed_network(s, task, P, deq_iters, seed, device)
         size = task.image_size(P)
         variants = []
         for ratio in ratios:
@@ -229,10 +216,6 @@ def bench_steps(preset: Preset | str | None = "paper", networks: Sequence[str] =
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
     """
-    from . import finetune, pruning
-    from .data.common import to_device
-    from .training import FitConfig, fit, supervised_loss
-
     P = get_preset(preset).replace(deq_max_iter=checks.positive_int(deq_iters, "deq_iters"),
                                    deq_tol=1e-30)
     rows = []
@@ -274,15 +257,13 @@ def bench_steps(preset: Preset | str | None = "paper", networks: Sequence[str] =
 def _deq_speed(args) -> int:
     """``python -m spadelib.bench deq-speed``: the time-to-quality table of the DEQ variants
     (:func:`spadelib.beyond.deq_speed.bench_time_to_quality`), printed and written to JSON."""
-    from .beyond.deq_speed import bench_time_to_quality, format_rows
-
     cascades = None if args.cascade_iters is None else _parse_list(args.cascade_iters, int)
     start = time.perf_counter()
-    out = bench_time_to_quality(args.preset, args.ratio, args.regime, rate=args.rate,
-                                n_samples=args.samples, repeats=args.repeats,
-                                threads=args.threads, cascade_iters=cascades,
-                                device=args.device, log=None)
-    table = format_rows(out["rows"])
+    out = deq_speed.bench_time_to_quality(args.preset, args.ratio, args.regime, rate=args.rate,
+                                          n_samples=args.samples, repeats=args.repeats,
+                                          threads=args.threads, cascade_iters=cascades,
+                                          device=args.device, log=None)
+    table = deq_speed.format_rows(out["rows"])
     print(table)
     print(f"target: {out['target_psnr']:.2f} dB (the reference's final PSNR "
           f"{out['reference_psnr']:.2f} dB - {out['tolerance_db']:g} dB); {out['batch']} test "
@@ -302,19 +283,17 @@ def _deq_speed(args) -> int:
 def _hardware(args) -> int:
     """``python -m spadelib.bench hardware``: :func:`spadelib.beyond.hardware.bench_hardware`,
     its table and the issue's targets, printed and written to JSON."""
-    from .beyond.hardware import bench_hardware, format_rows, targets
-
     if args.threads:
         torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)
     start = time.perf_counter()
-    rows = bench_hardware(preset, _parse_list(args.networks, str),
-                          _parse_list(args.ratios, float), _parse_list(args.options, str),
-                          repeats=args.repeats, deq_iters=args.deq_iters,
-                          statistic=args.statistic, log=None)
-    table = format_rows(rows)
+    rows = hardware.bench_hardware(preset, _parse_list(args.networks, str),
+                                   _parse_list(args.ratios, float), _parse_list(args.options, str),
+                                   repeats=args.repeats, deq_iters=args.deq_iters,
+                                   statistic=args.statistic, log=None)
+    table = hardware.format_rows(rows)
     print(table)
-    goals = targets(rows)
+    goals = hardware.targets(rows)
     for g in goals:
         print(f"{g['network']} at {g['ratio']:g}: best {g['best_options']}, {g['measure']} "
               f"{g['value']:.2f} (goal {'>=' if g['measure'] == 'efficiency' else '>'} "

@@ -10,6 +10,7 @@ Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 from __future__ import annotations
 
 from . import checks
+from .models import spec
 from .presets import Preset, get_preset
 
 __all__ = ["steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs"]
@@ -53,8 +54,6 @@ def scratch_epochs(network: str, preset: Preset | str | None, n: int,
     Raises:
         ValueError: ``scratch_steps`` is None and ``n_train`` is not given.
     """
-    from .models import spec
-
     P = get_preset(preset)
     steps = P.scratch_steps
     if steps is None:

@@ -27,20 +27,25 @@ import sys
 import time
 from typing import Sequence
 
+from . import bench, inputs, zoo
+from .distributed import pretrain_data_parallel
+from .evaluation import evaluate
+from .experiments.grid import GRIDS, cells
+from .experiments.runner import EXECUTORS, pending, run_grid
+from .experiments.store import ResultStore, store_path
+from .experiments.tables import paper_table
+from .models import NAMES
+from .presets import CLI_ENV, PRESETS, get_preset
+from .tasks import TASKS, task_of
+
 __all__ = ["main"]
 
 
 def _preset(args):
-    from .presets import get_preset
     return get_preset(args.preset)
 
 
 def _cmd_run(args) -> int:
-    from . import inputs
-    from .experiments.grid import cells
-    from .experiments.runner import pending, run_grid
-    from .experiments.store import ResultStore
-
     P = _preset(args)
     store = ResultStore.for_preset(P)
     todo = cells(args.grid, P) if args.redo else pending(args.grid, P, store)
@@ -63,9 +68,6 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from .experiments.grid import GRIDS, cells
-    from .experiments.store import ResultStore
-
     P = _preset(args)
     rows = {r["key"]: r for r in ResultStore.for_preset(P).rows()}
     names = [args.grid] if args.grid else [g for g in GRIDS if g != "all"]
@@ -84,37 +86,28 @@ def _cmd_status(args) -> int:
 
 
 def _cmd_table(args) -> int:
-    from .experiments.tables import paper_table
-
     P = _preset(args)
     print(paper_table(args.number, P, fmt=args.format))
     return 0
 
 
 def _cmd_pretrain(args) -> int:
-    from . import zoo
-    from .evaluation import evaluate
-    from .tasks import task_of
-
     P = _preset(args)
+    task = task_of(args.network)         # the network name from the command line, once
     if args.setting is not None:         # a sampling rate or SR scale other than the preset's
-        P = task_of(args.network).with_setting(P, args.setting)
+        P = task.with_setting(P, args.setting)
     start = time.perf_counter()
     if args.devices > 1:
-        from .distributed import pretrain_data_parallel
-
         net = pretrain_data_parallel(args.network, P, devices=args.devices,
                                      accelerator=args.accelerator)
     else:
         net = zoo.pretrained(args.network, P, device=args.device, retrain=args.retrain)
     print(f"{args.network} ({P.name}): ready in {time.perf_counter() - start:.0f} s; on the test "
-          f"split: {evaluate(net, task_of(args.network).test_data(P))}")
+          f"split: {evaluate(net, task.test_data(P))}")
     return 0
 
 
 def _cmd_data(args) -> int:
-    from .tasks import TASKS
-
     P = _preset(args)
     for task in TASKS.values():
         start = time.perf_counter()
@@ -125,16 +118,12 @@ def _cmd_data(args) -> int:
 
 
 def _cmd_inputs(args) -> int:
-    from . import inputs
-    from .experiments.store import store_path
-
     print(inputs.describe())
     print(f"results of preset {_preset(args).name} go to {store_path(_preset(args))}")
     return 0
 
 
 def _cmd_bench(args) -> int:
-    from . import bench
     return bench.main([args.what, "--preset", _preset(args).name, *args.rest])
 
 
@@ -151,11 +140,6 @@ def _devices(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .experiments.grid import GRIDS
-    from .experiments.runner import EXECUTORS
-    from .models import NAMES
-    from .presets import PRESETS
-
     p = argparse.ArgumentParser(prog="spade", description="SPADE experiments from a terminal.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -223,8 +207,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         command's own status.
     """
     args = parser().parse_args(argv)
-    from .presets import CLI_ENV
-
     os.environ[CLI_ENV] = "1"           # long runs are allowed here (Preset.notebook_training)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

@@ -25,8 +25,11 @@ from dataclasses import asdict
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import checks
+from . import checks, zoo
 from .data.common import SampleSet, collate, to_device
+from .models import build
+from .presets import get_preset
+from .tasks import task_of
 from .training import FitConfig, History, NonFiniteLossError, supervised_loss
 
 __all__ = ["fit_data_parallel", "pretrain_data_parallel"]
@@ -89,7 +92,7 @@ def fit_data_parallel(net: torch.nn.Module, data: SampleSet, config: FitConfig, 
         strategy: ``"ddp_spawn"`` (Fabric starts the processes) or ``"ddp"`` (under torchrun).
         before_epoch: as for :func:`spadelib.training.fit`.
     """
-    from lightning_fabric import Fabric
+    from lightning_fabric import Fabric  # optional heavy dependency: only --devices N needs it
 
     devices = checks.positive_int(devices, "devices")
     if config.batch_size % devices:
@@ -106,11 +109,6 @@ def pretrain_data_parallel(name: str, preset=None, *, devices: int = 2,
                            accelerator: str = "auto", strategy: str = "ddp_spawn"):
     """Pre-train network ``name`` of ``preset`` data-parallel on ``devices`` devices and
     cache it where :func:`spadelib.zoo.pretrained` looks, so every later step uses it."""
-    from . import zoo
-    from .models import build
-    from .presets import get_preset
-    from .tasks import task_of
-
     P = get_preset(preset)
     torch.manual_seed(P.seed)
     net = build(name, P)

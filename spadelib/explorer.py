@@ -26,9 +26,11 @@ from typing import Mapping, Sequence
 import ipywidgets as widgets
 import torch
 
-from .experiments.grid import RATIOS, Cell, runs_at
+from .experiments.grid import RATIOS, Cell, cells, runs_at
 from .experiments.store import ResultStore
 from .experiments.tables import NAMES, Results
+from .plotting import show_images
+from .plotting.results import plot_metric_curves
 from .presets import Preset, get_preset
 from .tasks import task_of
 from .widgets import figure_to_png
@@ -119,8 +121,6 @@ def widths_cells(network: str, setting, preset: Preset | str | None = None) -> l
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
-    from .experiments.grid import cells
-
     return [c for c in cells("beyond-widths", preset)
             if c.network == network and c.setting == setting]
 
@@ -172,9 +172,6 @@ def _explorer(network, setting, P: Preset, store, choices, ratios, control: str,
               images, target, dpi) -> widgets.VBox:
     """The widgets of an explorer: ``choices`` is ``[(key, button label, ratio -> Cell)]``;
     every (choice, ratio) view is pre-rendered and the controls are linked in JavaScript."""
-    from .plotting import show_images
-    from .plotting.results import plot_metric_curves
-
     res = Results(P, store)
     if images and target is None:
         raise ValueError("explorer: images need the sample's ground truth (target=...)")

@@ -14,7 +14,7 @@ regime              what it sees               loss (``l`` = l1 or squared l2, m
                     their operators A_j only   l(f(A_j \hat x_{\phi,j}), \hat x_{\phi,j})`
 ``self-supervised-  test MRI measurements y_j  beyond the paper (Chapter 8): measurement
 split``             and their operators A_j    splitting, :math:`l(P_\Lambda A_j f(y_{j,\Theta}),
-                    only                       y_{j,\Lambda})` (:mod:`spadelib.beyond.selfsup`)
+                    only                       y_{j,\Lambda})` (:mod:`spadelib.splitting`)
 =================== ========================== ============================================
 
 with :math:`\hat x_{\phi,j} = \phi_j f(y_j)` and :math:`\phi_j` a random rotation
@@ -50,9 +50,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from . import checkpoints, checks
+from . import checkpoints, checks, splitting
 from .checkpoints import config_key, data_digest, state_digest
-from .beyond import selfsup
 from .data.common import SampleSet, has_ground_truth
 from .budgets import finetune_steps, matched_epochs, scratch_epochs, steps_per_epoch
 from .evaluation import reconstruct
@@ -114,7 +113,7 @@ class Regime:
         no_teacher: why it takes no teacher (said when one is given).
         prepare: ``prepare(run) -> (train_set, loss_fn)``, the set :func:`~spadelib.training.fit`
             iterates over and its ``loss_fn(net, batch)``.
-        split: its loss splits the sampled k-space (:mod:`spadelib.beyond.selfsup`): MRI only,
+        split: its loss splits the sampled k-space (:mod:`spadelib.splitting`): MRI only,
             and the split options enter the cache key.
         split_score: the split's scoring when the caller leaves ``split_score`` unset
             (``None``: not a split regime); a regime named for one scoring refuses the other.
@@ -161,7 +160,7 @@ def _self_supervised(run: Run) -> tuple[SampleSet, LossFn]:
 def _split(run: Run) -> tuple[SampleSet, LossFn]:
     gen = torch.Generator().manual_seed(run.seed * 7_919 + 29)       # the splits' own stream
     o = run.split
-    return run.data, lambda net, batch: selfsup.split_loss(
+    return run.data, lambda net, batch: splitting.split_loss(
         net, batch, run.loss, o["split_fraction"], o["split_unit"], o["keep_centre"],
         o["ei_weight"], score=o["split_score"], generator=gen)
 
@@ -178,8 +177,8 @@ REGIMES: dict[str, Regime] = {r.name: r for r in (
     *(Regime(name, None, ground_truth=False, teacher=False, keeps_best_epoch=False,
              equivariant=False, no_teacher="assumes no pre-trained model is available",
              prepare=_split, split=True, split_score=score)
-      for name, score in ((selfsup.REGIME_NAME, "measured"),
-                          (selfsup.HELD_OUT_REGIME, "held-out"))),
+      for name, score in ((splitting.REGIME_NAME, "measured"),
+                          (splitting.HELD_OUT_REGIME, "held-out"))),
 )}
 
 
@@ -211,7 +210,7 @@ def _check_what_it_sees(spec: Regime, data: SampleSet, teacher, val_data) -> Non
     if not spec.ground_truth:
         check_measurements_only(data, spec.name)
     if spec.split:
-        selfsup.check_split_data(data.sample_type, spec.name)
+        splitting.check_split_data(data.sample_type, spec.name)
     if spec.teacher and teacher is None:
         raise ValueError(f"{spec.name} fine-tuning needs teacher= (the unpruned, pre-trained "
                          "network whose outputs the pruned one learns to match)")
@@ -339,7 +338,7 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
             input, the weight of an added equivariance term, and whether the loss scores every
             measured entry (``"measured"``) or the held-out ones only (``"held-out"``;
             default: the regime's, ``"held-out"`` for ``"self-supervised-split-held-out"``)
-            (:func:`spadelib.beyond.selfsup.split_loss`).
+            (:func:`spadelib.splitting.split_loss`).
         preset: a preset or its name (budget defaults and the seed); default the current one.
         val_data: supervised only: a split with ground truth; its PSNR is computed after each
             epoch and the best epoch is kept. The other regimes keep the last epoch.
@@ -387,11 +386,11 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     rotate_coil_maps = rotate_maps_for(data.sample_type, rotate_coil_maps)
     if spec.split and split_score is None:
         split_score = spec.split_score
-    elif spec.name == selfsup.HELD_OUT_REGIME and split_score != spec.split_score:
+    elif spec.name == splitting.HELD_OUT_REGIME and split_score != spec.split_score:
         raise ValueError(f"regime {spec.name!r} scores the held-out entries: it takes no "
-                         f"split_score={split_score!r} (use {selfsup.REGIME_NAME!r} for that)")
-    split = selfsup.check_split_options(split_fraction, split_unit, keep_centre, ei_weight,
-                                        "measured" if split_score is None else split_score)
+                         f"split_score={split_score!r} (use {splitting.REGIME_NAME!r} for that)")
+    split = splitting.check_split_options(split_fraction, split_unit, keep_centre, ei_weight,
+                                          "measured" if split_score is None else split_score)
     _check_what_it_sees(spec, data, teacher, val_data)
     if spec.equivariant:
         check_ei_options(data.sample_type, rotations, rotate_coil_maps)

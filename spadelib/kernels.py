@@ -225,7 +225,7 @@ def load_kernels(path: str | os.PathLike) -> torch.Tensor:
         ValueError: not a readable MAT file, no ``kernels`` variable, or a kernel that breaks
             the rules above; the message names the file (and the kernel).
     """
-    import scipy.io
+    import scipy.io  # heavy dependency, only to read a MAT file
 
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path, got {type(path).__name__}")

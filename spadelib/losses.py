@@ -76,6 +76,7 @@ from torch import nn
 
 from . import checks
 from .data.common import SampleSet
+from .metrics import psnr
 from .tasks import TASKS
 from .training import image_loss, supervised_loss
 from .transforms import check_rotations, draw_rotations, rotate, rotate_maps
@@ -319,13 +320,28 @@ def ei_measurement(measurement, x_phi: torch.Tensor, angles: torch.Tensor | None
         raise TypeError(f"ei_measurement needs a task's measurement "
                         f"({' or '.join(t.__name__ for t in types)}), got "
                         f"{type(measurement).__name__}")
-    m = measurement
-    if rotate_coil_maps:
-        check_ei_options(m, "90", rotate_coil_maps)
-        if angles is None:
-            raise ValueError("rotate_coil_maps=True needs the rotation angles")
-        m = dataclasses.replace(m, coil_maps=rotate_maps(m.coil_maps, angles))
-    return m.with_y(m.physics().A(x_phi))
+    m = _ei_operator(measurement, angles, rotate_coil_maps)
+    y = m.physics().A(x_phi)
+    if not _finite(y):
+        raise ValueError(f"the re-measurement A x_phi holds {int((~torch.isfinite(y)).sum())} "
+                         "NaN or Inf entries: x_phi (the rotated reconstruction) is "
+                         + ("not finite" if not _finite(x_phi) else "too large to measure"))
+    return m.with_y(y)
+
+
+def _ei_operator(measurement, angles: torch.Tensor | None, rotate_coil_maps: bool):
+    """``measurement`` with its coil maps rotated by ``angles`` where ``rotate_coil_maps``."""
+    if not rotate_coil_maps:
+        return measurement
+    check_ei_options(measurement, "90", rotate_coil_maps)
+    if angles is None:
+        raise ValueError("rotate_coil_maps=True needs the rotation angles")
+    return dataclasses.replace(measurement,
+                               coil_maps=rotate_maps(measurement.coil_maps, angles))
+
+
+def _finite(t: torch.Tensor) -> bool:
+    return bool(torch.isfinite(t.detach()).all())
 
 
 @torch.no_grad()
@@ -351,8 +367,6 @@ def ei_consistency(net: nn.Module, measurements, angles=(90.0, 180.0, 270.0),
     Returns:
         ``{angle: mean PSNR in dB}``.
     """
-    from .metrics import psnr
-
     net.eval()
     rotate_maps = rotate_maps_for(measurements.sample_type, rotate_coil_maps)
     scores: dict = {float(a): [] for a in angles}
@@ -405,7 +419,14 @@ def equivariance_loss(net: nn.Module, m, x_net: torch.Tensor, kind: str = "l1", 
             ``None``: where there are coil maps (:func:`rotate_maps_for`).
     """
     x_phi = rotate(x_net, angles)
-    x2 = net(ei_measurement(m, x_phi, angles, rotate_maps_for(m, rotate_coil_maps)))
+    m2 = _ei_operator(m, angles, rotate_maps_for(m, rotate_coil_maps))
+    y2 = m2.physics().A(x_phi)
+    if not _finite(y2):
+        # the network's output (or its re-measurement) overflowed: nothing can be measured of
+        # it, so the term is NaN and the training loop stops with NonFiniteLossError naming the
+        # epoch and step, instead of blaming the user's measurements
+        return y2.new_full((), float("nan"))
+    x2 = net(m2.with_y(y2))
     return image_loss(x2, x_phi, kind)
 
 

@@ -22,7 +22,7 @@ def _known_inits() -> dict:
     """Constructor values of trainable scalars that no ``reset_parameters`` covers."""
     table = {}
     try:
-        from fastmri.models.varnet import VarNetBlock
+        from fastmri.models.varnet import VarNetBlock  # optional: only its networks need it
         table[VarNetBlock] = {"dc_weight": 1.0}   # fastMRI: nn.Parameter(torch.ones(1))
     except ImportError:  # pragma: no cover - fastmri is a dependency
         pass

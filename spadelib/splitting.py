@@ -1,5 +1,7 @@
 r"""Self-supervised fine-tuning by measurement splitting in k-space (SSDU), an alternative to the
-paper's eq. (9).
+paper's eq. (9): the split, its loss and their checks, for the fine-tuning regimes
+``self-supervised-split`` and ``self-supervised-split-held-out`` of :mod:`spadelib.finetune`
+(the other regimes' losses are in :mod:`spadelib.losses`).
 
 Eq. (9) asks a pruned network to be faithful to its own measurements and equivariant to
 rotations. Both terms score the network against what it was *given*: the data-fidelity term
@@ -64,10 +66,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import checks
-from ..data.mri import MRIMeasurement
-from ..losses import check_measurements_only, equivariance_loss, measured_loss
-from ..transforms import draw_rotations
+from . import checks
+from .data.mri import MRIMeasurement
+from .losses import check_measurements_only, equivariance_loss, measured_loss
+from .transforms import draw_rotations
 
 __all__ = ["SPLIT_UNITS", "SPLIT_SCORES", "REGIME_NAME", "HELD_OUT_REGIME", "centre_lines",
            "split_mask", "split_measurement", "split_loss", "check_split_data", "check_split_options"]

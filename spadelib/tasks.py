@@ -19,12 +19,16 @@ from dataclasses import dataclass
 
 import torch
 
-from . import checks
+from . import checks, inputs
+from .baselines import bicubic_upsample, mri_zero_filled
+from .data import fastmri_dataset, load_image_folder, mri, mri_dataset, sr, sr_dataset
 from .data.common import SampleSet
 from .data.mri import MRIMeasurement, MRISample
 from .data.sr import SRMeasurement, SRSample
+from .kernels import load_kernels, sr_kernels
 from .models import NetworkSpec, spec
-from .presets import Preset, get_preset
+from .physics.masks import cartesian_mask
+from .presets import PRESETS, Preset, get_preset
 
 __all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "task_of", "depends_on",
            "preset_from"]
@@ -111,8 +115,6 @@ class Task:
     def inputs(self) -> dict:
         """The real inputs the task's data comes from (:mod:`spadelib.inputs`, chosen by
         environment variables): empty for the book's own synthetic inputs."""
-        from . import inputs
-
         return inputs.current().provenance(self.name)
 
     def image_size(self, preset: Preset | str | None = None) -> tuple[int, int]:
@@ -146,8 +148,6 @@ class Task:
 @dataclass(frozen=True)
 class _MRITask(Task):
     def data_version(self) -> int:
-        from .data import mri
-
         return mri.DATA_VERSION
 
     def image_size(self, preset=None) -> tuple[int, int]:
@@ -156,9 +156,6 @@ class _MRITask(Task):
     def _split(self, split: str, P: Preset, progress: bool) -> SampleSet:
         """A split at ``P.mri_rate``: synthetic, or fastMRI's files where
         ``SPADE_FASTMRI_DIR`` names them (:mod:`spadelib.inputs`)."""
-        from . import inputs
-        from .data import fastmri_dataset, mri_dataset
-
         src = inputs.current()
         if src.fastmri_dir is None:
             return mri_dataset(split, P, P.mri_rate, progress)
@@ -177,8 +174,6 @@ class _MRITask(Task):
         r"""k-space ``(B, C, H, W, 2)`` (random, zero off the mask), the preset's Cartesian
         mask ``(B, 1, 1, W, 1)`` and random coil maps with :math:`\sum_i |S_i|^2 = 1` at every
         pixel; ``seed`` seeds the k-space, the maps and the mask offset."""
-        from .physics.masks import cartesian_mask
-
         P = get_preset(preset)
         batch, seed = checks.positive_int(batch, "batch"), checks.integer(seed, "seed")
         (h, w), c = P.mri_size, P.mri_coils
@@ -194,16 +189,12 @@ class _MRITask(Task):
 
     def baseline(self, batch) -> torch.Tensor:
         """The zero-filled reconstruction ``A^H y`` (:func:`spadelib.baselines.mri_zero_filled`)."""
-        from .baselines import mri_zero_filled
-
         return mri_zero_filled(batch)
 
 
 @dataclass(frozen=True)
 class _SRTask(Task):
     def data_version(self) -> int:
-        from .data import sr
-
         return sr.DATA_VERSION
 
     def image_size(self, preset=None) -> tuple[int, int]:
@@ -214,8 +205,6 @@ class _SRTask(Task):
         """Random crops of the training photos at ``preset.sr_scale``, noise std drawn in
         ``[0, 2 * preset.sr_noise]``. The crops of the last training photo are held out for
         validation: the SR test photos are never used for model selection."""
-        from .data import sr_dataset
-
         P = get_preset(preset)
         full = sr_dataset("train", P, scale=P.sr_scale, sigma=(0.0, 2 * P.sr_noise),
                           kernels=self._kernels())
@@ -227,18 +216,12 @@ class _SRTask(Task):
     def _kernels():
         """The official kernels where ``SPADE_USRNET_KERNELS`` names them, else ``None`` (the
         re-made set)."""
-        from . import inputs
-        from .kernels import load_kernels
-
         path = inputs.current().sr_kernels
         return None if path is None else load_kernels(path)
 
     def test_data(self, preset=None, progress: bool = False) -> SampleSet:
         """Every test photo degraded with every kernel at ``preset.sr_scale``: the built-in
         photos, or the folder ``SPADE_SR_TEST_IMAGES`` names (e.g. CBSD68)."""
-        from . import inputs
-        from .data import load_image_folder, sr_dataset
-
         P = get_preset(preset)
         folder = inputs.current().sr_test_images
         if folder is None:
@@ -247,15 +230,16 @@ class _SRTask(Task):
 
     def random_measurement(self, preset=None, batch: int = 1, seed: int = 0) -> SRMeasurement:
         """An LR image ``(B, 3, S/s, S/s)`` for the preset's HR side S and scale s, uniform in
-        [0, 1), the first of the 12 kernels (isotropic Gaussian), noise ``preset.sr_noise``."""
-        from .kernels import sr_kernels
-
+        [0, 1), the first of the 12 kernels (isotropic Gaussian; the official set's first where
+        ``SPADE_USRNET_KERNELS`` names it, as for the data), noise ``preset.sr_noise``."""
         P = get_preset(preset)
         batch, seed = checks.positive_int(batch, "batch"), checks.integer(seed, "seed")
         side = P.sr_size // P.sr_scale
         gen = torch.Generator().manual_seed(seed)
         lr = torch.rand(batch, 3, side, side, generator=gen)
-        kernel = sr_kernels()[0].expand(batch, -1, -1).clone()
+        official = self._kernels()
+        kernel = (sr_kernels() if official is None else official)[0]
+        kernel = kernel.to(torch.float32).expand(batch, -1, -1).clone()
         return SRMeasurement(lr=lr, kernel=kernel, sigma=torch.full((batch,), float(P.sr_noise)),
                              scale=P.sr_scale)
 
@@ -264,8 +248,6 @@ class _SRTask(Task):
 
     def baseline(self, batch) -> torch.Tensor:
         """Bicubic interpolation of the LR images (:func:`spadelib.baselines.bicubic_upsample`)."""
-        from .baselines import bicubic_upsample
-
         return bicubic_upsample(batch.y, batch.scale)
 
 
@@ -321,8 +303,6 @@ def preset_from(settings: dict) -> Preset:
     Raises:
         ValueError: ``settings`` names a field no preset has.
     """
-    from .presets import PRESETS
-
     if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
         raise ValueError(f"settings must be a dict with the preset's 'name', got {settings!r}")
     known = {f.name for f in dataclasses.fields(Preset)}

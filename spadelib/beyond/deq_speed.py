@@ -33,8 +33,13 @@ import torch
 
 from .. import checks
 from ..data.common import SampleSet, has_ground_truth, to_device
-from ..metrics import psnr
-from ..models.deq import DEQ, SOLVERS, solve_fixed_point
+from ..experiments import runner
+from ..experiments.grid import Cell
+from ..metrics import count_parameters, psnr
+from ..models.deq import DEQ, SOLVERS, build_deq, solve_fixed_point
+from ..presets import get_preset
+from ..pruning import check_ratio, prune
+from ..tasks import MRI
 
 __all__ = ["deq_trace", "time_to_quality", "iterations_to_quality", "compare_variants",
            "bench_time_to_quality", "iteration_cost", "format_rows", "format_costs"]
@@ -415,13 +420,10 @@ def bench_time_to_quality(preset=None, ratio: float = 0.4, regime: str = "superv
         :func:`compare_variants`'s dict, with ``preset``, ``ratio``, ``regime`` and
         ``samples`` added.
     """
-    from ..experiments.grid import Cell
-    from ..experiments.runner import cell_network
-    from ..presets import get_preset
-
     n_samples = checks.positive_int(n_samples, "n_samples")
-    unpruned, _, test, _ = cell_network(Cell("deq", rate, 0.0, "none"), preset, device=device)
-    pruned = cell_network(Cell("deq", rate, ratio, regime), preset, device=device)[0]
+    unpruned, _, test, _ = runner.cell_network(Cell("deq", rate, 0.0, "none"), preset,
+                                               device=device)
+    pruned = runner.cell_network(Cell("deq", rate, ratio, regime), preset, device=device)[0]
     if cascade_iters is None:
         cascade_iters = (max(1, unpruned.max_iter // 3),) if unpruned.max_iter > 1 else ()
     samples = _spread(len(test), n_samples)
@@ -456,12 +458,6 @@ def iteration_cost(preset="paper", ratio: float = 0.4, *, iters: int = 3,
         ``ratio``, ``params``, ``ms_per_iteration``, ``times_ms`` (every iteration after the
         first), ``speedup`` (against the unpruned network with the same solver), ``threads``.
     """
-    from ..metrics import count_parameters
-    from ..models.deq import build_deq
-    from ..presets import get_preset
-    from ..pruning import check_ratio, prune
-    from ..tasks import task_of
-
     P = get_preset(preset)
     ratio = check_ratio(ratio)
     iters = checks.integer(iters, "iters", low=2)
@@ -469,7 +465,7 @@ def iteration_cost(preset="paper", ratio: float = 0.4, *, iters: int = 3,
     torch.manual_seed(checks.integer(seed, "seed"))
     net = build_deq(P).to(device).eval()
     pruned = prune(net, ratio, round_to=round_to, macs_size=P.mri_size)[0].eval()
-    data = task_of("deq").random_samples(P, n=1, seed=seed)
+    data = MRI.random_samples(P, n=1, seed=seed)                   # the DEQ's task
     rows, base = [], {}
     with _threads(threads) as threads:
         for name, n in (("unpruned", net), ("pruned", pruned)):

@@ -34,6 +34,7 @@ from ..models import NAMES, spec
 from ..presets import Preset, get_preset
 from ..pruning import check_ratio, prune
 from ..tasks import task_of
+from ..timing import timed_network
 from .inference import (OPTION_TOKENS, InferenceOptions, Prepared, as_options, cxx_compiler,
                         max_relative_error, prepare, run_prepared)
 
@@ -188,12 +189,10 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
     specs = [spec(n) for n in networks]
     ratios = sorted({0.0, *(check_ratio(r) for r in ratios)})
     opts = list(dict.fromkeys([InferenceOptions(), *(as_options(o) for o in options_list)]))
-    from ..bench import timed_network
-
     rows = []
     for s in specs:
         name, task = s.name, task_of(s)
-        net, measurement = timed_network(s, P, deq_iters, seed)
+        net, measurement = timed_network(s, task, P, deq_iters, seed)
         archs = _prune_all(net, ratios, opts, measurement, task.image_size(P))
         variants: dict = {}                         # (architecture, runtime label) -> Prepared
         for ratio in ratios:

@@ -192,7 +192,7 @@ def _compile_priors(prepared: Prepared, priors: list, backend: str) -> list:
     versions a benchmark of many widths exceeds (dynamo then runs eagerly without a word):
     the limit is raised to :data:`RECOMPILE_LIMIT`.
     """
-    import torch._dynamo
+    import torch._dynamo  # heavy: torch.compile's machinery, loaded only when compiling
 
     cfg = torch._dynamo.config
     name = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
@@ -281,7 +281,7 @@ def prepare(net: nn.Module, options: InferenceOptions | str = InferenceOptions()
             reference = net.eval()(example)
         net.train(training)
     if prepared.compiled:
-        from torch._dynamo.utils import counters
+        from torch._dynamo.utils import counters  # heavy, as above: only for a compiled net
 
         frames = dict(counters["frames"])
         try:

@@ -25,7 +25,7 @@ from ..experiments.grid import BEYOND_CRITERIA, BEYOND_SEEDS, RATIOS, SELFSUP, C
 from ..experiments.store import ResultStore
 from ..experiments.tables import NAMES, Results
 from ..presets import Preset
-from .selfsup import HELD_OUT_REGIME
+from ..splitting import HELD_OUT_REGIME
 
 __all__ = ["criteria_frame", "selfsup_frame", "widths_frame", "gap_closed"]
 

@@ -66,7 +66,7 @@ def fastmri_slice_kspace(kspace: np.ndarray, size: tuple[int, int]) -> np.ndarra
     Raises:
         ValueError: not complex (C, H, W) data, or smaller than ``size``.
     """
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), only for real files
 
     kspace = np.asarray(kspace)
     if kspace.ndim != 3 or not np.iscomplexobj(kspace):
@@ -163,6 +163,10 @@ class FastMRIFile:
         slices, coils, height, width: the shape of its ``kspace`` (slices, coils, H, W).
         taken: the slice indices the loader takes (the central ones, edges excluded); empty
             until the file is selected for a preset.
+        error: why the file could not be read (its shape fields are then 0), or None. An
+            unreadable file keeps its place in the sorted list, so it fails only the split it
+            falls in (:func:`fastmri_dataset` names it there) and the other splits are those
+            the folder gives once the file is fixed.
     """
 
     path: Path
@@ -172,12 +176,13 @@ class FastMRIFile:
     height: int
     width: int
     taken: tuple[int, ...] = ()
+    error: str | None = None
 
 
 def _scan(path: Path) -> FastMRIFile:
     """Read one file's contrast and k-space shape (no k-space data). Every failure is a
     ValueError that names the file."""
-    import h5py
+    import h5py  # optional heavy dependency (h5py), only for real fastMRI files
 
     if not h5py.is_hdf5(path):
         raise ValueError(f"{path} is not an HDF5 file (fastMRI files are HDF5 with a 'kspace' "
@@ -202,6 +207,14 @@ def _scan(path: Path) -> FastMRIFile:
                          f"({type(err).__name__}: {err})") from err
 
 
+def _scan_or_note(path: Path) -> FastMRIFile:
+    """:func:`_scan`, with a file that cannot be read kept as a placeholder holding why."""
+    try:
+        return _scan(path)
+    except ValueError as err:
+        return FastMRIFile(path, None, 0, 0, 0, 0, error=str(err))
+
+
 def _central_slices(info: FastMRIFile, take: int) -> tuple[int, ...]:
     """The ``take`` central slices of a volume, none of the :data:`EDGE_SLICES` at each end."""
     usable = info.slices - 2 * EDGE_SLICES
@@ -224,20 +237,21 @@ def _select(folder: Path, infos: list[FastMRIFile], wanted: tuple[str, ...] | No
     """The usable files of the wanted contrasts, sorted by name, with their slices chosen."""
     label = "all" if wanted is None else "/".join(wanted)
     if wanted is not None:
-        unknown = [i.path.name for i in infos if i.contrast is None]
+        unknown = [i.path.name for i in infos if i.contrast is None and i.error is None]
         if unknown:
             warnings.warn(f"skipped {len(unknown)} file(s) in {folder} whose contrast is unknown "
                           "(no 'acquisition' attribute, and no contrast in the "
                           f"'ismrmrd_header' protocol name): {_listing(unknown)}", stacklevel=3)
-        matching = [i for i in infos if i.contrast in wanted]
-        if not matching:
-            found = Counter(i.contrast or "unknown" for i in infos)
+        # an unreadable file's contrast is unknown: it keeps its place (see FastMRIFile.error)
+        matching = [i for i in infos if i.contrast in wanted or i.error is not None]
+        if not any(i.error is None for i in matching):
+            found = Counter("unreadable" if i.error else i.contrast or "unknown" for i in infos)
             table = ", ".join(f"{c} ({n})" for c, n in sorted(found.items()))
             raise ValueError(f"no {label} file in {folder}: found {table}; choose one of those "
                              "with contrast=..., or contrast='all'")
     else:
         matching = list(infos)
-    few = [i for i in matching if i.coils < preset.mri_coils]
+    few = [i for i in matching if i.error is None and i.coils < preset.mri_coils]
     if few:
         warnings.warn(
             f"skipped {len(few)} {label} file(s) in {folder} with fewer coils than the preset's "
@@ -245,6 +259,9 @@ def _select(folder: Path, infos: list[FastMRIFile], wanted: tuple[str, ...] | No
             f"{_listing([f'{i.path.name} ({i.coils} coils)' for i in few])}", stacklevel=3)
     chosen = []
     for info in matching:
+        if info.error is not None:
+            chosen.append(info)
+            continue
         if info.coils < preset.mri_coils:
             continue
         if min(info.height, info.width) < max(preset.mri_size):
@@ -289,7 +306,7 @@ def fastmri_files(folder: str | Path, preset: Preset | str | None = None,
     paths = sorted(folder.glob("*.h5"), key=lambda p: p.name)
     if not paths:
         raise ValueError(f"no .h5 files in {folder}: expected fastMRI multi-coil brain files")
-    files = _select(folder, [_scan(p) for p in paths], wanted, preset)
+    files = _select(folder, [_scan_or_note(p) for p in paths], wanted, preset)
     edges = np.cumsum([0] + _split_counts(len(files), preset))
     return {s: files[edges[i]:edges[i + 1]] for i, s in enumerate(SPLITS)}
 
@@ -358,6 +375,11 @@ def fastmri_dataset(folder: str | Path, split: str, preset: Preset | str | None 
     label = "all" if wanted is None else "/".join(wanted)
     splits = fastmri_files(folder, preset, contrast)
     chosen = splits[split]
+    broken = [f.error for f in chosen if f.error is not None]
+    if broken:
+        raise ValueError(f"the {split!r} split cannot be built: {'; '.join(broken)} (files are "
+                         "split by sorted name; the other splits do not use "
+                         f"{'this file' if len(broken) == 1 else 'these files'})")
     if not chosen:
         n = sum(len(v) for v in splits.values())
         raise ValueError(f"only {n} usable {label} file(s) in {folder}: not enough for a "
@@ -387,7 +409,7 @@ def fastmri_dataset(folder: str | Path, split: str, preset: Preset | str | None 
 def _volume_rows(info: FastMRIFile, preset: Preset) -> list[tuple]:
     """``(k-space, maps, target, slice index)`` for each taken slice of one file: cropped,
     coil-compressed, ESPIRiT-processed, scaled per volume. Failures name the file."""
-    import h5py
+    import h5py  # optional heavy dependencies (h5py, sigpy), only for real files
     import sigpy as sp
 
     try:

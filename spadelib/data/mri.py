@@ -32,7 +32,9 @@ Layouts (per sample; a batch adds a leading axis): ``kspace`` and ``coil_maps`` 
 from __future__ import annotations
 
 import functools
+import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -84,12 +86,22 @@ class MRIMeasurement:
             try:
                 # where(), not a product: NaN * 0 is NaN, so a NaN on a sampled line would
                 # count as "off the mask" (NaN and Inf are refused where the data is used)
-                off = torch.count_nonzero(torch.where(mask.detach() == 0, kspace.detach(), 0))
+                outside = torch.where(mask.detach() == 0, kspace.detach(), 0)
+                off = torch.count_nonzero(outside)
+                off_bad = int((~torch.isfinite(outside)).sum()) if kspace.is_floating_point() \
+                    else 0
             except RuntimeError:
                 raise ValueError(f"the mask {tuple(mask.shape)} does not broadcast against the "
                                  f"k-space {tuple(kspace.shape)}: expected (1, 1, W, 1) for "
                                  "(C, H, W, 2), with a leading batch axis on both when batched"
                                  ) from None
+        if off_bad:
+            # NaN * 0 is NaN: multiplying by the mask cannot clear these, so say what they are
+            raise ValueError(f"k-space holds {off_bad} NaN or Inf entries off the sampling "
+                             f"mask ({int(off)} non-zero entries there in all): a measurement "
+                             "holds only the sampled lines, and NaN * 0 is NaN, so set them to "
+                             "zero with torch.where(mask == 0, 0, kspace) (and check where the "
+                             "NaN / Inf came from)")
         if int(off):
             raise ValueError(f"k-space has {int(off)} non-zero entries off the sampling mask: a "
                              "measurement holds only the sampled lines; multiply by the mask")
@@ -139,7 +151,7 @@ class MRISample(MRIMeasurement):
 @functools.lru_cache(maxsize=1)
 def _templates() -> dict[str, np.ndarray]:
     """nilearn's bundled MNI152 maps at 1 mm, as float32 (197 x 233 x 189)."""
-    from nilearn import datasets
+    from nilearn import datasets  # heavy dependency, only when the templates are built
 
     def load(fn):
         return np.asarray(fn(resolution=1).get_fdata(), dtype=np.float32)
@@ -162,7 +174,7 @@ def _axial(vol: np.ndarray, z: int) -> np.ndarray:
 def _smooth_field(rng: np.random.Generator, shape: tuple[int, int], coarse: int,
                   amplitude: float) -> np.ndarray:
     """A smooth random 2D field: Gaussian noise on a coarse grid, zoomed up with cubics."""
-    from scipy.ndimage import zoom
+    from scipy.ndimage import zoom  # heavy dependency (scipy), only while synthesising
 
     small = rng.standard_normal((coarse, coarse)).astype(np.float32)
     field = zoom(small, (shape[0] / coarse, shape[1] / coarse), order=3)[: shape[0], : shape[1]]
@@ -193,7 +205,7 @@ def _draw_subject(seed: int, n_slices: int) -> _Subject:
 
 def _synthetic_image(subject: _Subject, z: int, size: tuple[int, int]) -> np.ndarray:
     """One complex T2-like slice (H, W), magnitude peak about 1."""
-    from scipy.ndimage import map_coordinates
+    from scipy.ndimage import map_coordinates  # heavy dependencies, only while synthesising
     from skimage.transform import resize
 
     t = _templates()
@@ -228,7 +240,7 @@ def _synthetic_image(subject: _Subject, z: int, size: tuple[int, int]) -> np.nda
 def _coil_kspace(image: np.ndarray, coils: int, radius: float, noise: float,
                  rng: np.random.Generator) -> np.ndarray:
     """Fully sampled noisy multi-coil k-space (C, H, W) of a complex image."""
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), only while synthesising
     import sigpy.mri as mr
 
     maps = mr.birdcage_maps((coils,) + image.shape, r=radius, nzz=coils).astype(np.complex64)
@@ -258,7 +270,7 @@ def calibration_phase(kspace: np.ndarray, maps: np.ndarray, calib_width: int) ->
         maps: complex (C, H, W) coil maps.
         calib_width: side of the calibration block.
     """
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), only while synthesising
 
     _, h, w = kspace.shape
     c = min(calib_width, h, w)
@@ -283,7 +295,7 @@ def espirit_reference(kspace_full: np.ndarray, calib_width: int) -> tuple[np.nda
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), only while synthesising
     import sigpy.mri as mr
 
     maps = mr.app.EspiritCalib(kspace_full, calib_width=calib_width, thresh=0.02,
@@ -340,9 +352,6 @@ def _map_subjects(ids: list[int], preset: Preset, workers: int | None):
         for sid in ids:
             yield _subject_rows(sid, preset)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
         yield from pool.map(_subject_rows, ids, [preset] * len(ids))
 
@@ -425,16 +434,3 @@ def mri_dataset(split: str, preset: Preset | str | None = None, rate: float | No
     seed = preset.seed + 1000 * SPLITS.index(split)
     return undersample(full, rate, seed, {"source": "synthetic MNI152", "split": split,
                                           "preset": preset.name})
-
-
-_FASTMRI_NAMES = ("fastmri_dataset", "fastmri_slice_kspace")
-
-
-def __getattr__(name: str):
-    """``from spadelib.data.mri import fastmri_dataset`` keeps working: the real-fastMRI loader
-    lives in :mod:`spadelib.data.fastmri`, which builds on this module (so it is looked up on
-    first use rather than imported here, which would be circular)."""
-    if name in _FASTMRI_NAMES:
-        from . import fastmri
-        return getattr(fastmri, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -151,7 +151,7 @@ class SRSample(SRMeasurement):
 # --------------------------------------------------------------------------------------------
 def _to_rgb_float(img, name: str) -> np.ndarray:
     """Any image array -> float32 (H, W, 3) in [0, 1]: grey promoted to RGB, alpha dropped."""
-    from skimage.util import img_as_float32
+    from skimage.util import img_as_float32  # heavy dependency (scikit-image), on first use
 
     arr = np.asarray(img)
     if arr.dtype.kind not in "uifb":
@@ -172,16 +172,18 @@ def _to_rgb_float(img, name: str) -> np.ndarray:
 
 
 def _load_builtin(name: str) -> np.ndarray:
+    # heavy dependencies (scikit-image, matplotlib's sample data, scikit-learn), loaded only
+    # when a built-in photo is read (then cached)
     import skimage.data as skd
 
     if name == "grace_hopper":
-        from matplotlib import cbook
+        from matplotlib import cbook  # heavy dependencies, as above
         from skimage.io import imread
         return imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     if name == "motorcycle":
         return skd.stereo_motorcycle()[0]
     if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
+        from sklearn.datasets import load_sample_image  # heavy dependency, as above
         return load_sample_image(f"{name}.jpg")
     return getattr(skd, name)()
 
@@ -418,7 +420,7 @@ def load_image_folder(folder: str | Path, preset: Preset | str | None = None,
         NotADirectoryError: ``folder`` is a file.
         ValueError: no image in the folder, an unreadable image, or bad arguments.
     """
-    from skimage.io import imread
+    from skimage.io import imread  # heavy dependency (scikit-image), on first use
 
     path = Path(folder).expanduser()
     if not path.exists():

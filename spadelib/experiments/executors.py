@@ -20,15 +20,20 @@ import os
 import time
 from typing import Callable
 
+import torch
+from tqdm.auto import tqdm
+
+from .. import zoo
 from ..checkpoints import cache_dir
-from ..presets import CLI_ENV, Preset
+from ..presets import CLI_ENV, NeedsCLIError, Preset
+from ..tasks import Task
 from .grid import Cell
 
 __all__ = ["run_with_ray"]
 
 
 def _connect():
-    import ray
+    import ray  # optional heavy dependency: only `spade run --executor ray` needs Ray
 
     if ray.is_initialized():
         return False
@@ -41,29 +46,21 @@ def _connect():
 
 
 def _device_for_worker():
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _build_data(task_name: str, preset: Preset) -> str:
-    from ..tasks import TASKS
-
-    TASKS[task_name].build_all(preset, progress=False)
-    return task_name
+def _build_data(task: Task, preset: Preset) -> str:
+    task.build_all(preset, progress=False)
+    return task.name
 
 
 def _pretrain(network: str, preset: Preset) -> str:
-    from .. import zoo
-
     zoo.pretrained(network, preset, device=_device_for_worker(), progress=False)
     return network
 
 
-def _cell(cell: Cell, preset: Preset) -> dict:
-    from ..presets import NeedsCLIError
-    from .runner import failed_row, run_cell
-
+def _cell(cell: Cell, preset: Preset, run_cell: Callable[..., dict],
+          failed_row: Callable[..., dict]) -> dict:
     start = time.perf_counter()
     try:
         return run_cell(cell, preset, device=_device_for_worker(), progress=False)
@@ -76,8 +73,6 @@ def _cell(cell: Cell, preset: Preset) -> dict:
 def _cause(err: BaseException) -> BaseException:
     """The exception a Ray task raised (a worker that died has none: the Ray error itself);
     a refusal to train outside the ``spade`` command is raised here, as run_grid does."""
-    from ..presets import NeedsCLIError
-
     cause = getattr(err, "cause", None) or err
     if isinstance(cause, NeedsCLIError):
         raise cause from None
@@ -87,7 +82,7 @@ def _cause(err: BaseException) -> BaseException:
 def _wave(refs: dict) -> dict:
     """Wait for every task of a wave (``{ref: what}``); ``{what: exception}`` of those that
     failed, so that one network that cannot be trained fails its own cells, not the grid."""
-    import ray
+    import ray  # optional heavy dependency (see _connect)
 
     failed = {}
     for ref, what in refs.items():
@@ -99,8 +94,14 @@ def _wave(refs: dict) -> dict:
 
 
 def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None], *,
+                 run_cell: Callable[..., dict], failed_row: Callable[..., dict],
                  progress: bool = True) -> None:
     """Run ``todo`` as Ray tasks; ``keep(row)`` is called here as each cell's row arrives.
+
+    ``run_cell(cell, preset, device=..., progress=...)`` runs a cell on a worker and
+    ``failed_row(cell, preset_name, err, wall_s)`` makes the row of one that failed (the
+    runner's own, :mod:`spadelib.experiments.runner`, which calls this executor: they are
+    passed in, so that the executor sits below the runner).
 
     Each task asks for one GPU where the cluster has GPUs, else one CPU. A Ray started here is
     shut down at the end; a cluster that was already running is left running.
@@ -109,10 +110,7 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
     :func:`~spadelib.experiments.runner.run_grid`, taught in Chapter 5
     (``book/05_finetuning.ipynb``).
     """
-    import ray
-    from tqdm.auto import tqdm
-
-    from .runner import failed_row
+    import ray  # optional heavy dependency (see _connect)
 
     if not todo:
         return
@@ -126,20 +124,21 @@ def run_with_ray(todo: list[Cell], preset: Preset, keep: Callable[[dict], None],
         pretrain_task = ray.remote(**options)(_pretrain)
         cell_task = ray.remote(**options, max_retries=0)(_cell)
 
-        settings = {(c.task, c.preset(preset)) for c in todo}
+        settings = {(c.task_object, c.preset(preset)) for c in todo}
         failed = _wave({data_task.remote(task, P): (task, P) for task, P in settings})
         networks = {(c.network, c.preset(preset)) for c in todo
-                    if (c.task, c.preset(preset)) not in failed}
+                    if (c.task_object, c.preset(preset)) not in failed}
         failed.update(_wave({pretrain_task.remote(n, P): (n, P) for n, P in networks}))
 
         def failure(c: Cell):
             P = c.preset(preset)
-            return failed.get((c.task, P)) or failed.get((c.network, P))
+            return failed.get((c.task_object, P)) or failed.get((c.network, P))
 
         for c in todo:                     # the cells whose data or network could not be made
             if failure(c) is not None:
                 keep(failed_row(c, preset.name, failure(c), 0.0))
-        pending = {cell_task.remote(c, preset): c for c in todo if failure(c) is None}
+        pending = {cell_task.remote(c, preset, run_cell, failed_row): c for c in todo
+                   if failure(c) is None}
         bar = tqdm(total=len(pending), desc=f"grid ({preset.name}, ray)", disable=not progress,
                    unit="cell")
         while pending:

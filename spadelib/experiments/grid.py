@@ -35,7 +35,7 @@ The named grids follow the paper's tables and figures:
 ``beyond-selfsup``
              Chapter 8: the DEQ and VarNet at 16.7 %, ratio 0.4, fine-tuned self-supervised by
              eq. (9) and by measurement splitting (``self-supervised-split``,
-             :mod:`spadelib.beyond.selfsup`) against supervised fine-tuning, with the unpruned
+             :mod:`spadelib.splitting`) against supervised fine-tuning, with the unpruned
              and the pruned, not fine-tuned networks; VarNet also with SSDU's held-out scoring
              (``self-supervised-split-held-out``)
 ============ ===================================================================================
@@ -53,8 +53,9 @@ from typing import Callable
 from .. import checks
 from ..models import check_name
 from ..presets import Preset, get_preset
+from ..pruning import kept_channels
 from ..pruning.importance import criterion_names
-from ..tasks import task_of
+from ..tasks import Task, task_of
 
 __all__ = ["Cell", "REGIMES", "RATIOS", "GRIDS", "QUICK_SUBSET", "ROUND_TOS",
            "BEYOND_CRITERIA", "BEYOND_SEEDS", "cells", "check_grid", "runs_at", "feasible"]
@@ -121,17 +122,25 @@ class Cell:
         checks.nonnegative_int(self.seed, "seed")
         checks.choice(self.criterion, criterion_names(), "criterion")
         checks.nonnegative_int(self.round_to, "round_to (0: the paper's channel counts)")
-        object.__setattr__(self, "setting", task_of(self.network).check_setting(self.setting))
+        task = task_of(self.network)           # resolved once: the cell carries its task
+        object.__setattr__(self, "_task", task)
+        object.__setattr__(self, "setting", task.check_setting(self.setting))
 
     @property
     def task(self) -> str:
-        """``"mri"`` or ``"sr"``."""
-        return task_of(self.network).name
+        """``"mri"`` or ``"sr"`` (the name of :attr:`task_object`)."""
+        return self._task.name
+
+    @property
+    def task_object(self) -> Task:
+        """The :class:`~spadelib.tasks.Task` the cell's network solves, resolved once when the
+        cell is made: what the runner passes on (its data, its setting)."""
+        return self._task
 
     @property
     def key(self) -> str:
         """A stable, readable identity: what the results store is keyed by."""
-        setting = task_of(self.network).setting_label(self.setting)
+        setting = self._task.setting_label(self.setting)
         return (f"{self.network}|{setting}|ratio{self.ratio:g}|{self.regime}|{self.criterion}|"
                 f"seed{self.seed}" + (f"|round{self.round_to}" if self.round_to else ""))
 
@@ -140,7 +149,7 @@ class Cell:
 
     def preset(self, preset: Preset | str | None = None) -> Preset:
         """The preset with this cell's sampling rate or scale."""
-        return task_of(self.network).with_setting(preset, self.setting)
+        return self._task.with_setting(preset, self.setting)
 
 
 # --------------------------------------------------------------------------------------------
@@ -239,8 +248,6 @@ def feasible(cell: Cell, preset: Preset | str | None = None) -> bool:
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
-    from ..pruning import kept_channels
-
     if not cell.round_to or cell.ratio == 0:
         return True
     width = _narrowest_group(cell.network, cell.preset(preset))

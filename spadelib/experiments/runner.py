@@ -19,7 +19,15 @@ import traceback
 from typing import Callable
 
 import torch
+import torch_pruning
+from tqdm.auto import tqdm
 
+from .. import __version__, checks, finetune, inputs, pruning, zoo
+from ..evaluation import evaluate
+from ..presets import NeedsCLIError, get_preset
+from ..pruning.importance import parse_criterion
+from ..training import default_device
+from .executors import run_with_ray
 from .grid import Cell, cells
 from .store import ResultStore
 
@@ -33,11 +41,7 @@ def versions() -> dict:
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    import torch_pruning
-
-    import spadelib
-
-    return {"spadelib": spadelib.__version__, "torch": str(torch.__version__),
+    return {"spadelib": __version__, "torch": str(torch.__version__),
             "torch_pruning": str(getattr(torch_pruning, "__version__", "unknown")),
             "python": platform.python_version()}
 
@@ -64,14 +68,10 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    from .. import finetune, zoo
-    from ..tasks import task_of
-    from ..training import default_device
-
     P = cell.preset(preset)
     device = torch.device(device) if device is not None else default_device()
     teacher = zoo.pretrained(cell.network, P, device=device, progress=progress)
-    task = task_of(cell.network)
+    task = cell.task_object
     test = task.test_data(P)
     if cell.ratio == 0:
         return teacher, teacher, test, {}
@@ -114,9 +114,6 @@ def prune_cell(teacher, cell: Cell):
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
     """
-    from .. import pruning
-    from ..pruning.importance import parse_criterion
-
     if parse_criterion(cell.criterion)[1]:
         budget = pruning.prune(teacher, cell.ratio)[1].param_reduction
         return pruning.prune(teacher, target_reduction=budget, importance=cell.criterion,
@@ -131,10 +128,6 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    from .. import inputs
-    from ..evaluation import evaluate
-    from ..training import default_device
-
     P = cell.preset(preset)
     device = torch.device(device) if device is not None else default_device()
     start = time.perf_counter()
@@ -173,8 +166,6 @@ def pending(grid, preset=None, store: ResultStore | None = None,
             retry_failed: bool = True) -> list[Cell]:
     """The cells of ``grid`` (a name, or a list of cells) at ``preset`` that the store does not
     hold yet."""
-    from ..presets import get_preset
-
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows()}
@@ -208,9 +199,6 @@ def run_grid(grid, preset=None, *, executor: str = "local",
             to the ``spade`` command (:attr:`~spadelib.presets.Preset.notebook_training`):
             the grid stops there, storing no failed row, and the message gives the command.
     """
-    from .. import checks
-    from ..presets import NeedsCLIError, get_preset
-
     checks.choice(executor, EXECUTORS, "executor")
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
@@ -224,10 +212,8 @@ def run_grid(grid, preset=None, *, executor: str = "local",
             on_row(row)
 
     if executor == "ray":
-        from .executors import run_with_ray
-        run_with_ray(todo, P, keep, progress=progress)
+        run_with_ray(todo, P, keep, run_cell=run_cell, failed_row=failed_row, progress=progress)
         return new
-    from tqdm.auto import tqdm
     label = grid if isinstance(grid, str) else f"{len(todo)} cells"
     for cell in tqdm(todo, desc=f"grid {label} ({P.name})", disable=not progress, unit="cell"):
         start = time.perf_counter()

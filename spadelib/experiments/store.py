@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from .. import inputs
 from ..checkpoints import CheckpointError, cache_dir, read, write
 from ..presets import Preset, get_preset
 
@@ -51,8 +52,6 @@ def store_path(preset: Preset | str | None = None) -> Path:
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    from .. import inputs
-
     tag = inputs.current().tag()
     return cache_dir() / f"results-{get_preset(preset).name}{'-' + tag if tag else ''}.spade"
 
@@ -121,7 +120,7 @@ class ResultStore:
 
     def frame(self):
         """The rows as a :class:`pandas.DataFrame`, the cell's fields as columns."""
-        import pandas as pd
+        import pandas as pd  # heavy dependency, imported when a table is asked for
 
         flat = [{**r.get("cell", {}), **{k: v for k, v in r.items() if k != "cell"}}
                 for r in self.rows()]

@@ -11,8 +11,10 @@ displayed), each missing number saying why it is missing (:class:`Results`); and
 """
 from __future__ import annotations
 
+from ..checks import choice
 from ..presets import Preset, get_preset
-from .paper import TABLE3, paper_value
+from .grid import Cell, runs_at
+from .paper import TABLE3, TABLE3_SSIM, paper_value
 from .store import ResultStore
 
 __all__ = ["TABLES", "table_frame", "paper_table", "Results", "layout_frame", "paper_layout",
@@ -51,7 +53,7 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
     (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
     (:func:`paper_layout`).
     """
-    import pandas as pd
+    import pandas as pd  # heavy dependency, imported by the functions that make a table
 
     if number not in TABLES:
         raise ValueError(f"unknown table {number!r}; choose one of {sorted(TABLES)}")
@@ -60,7 +62,6 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
     rows = {r["key"]: r for r in store.rows() if r.get("status") == "ok"}
     networks, settings, regimes, _ = TABLES[number]
     settings = settings if isinstance(settings, tuple) else (settings,)
-    from .grid import Cell
 
     out = []
     for net in networks:
@@ -117,8 +118,6 @@ def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md"
     (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
     (:func:`paper_layout`).
     """
-    from ..checks import choice
-
     choice(fmt, ("md", "csv", "latex"), "format")
     df = table_frame(number, preset, store)
     caption = (f"Table {number}: {TABLES[number][3]} ({get_preset(preset).name} preset; "
@@ -180,8 +179,6 @@ class Results:
 
     def why_missing(self, cell) -> str:
         """Why ``cell`` has no value: failed, not run yet, or outside this preset's grid."""
-        from .grid import runs_at
-
         r = self.rows.get(cell.key)
         if r is not None and r.get("status") == "failed":
             return FAILED
@@ -209,14 +206,10 @@ def _num(v, fmt: str) -> str:
 def _timing_cell(net: str, setting, ratio: float, regimes):
     """The cell whose time stands for a pruned architecture: its first regime (the paper
     prints one time per ratio; a DEQ's depends on its weights through its iterations)."""
-    from .grid import Cell
-
     return Cell(net, setting, ratio, "none" if ratio == 0 else regimes[0])
 
 
 def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> dict:
-    from .paper import paper_value
-
     if paper:
         t0 = paper_value(net, setting, 0.0, "none", "time_ms")
         t = paper_value(net, setting, ratio, "none", "time_ms")
@@ -236,9 +229,6 @@ def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> di
 
 
 def _mri_layout(number: int, res: Results):
-    from .grid import Cell
-    from .paper import paper_value
-
     networks, setting, regimes, _ = TABLES[number]
     lines, index = [], []
     for net in networks:
@@ -271,9 +261,6 @@ def _mri_layout(number: int, res: Results):
 
 
 def _sr_layout(number: int, res: Results):
-    from .grid import Cell
-    from .paper import paper_value
-
     (net,), scales, (regime,), _ = TABLES[number]
     lines, index = [], []
     for s in scales:
@@ -303,9 +290,6 @@ def _sr_layout(number: int, res: Results):
 
 
 def _table3_layout(res: Results):
-    from .grid import Cell
-    from .paper import TABLE3, TABLE3_SSIM
-
     networks, setting, regimes, _ = TABLES[3]
     lines, index = [], []
     for net in networks:
@@ -320,7 +304,6 @@ def _table3_layout(res: Results):
                         if source == PAPER_ROW:
                             pair = ref.get((net, ratio), {}).get(g)
                             if ratio == 0:
-                                from .paper import paper_value
                                 v0 = paper_value(net, setting, 0.0, "none", metric)
                                 pair = None if v0 is None else (v0, None)
                             spade, rnd = pair if pair else (None, None)
@@ -358,7 +341,7 @@ def layout_frame(number: int, preset: Preset | str | None = None,
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    import pandas as pd
+    import pandas as pd  # heavy dependency, imported by the functions that make a table
 
     if number not in TABLES:
         raise ValueError(f"unknown table {number!r}; choose one of {sorted(TABLES)}")
@@ -431,10 +414,7 @@ def degradation_frame(setting, preset: Preset | str | None = None,
         ``psnr_unpruned``, ``degradation``, ``paper_degradation`` and ``missing`` (why ours
         is empty, else "").
     """
-    import pandas as pd
-
-    from .grid import Cell
-    from .paper import paper_value
+    import pandas as pd  # heavy dependency, imported by the functions that make a table
 
     res = Results(preset, store)
     out = []

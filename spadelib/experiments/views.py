@@ -21,8 +21,13 @@ from typing import Sequence
 
 import torch
 
-from .. import checks
+from .. import checks, inputs
+from ..checkpoints import cached
+from ..data.common import to_device
+from ..evaluation import reconstruct
+from ..metrics import psnr
 from ..presets import CLI_ENV, NeedsCLIError, Preset, get_preset
+from . import runner
 from .grid import Cell, cells
 from .store import ResultStore
 
@@ -89,8 +94,6 @@ def fill(grids: Sequence[str], preset: Preset | str | None = None,
         networks: only the cells of these networks (a chapter fills its own task's cells).
         device: where to run; default CUDA if available.
     """
-    from .runner import failed_row, run_cell
-
     grids = tuple(grids)
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
@@ -109,11 +112,11 @@ def fill(grids: Sequence[str], preset: Preset | str | None = None,
                 continue
             t0 = time.perf_counter()
             try:
-                row = run_cell(c, P, device=device, progress=False)
+                row = runner.run_cell(c, P, device=device, progress=False)
             except KeyboardInterrupt:
                 raise
             except Exception as err:  # noqa: BLE001 - recorded, the others go on (run_grid)
-                row = failed_row(c, P.name, err, time.perf_counter() - t0)
+                row = runner.failed_row(c, P.name, err, time.perf_counter() - t0)
             store.add(row)
             out.ran.append(c.key)
     out.seconds = time.perf_counter() - start
@@ -128,9 +131,7 @@ def fill(grids: Sequence[str], preset: Preset | str | None = None,
 
 
 def _test_split(cell: Cell, P: Preset):
-    from ..tasks import task_of
-
-    return task_of(cell.network).test_data(cell.preset(P))
+    return cell.task_object.test_data(cell.preset(P))
 
 
 def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
@@ -149,11 +150,6 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
     Returns:
         ``{cell.key: images (len(indices), C, H, W)}`` on the CPU.
     """
-    from .. import inputs
-    from ..checkpoints import cached
-    from ..evaluation import reconstruct
-    from .runner import cell_network
-
     indices = [checks.nonnegative_int(i, "sample index") for i in indices]
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
@@ -167,7 +163,7 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
                   "inputs": inputs.current().tag(), "row_date": row.get("date")}
 
         def build(cell=cell):
-            net = cell_network(cell, P, device=device)[0]
+            net = runner.cell_network(cell, P, device=device)[0]
             return {"images": reconstruct(net, _test_split(cell, P).subset(indices))}
 
         try:
@@ -188,13 +184,10 @@ def deq_trace(cell: Cell, index: int = 0, preset: Preset | str | None = None,
         ``{"times": cumulative seconds, "residuals": distance between consecutive iterates
         (relative), "psnr": dB after each iteration, "iterations": n}``.
     """
-    from .runner import cell_network
-
     if cell.network != "deq":
         raise ValueError(f"deq_trace needs a DEQ cell, got {cell.network!r}")
     P = get_preset(preset)
-    net = cell_network(cell, P, device=device)[0]
-    from ..data.common import to_device
+    net = runner.cell_network(cell, P, device=device)[0]
 
     batch = _test_split(cell, P).batch([checks.nonnegative_int(index, "index")])
     batch = to_device(batch, next(net.parameters()).device)
@@ -218,12 +211,10 @@ def usrnet_trace(cell: Cell, index: int = 0, preset: Preset | str | None = None,
         ``{"times": cumulative seconds, "psnr": dB after each iteration, "iterates": the
         images (iters, 3, H, W), "output": the network's output (3, H, W)}``.
     """
-    from .runner import cell_network
-
     if cell.network != "usrnet":
         raise ValueError(f"usrnet_trace needs a USRNet cell, got {cell.network!r}")
     P = get_preset(preset)
-    net = cell_network(cell, P, device=device)[0]
+    net = runner.cell_network(cell, P, device=device)[0]
     return usrnet_iterates(net, _test_split(cell, P).batch(
         [checks.nonnegative_int(index, "index")]))
 
@@ -233,9 +224,6 @@ def usrnet_iterates(net, batch) -> dict:
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    from ..data.common import to_device
-    from ..metrics import psnr
-
     batch = to_device(batch, next(net.parameters()).device)
     xs, times = [], []
     start = time.perf_counter()

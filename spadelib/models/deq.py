@@ -58,6 +58,7 @@ from torch import nn
 from .. import checks
 from ..data.common import to_device
 from ..data.mri import MRIMeasurement
+from ..metrics import psnr
 from ..presets import Preset, get_preset
 from .base import MBDLNetwork, PriorSpec
 from .edsr import EDSR
@@ -364,8 +365,6 @@ class DEQ(MBDLNetwork):
             :func:`solve_fixed_point` (``iterations``, ``residuals``, ``times`` and, with a
             target, ``psnr``). Also stored as ``self.last_stats``.
         """
-        from ..metrics import psnr
-
         solver = _check_solver(self.solver if solver is None else solver)
         max_iter, tol = _check_budget(self.max_iter if max_iter is None else max_iter,
                                       self.tol if tol is None else tol)

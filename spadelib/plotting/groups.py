@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 
 __all__ = ["show_groups"]
 
@@ -57,7 +58,6 @@ def show_groups(group_infos, module=None, *, title: str | None = None, max_layer
     ax.set_xlim(-0.7, ng - 0.3)
     ax.grid(True, color="0.92")
     ax.set_axisbelow(True)
-    from matplotlib.lines import Line2D
     ax.legend(handles=[Line2D([], [], marker="s", ls="", color="0.3", label="output channels"),
                        Line2D([], [], marker="o", ls="", mfc="none", color="0.3",
                               label="input channels")],

@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import checks
+from ..metrics import psnr as psnr_of
 from .common import _LABEL_BOX, _check_panel_size, _grid
 from .images import _prepare_image
 
@@ -134,8 +136,6 @@ def plot_reconstruction_grid(images: Mapping[tuple, Any], target: Any, *,
         title: the figure's title.
         size: side of a panel in inches.
     """
-    from ..metrics import psnr as psnr_of
-
     _check_panel_size(size)
     ratios = list(ratios if ratios is not None else dict.fromkeys(k[0] for k in images))
     regimes = list(regimes if regimes is not None else dict.fromkeys(k[1] for k in images))
@@ -209,8 +209,6 @@ def plot_iterates(traces: Mapping[str, Mapping[str, Sequence[float]]], *,
         title: the figure's title.
         size: height of a panel in inches.
     """
-    from .. import checks
-
     _check_panel_size(size)
     checks.choice(x, ("time", "iteration"), "x")
     if not traces:
