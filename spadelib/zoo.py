@@ -17,6 +17,7 @@ a warning and the network is trained again; a file you name yourself
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import torch
@@ -25,9 +26,10 @@ from . import checkpoints, checks, inputs
 from .checkpoints import CheckpointError
 from .data.common import SampleSet
 from .models import NETWORKS, NetworkSpec, spec
+from .models.base import weights_mismatch
 from .models.usrnet_official import load_usrnet_official
 from .presets import PRESETS, Preset, get_preset, require_cli
-from .tasks import depends_on, preset_from, task_of
+from .tasks import Task, depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
@@ -38,7 +40,7 @@ KIND = "pretrained"
 
 
 # --------------------------------------------------------------------------------------------
-# private helpers: they take a checked NetworkSpec and a Preset
+# private helpers: they take a checked NetworkSpec, its Task and a Preset
 # --------------------------------------------------------------------------------------------
 def _preset(preset) -> Preset:
     if preset is not None and not isinstance(preset, (Preset, str)):
@@ -47,36 +49,32 @@ def _preset(preset) -> Preset:
     return get_preset(preset)
 
 
-def _header(s: NetworkSpec, P: Preset) -> dict:
+def _header(s: NetworkSpec, task: Task, P: Preset) -> dict:
     header = {"network": s.name, "model_version": s.version, "data_version":
-              task_of(s).data_version(), "depends_on": depends_on(s, P)}
-    real = task_of(s).inputs()           # empty for the book's own inputs: keys unchanged
+              task.data_version(), "depends_on": depends_on(s, P)}
+    real = task.inputs()                 # empty for the book's own inputs: keys unchanged
     if real:
         header["inputs"] = real
     return header
 
 
-def _path(s: NetworkSpec, P: Preset) -> Path:
+def _path(s: NetworkSpec, task: Task, P: Preset) -> Path:
     return checkpoints.cache_dir() / (f"model-{s.name}-{P.name}-"
-                                      f"{checkpoints.config_key(_header(s, P))}.pt")
+                                      f"{checkpoints.config_key(_header(s, task, P))}.pt")
 
 
-def _pretrain_command(s: NetworkSpec, P: Preset) -> str:
+def _pretrain_command(s: NetworkSpec, task: Task, P: Preset) -> str:
     """The ``spade pretrain`` command that caches ``s`` at ``P``: with ``--setting`` where
     ``P``'s sampling rate or SR scale is not its named preset's (each has its own network)."""
-    field = task_of(s).setting
+    field = task.setting
     value, named = getattr(P, field), PRESETS.get(P.name)
     setting = f" --setting {value:g}" if named is None or value != getattr(named, field) else ""
     return f"spade pretrain {s.name} --preset {P.name}{setting}"
 
 
-def _training_data(s: NetworkSpec, P: Preset, progress: bool = True):
-    return task_of(s).training_data(P, progress)
-
-
-def _fit_config(s: NetworkSpec, P: Preset) -> FitConfig:
+def _fit_config(s: NetworkSpec, task: Task, P: Preset) -> FitConfig:
     return FitConfig(epochs=getattr(P, s.epochs_field), batch_size=P.train_batch,
-                     lr=task_of(s).train_lr(P), seed=P.seed, schedule=P.train_schedule)
+                     lr=task.train_lr(P), seed=P.seed, schedule=P.train_schedule)
 
 
 def _phases(s: NetworkSpec, P: Preset):
@@ -114,7 +112,7 @@ def _network_from(header: dict, payload: dict, path: Path) -> torch.nn.Module:
         net.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} does not fit the {stored!r} network: "
-                              f"{str(err)[:200]}") from None
+                              f"{checks.reason(err)}") from None
     if payload.get("history"):
         try:
             net.history = History(**payload["history"])
@@ -133,7 +131,8 @@ def checkpoint_header(name: str, preset: Preset | str | None = None) -> dict:
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
     """
-    return _header(spec(name), _preset(preset))
+    s = spec(name)
+    return _header(s, task_of(s), _preset(preset))
 
 
 def checkpoint_path(name: str, preset: Preset | str | None = None) -> Path:
@@ -142,7 +141,8 @@ def checkpoint_path(name: str, preset: Preset | str | None = None) -> Path:
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
     """
-    return _path(spec(name), _preset(preset))
+    s = spec(name)
+    return _path(s, task_of(s), _preset(preset))
 
 
 def data_version(name: str) -> int:
@@ -164,7 +164,7 @@ def training_data(name: str, preset: Preset | str | None = None) -> tuple[Sample
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
     """
-    return _training_data(spec(name), _preset(preset))
+    return task_of(name).training_data(_preset(preset))
 
 
 def fit_config(name: str, preset: Preset | str | None = None) -> FitConfig:
@@ -172,7 +172,8 @@ def fit_config(name: str, preset: Preset | str | None = None) -> FitConfig:
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
     """
-    return _fit_config(spec(name), _preset(preset))
+    s = spec(name)
+    return _fit_config(s, task_of(s), _preset(preset))
 
 
 def pretraining_phases(name: str, preset: Preset | str | None = None):
@@ -196,6 +197,29 @@ def pretraining_phases(name: str, preset: Preset | str | None = None):
     return _phases(spec(name), _preset(preset))
 
 
+def _check_official_size(net: torch.nn.Module, P: Preset, path: Path) -> None:
+    """Say so when the official weights are not the preset's USRNet: refused at the paper
+    preset (whose tables are the released network's), a warning with both sizes elsewhere
+    (the file's network is used at its own size)."""
+    ours = {"channels": tuple(P.usrnet_channels), "blocks": P.usrnet_blocks,
+            "iters": P.usrnet_iters}
+    got = {k: (tuple(v) if isinstance(v, (list, tuple)) else v)
+           for k, v in net.build_options().items() if k in ours}
+    if got == ours:
+        return
+    size = lambda d: ", ".join(f"{k}={d[k]}" for k in ours)          # noqa: E731
+    with torch.random.fork_rng(devices=[]):
+        expected = sum(p.numel() for p in NETWORKS["usrnet"].build(P).parameters())
+    text = (f"SPADE_USRNET_WEIGHTS={path} holds a USRNet with {size(got)} "
+            f"({sum(p.numel() for p in net.parameters()):,} parameters), not the {P.name!r} "
+            f"preset's USRNet ({size(ours)}, {expected:,} parameters)")
+    if P.name == "paper":
+        raise CheckpointError(f"{text}: the paper preset reproduces the paper with the released "
+                              "network; point SPADE_USRNET_WEIGHTS at the authors' usrnet.pth "
+                              "(not usrnet_tiny.pth), or unset it to use the zoo's USRNet")
+    warnings.warn(f"{text}; using the file's network at its own size", stacklevel=3)
+
+
 def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: Preset | str,
                     history: History | None = None, *, trained_on: dict | None = None) -> Path:
     """Write ``net``'s weights (and its training ``history``) with the facts they belong to
@@ -214,7 +238,8 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
 
     Raises:
         ValueError: an unknown network or preset name, ``net`` is another network than
-            ``name``, or a weight holds NaN or Inf (never written).
+            ``name``, its weights do not fit the network ``preset`` builds (another preset's
+            sizes), or a weight holds NaN or Inf (never written).
         TypeError: ``net`` is not a network, or ``preset`` is neither a preset nor a name.
     """
     checks.module(net, "net")
@@ -222,7 +247,11 @@ def save_checkpoint(net: torch.nn.Module, path: str | Path, name: str, preset: P
     own = getattr(net, "name", None)
     if own and own != s.name:
         raise ValueError(f"this is a {own!r} network, not {s.name!r}; pass its own name")
-    header = _header(s, P)
+    mismatch = weights_mismatch(net, lambda: s.build(P))
+    if mismatch:      # refused here: the file would fail only when someone loads it
+        raise ValueError(f"these weights are not those of the {P.name!r} preset's {s.name!r} "
+                         f"network ({mismatch}); pass the preset it was built with")
+    header = _header(s, task_of(s), P)
     if trained_on:
         header["trained_on"] = dict(trained_on)
     return checkpoints.write(path, KIND, _payload(net, history), header)
@@ -287,15 +316,17 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
         progress: show progress bars.
     """
     s, P = spec(name), _preset(preset)
+    task = task_of(s)                    # resolved once, passed to every step below
     retrain = checks.flag(retrain, "retrain")
     device = torch.device(device) if device is not None else default_device()
     official = inputs.current().usrnet_weights if s.name == "usrnet" else None
     if official is not None:             # SPADE_USRNET_WEIGHTS: the paper's network, not ours
         net = load_usrnet_official(official)
+        _check_official_size(net, P, official)
         net.history = None
         return net.to(device).eval()
-    path = _path(s, P)
-    header = _header(s, P)
+    path = _path(s, task, P)
+    header = _header(s, task, P)
     if not retrain:
         hit = checkpoints.load_cached(path, KIND, **header)
         if hit is not None:
@@ -303,12 +334,12 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
                 return _network_from(*hit, path).to(device).eval()
             except CheckpointError as err:
                 checkpoints.move_aside(path, str(err).replace(f"{path} ", ""))
-    require_cli(P, f"pre-training {s.name}", _pretrain_command(s, P))
+    require_cli(P, f"pre-training {s.name}", _pretrain_command(s, task, P))
     hook = _phases(s, P)
     torch.manual_seed(P.seed)
     net = s.build(P)
-    train, val = _training_data(s, P, progress)
-    history = fit(net, train, supervised_loss, _fit_config(s, P), val_data=val,
+    train, val = task.training_data(P, progress)
+    history = fit(net, train, supervised_loss, _fit_config(s, task, P), val_data=val,
                   checkpoint=path.with_suffix(".partial"), device=device, progress=progress,
                   desc=f"pre-training {s.name} ({P.name})", before_epoch=hook)
     if hasattr(net, "unrolled_steps"):
