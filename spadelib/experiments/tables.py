@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..checks import choice
 from ..presets import Preset, get_preset
 from .grid import Cell, runs_at
-from .paper import TABLE3, TABLE3_SSIM, paper_value
+from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, paper_value
 from .store import ResultStore
 
 __all__ = ["TABLES", "table_frame", "paper_table", "Results", "layout_frame", "paper_layout",
@@ -78,8 +78,8 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
                         spade, rnd = line[f"PSNR {g} SPADE"], line[f"PSNR {g} scratch"]
                         line[f"PSNR {g} delta"] = None if ratio == 0 or spade is None or \
                             rnd is None else spade - rnd
-                        ref = TABLE3.get((net, ratio), {}).get(g)
-                        line[f"PSNR {g} delta (paper)"] = None if ref is None else ref[0] - ref[1]
+                        ref = TABLE3_DELTA.get((net, ratio), {}).get(g)
+                        line[f"PSNR {g} delta (paper)"] = None if ref is None else ref[0]
                         continue
                     regime = "none" if ratio == 0 else g
                     r = base if ratio == 0 else rows.get(Cell(net, s, ratio, regime).key)
@@ -95,10 +95,7 @@ def table_frame(number: int, preset: Preset | str | None = None, store: ResultSt
                 line["time ms"] = any_row["time_ms"] if any_row else None
                 line["speed-up"] = (base["time_ms"] / any_row["time_ms"]
                                     if base and any_row else None)
-                line["speed-up (paper)"] = (paper_value(net, s, 0.0, "none", "time_ms") /
-                                            paper_value(net, s, ratio, "none", "time_ms")
-                                            if paper_value(net, s, ratio, "none", "time_ms")
-                                            else None)
+                line["speed-up (paper)"] = paper_value(net, s, ratio, "none", "speedup")
                 line["#params"] = any_row["params"] if any_row else None
                 line["#params (paper)"] = paper_value(net, s, ratio, "none", "params")
                 out.append(line)
@@ -210,11 +207,11 @@ def _timing_cell(net: str, setting, ratio: float, regimes):
 
 
 def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> dict:
-    if paper:
-        t0 = paper_value(net, setting, 0.0, "none", "time_ms")
+    if paper:                    # as printed (the paper's speed-ups are not recomputed)
         t = paper_value(net, setting, ratio, "none", "time_ms")
         return {("Time (ms)", ""): _num(t, "{:.1f}"),
-                ("Speed-up", ""): _num(t0 / t if t and t0 else None, "×{:.2f}"),
+                ("Speed-up", ""): _num(paper_value(net, setting, ratio, "none", "speedup"),
+                                       "×{:.2f}"),
                 ("# Params", ""): _num(paper_value(net, setting, ratio, "none", "params"),
                                        "{:,}")}
     cell = _timing_cell(net, setting, ratio, regimes)
@@ -271,18 +268,18 @@ def _sr_layout(number: int, res: Results):
                 line = {}
                 for metric, title, fmt, scale in (("psnr", "PSNR (dB)", "{:.2f}", 1),
                                                   ("ssim", "SSIM (%)", "{:.1f}", 100)):
-                    if source == PAPER_ROW:
+                    if source == PAPER_ROW:      # Degrad. % as printed, not recomputed
                         v = paper_value(net, s, ratio, cell.regime, metric)
-                        v0 = paper_value(net, s, 0.0, "none", metric)
+                        kept = paper_value(net, s, ratio, cell.regime, f"degrad_{metric}")
                     else:
                         v, v0 = res.value(cell, metric), res.value(base, metric)
+                        kept = 100 * v / v0 if v and v0 else None
                     if source == OURS and v is None:
                         line[(title, "School")] = line[(title, "Degrad. %")] = \
                             res.why_missing(cell)
                         continue
                     line[(title, "School")] = _num(None if v is None else v * scale, fmt)
-                    line[(title, "Degrad. %")] = _num(100 * v / v0 if v and v0 else None,
-                                                      "{:.1f} %")
+                    line[(title, "Degrad. %")] = _num(kept, "{:.1f} %")
                 line.update(_time_columns(res, net, s, ratio, (regime,), source == PAPER_ROW))
                 lines.append(line)
                 index.append((f"×{s}", _ratio_label(ratio), source))
@@ -297,22 +294,24 @@ def _table3_layout(res: Results):
             for source in (OURS, PAPER_ROW):
                 line = {}
                 for tag, g in zip("ab", ("self-supervised", "supervised")):
-                    for metric, title, fmt, scale, ref in (
+                    for k, (metric, title, fmt, scale, ref) in enumerate((
                             ("psnr", "PSNR (dB)", "{:.2f}", 1, TABLE3),
-                            ("ssim", "SSIM (%)", "{:.1f}", 100, TABLE3_SSIM)):
+                            ("ssim", "SSIM (%)", "{:.1f}", 100, TABLE3_SSIM))):
                         top = f"({tag}) {REGIME_TITLES[g]}: {title}"
-                        if source == PAPER_ROW:
+                        if source == PAPER_ROW:  # Table 3's own numbers, its Δ as printed
                             pair = ref.get((net, ratio), {}).get(g)
                             if ratio == 0:
-                                v0 = paper_value(net, setting, 0.0, "none", metric)
+                                v0 = TABLE3_UNPRUNED.get(net, {}).get(metric)
                                 pair = None if v0 is None else (v0, None)
                             spade, rnd = pair if pair else (None, None)
+                            printed = TABLE3_DELTA.get((net, ratio), {}).get(g)
+                            delta = None if printed is None else printed[k] / scale
                         else:
                             c1 = Cell(net, setting, ratio, "none" if ratio == 0 else g)
                             spade = res.value(c1, metric)
                             rnd = None if ratio == 0 else res.value(
                                 Cell(net, setting, ratio, f"scratch-{g}"), metric)
-                        delta = None if spade is None or rnd is None else spade - rnd
+                            delta = None if spade is None or rnd is None else spade - rnd
                         vals = {"SPADE": spade, "Random": rnd, "Δ": delta}
                         for sub, v in vals.items():
                             if ratio == 0 and sub != "SPADE":
@@ -404,7 +403,9 @@ def degradation_frame(setting, preset: Preset | str | None = None,
                       networks=("deq", "varnet", "e2e-varnet"),
                       regimes=("supervised", "school", "self-supervised")):
     """Figures 3 and 4 as data: the PSNR degradation of every pruned network, in % of the
-    unpruned network's PSNR, ``100 (PSNR_0 - PSNR) / PSNR_0``, ours and the paper's.
+    unpruned network's PSNR, ``100 (PSNR_0 - PSNR) / PSNR_0``, ours and the paper's. The
+    paper's figures are plots without printed numbers: its degradation here is computed from
+    the PSNRs its Tables 1, 2 and 5 print (the one paper value this module computes).
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
 
