@@ -41,6 +41,8 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from . import checks
+
 __all__ = ["CheckpointError", "FORMAT_VERSION", "KINDS", "cache_dir", "jsonable", "config_key",
            "state_digest", "data_digest", "write", "read", "read_header", "check_header",
            "load_cached", "cached", "move_aside"]
@@ -267,8 +269,8 @@ def read(path: str | os.PathLike, kind: str | None = None, **expected) -> tuple[
     try:
         payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - checksum passed, so the writer was at fault
-        raise CheckpointError(f"{path}: its payload does not load ({type(err).__name__}: "
-                              f"{str(err)[:160]})") from None
+        raise CheckpointError(f"{path}: its payload does not load ({checks.reason(err)})"
+                              ) from None
     return header, payload
 
 

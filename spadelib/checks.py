@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any, Iterable, Sequence
 
 import torch
 
 __all__ = ["is_int", "integer", "positive_int", "nonnegative_int", "real", "positive_real",
-           "fraction", "choice", "flag", "size2d", "finite_tensor", "module"]
+           "fraction", "choice", "flag", "size2d", "finite_tensor", "module", "reason"]
 
 
 def is_int(value: Any) -> bool:
@@ -118,3 +119,19 @@ def module(value: Any, name: str) -> torch.nn.Module:
     if not isinstance(value, torch.nn.Module):
         raise TypeError(f"{name} must be an nn.Module (a network), got {type(value).__name__}")
     return value
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def reason(err: BaseException, limit: int = 300) -> str:
+    """Another library's error, fit to quote inside one of ours: ``"Type: message"`` on one
+    line, without terminal colour codes (torch's unpickler prints some), cut after the last
+    whole sentence (or word) within ``limit`` characters, with ``" ..."`` where it was cut.
+    """
+    text = " ".join(_ANSI.sub("", str(err)).split())
+    if len(text) > limit:
+        cut = text[:limit]
+        end = cut.rfind(". ")
+        text = (cut[:end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0]) + " ..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

@@ -59,8 +59,12 @@ def test_a_nan_on_a_sampled_line_is_not_called_off_the_mask(test_split):
     m = MRIMeasurement(kspace, s.mask, s.coil_maps)  # not refused as "off the mask"
     kspace = kspace.clone()
     kspace[0, 0, int((s.mask.reshape(-1) == 0).nonzero()[0]), 0] = float("inf")
+    with pytest.raises(ValueError, match=r"k-space holds 1 NaN or Inf entries off the sampling "
+                       r"mask \(1 non-zero .*NaN \* 0 is NaN"):
+        MRIMeasurement(kspace, s.mask, s.coil_maps)   # off the mask: counted, once, named
+    kspace[0, 0, int((s.mask.reshape(-1) == 0).nonzero()[0]), 0] = 1.0
     with pytest.raises(ValueError, match="k-space has 1 non-zero entries off the sampling"):
-        MRIMeasurement(kspace, s.mask, s.coil_maps)   # off the mask: counted, once
+        MRIMeasurement(kspace, s.mask, s.coil_maps)   # a finite entry: multiply by the mask
     from spadelib.models import build
     from spadelib.presets import get_preset
     with pytest.raises(ValueError, match="'kspace' holds 1 non-finite"):
@@ -127,6 +131,7 @@ def test_measurement_only_view_cannot_reach_ground_truth(test_split):
     assert view.fields["kspace"].data_ptr() != test_split.fields["kspace"].data_ptr()
 
 
+@pytest.mark.determinism
 def test_cached_and_deterministic(tiny_preset, data_dir):
     a = build_synthetic("val", tiny_preset, progress=False)
     files = sorted(data_dir.glob("mri-synthetic-val-*.pt"))
@@ -155,6 +160,7 @@ def test_bad_split_and_rate(tiny_preset, data_dir):
     assert not any(data_dir.glob("*.pt")) if data_dir.exists() else True
 
 
+@pytest.mark.determinism
 def test_building_on_several_processes_gives_the_same_data(tiny_preset, tmp_path, monkeypatch):
     from spadelib.data.mri import build_synthetic
 

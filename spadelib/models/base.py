@@ -110,3 +110,48 @@ class MBDLNetwork(nn.Module):
     def device(self) -> torch.device:
         """The device of the network's parameters."""
         return next(self.parameters()).device
+
+
+def weights_mismatch(net: nn.Module, reference, limit: int = 3) -> str | None:
+    """How ``net``'s weights differ from those of ``reference`` (missing or extra tensors,
+    other shapes), in one line naming at most ``limit`` of each; ``None`` when they fit.
+
+    Used where a file is *written*, so that weights that would not load into the network the
+    file's header describes are refused at once rather than when someone loads them.
+
+    Args:
+        net: the network about to be saved.
+        reference: the network the file will be loaded into, or a function that builds it;
+            a function is called with the random number generators forked, so checking never
+            moves the caller's random stream (results stay the same with or without it).
+    """
+    if callable(reference) and not isinstance(reference, nn.Module):
+        with torch.random.fork_rng(devices=[]):
+            reference = reference()
+    ours = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+
+    def some(names) -> str:
+        names = sorted(names)
+        more = f" and {len(names) - limit} more" if len(names) > limit else ""
+        return ", ".join(names[:limit]) + more
+
+    parts = []
+    if set(theirs) - set(ours):
+        parts.append(f"missing {some(set(theirs) - set(ours))}")
+    if set(ours) - set(theirs):
+        parts.append(f"unexpected {some(set(ours) - set(theirs))}")
+    shaped = [k for k in ours.keys() & theirs.keys() if ours[k] != theirs[k]]
+    if shaped:
+        shown = sorted(shaped)[:limit]
+        parts.append("other shapes: " + ", ".join(f"{k} {ours[k]} (expected {theirs[k]})"
+                                                  for k in shown)
+                     + (f" and {len(shaped) - limit} more" if len(shaped) > limit else ""))
+    if not parts:
+        return None
+    return (f"{sum(map(_numel, ours.values())):,} values in its state dict against "
+            f"{sum(map(_numel, theirs.values())):,} expected; " + "; ".join(parts))
+
+
+def _numel(shape: tuple) -> int:
+    return math.prod(shape)

@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import torch
 
+from .. import checks
 from ..checkpoints import CheckpointError
 from ..presets import Preset
 from .usrnet import USRNet, build_usrnet
@@ -185,7 +186,7 @@ def read_official_state_dict(weights) -> tuple[dict[str, torch.Tensor], str]:
         except Exception as err:  # noqa: BLE001 - any failure means: not a usable torch file
             raise CheckpointError(
                 f"{label} is not a PyTorch weights file that torch.load(weights_only=True) can "
-                f"read ({type(err).__name__}: {str(err).strip()[:160]}); pass the official "
+                f"read ({checks.reason(err)}); pass the official "
                 f"usrnet.pth (a state dict)") from None
     else:
         raise TypeError(f"weights must be a file path or a state dict, got "

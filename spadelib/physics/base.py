@@ -34,8 +34,19 @@ class LinearPhysics:
         return self.A(x)
 
     def residual(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``A x - y``."""
-        return self.A(x) - y
+        """``A x - y``.
+
+        Raises:
+            TypeError: ``y`` is not a real floating-point tensor (complex data is stored as a
+                trailing or channel axis of size 2: ``torch.view_as_real(y)``).
+            ValueError: ``y`` does not have the shape of ``A x``.
+        """
+        check_measurements(y, "y")
+        ax = self.A(x)
+        if y.shape != ax.shape:
+            raise ValueError(f"y must have the shape of A x, {tuple(ax.shape)}, got "
+                             f"{tuple(y.shape)}")
+        return ax - y
 
     def data_fidelity(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """h(x) = 1/2 ||A x - y||^2, one value per batch item: shape (B,)."""
@@ -60,6 +71,25 @@ def inner(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
     return (u.double() * v.double()).sum()
+
+
+def check_measurements(y, name: str = "y") -> None:
+    """Refuse measurements that are not a real floating-point tensor.
+
+    The operators store complex data as an axis of size 2 (real, imaginary); a complex-dtype
+    tensor would broadcast against them and give complex residuals of the wrong shape.
+
+    Raises:
+        TypeError: naming ``name``, what it must be and its type or dtype.
+    """
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
+    if y.is_complex():
+        raise TypeError(f"{name} must be a real floating-point tensor with complex values "
+                        f"stored as an axis of size 2 (real, imaginary), got dtype {y.dtype}: "
+                        f"pass torch.view_as_real({name})")
+    if not y.is_floating_point():
+        raise TypeError(f"{name} must be a real floating-point tensor, got dtype {y.dtype}")
 
 
 def check_shape(t: torch.Tensor, name: str, ndim: int, layout: str, *, last: int | None = None,

@@ -78,7 +78,7 @@ def check_example_inputs(example_inputs, module: nn.Module | None = None) -> tup
             shapes = [tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
                       for x in example_inputs]
             raise ValueError(f"the module cannot run on example_inputs of shapes {shapes} "
-                             f"({type(err).__name__}: {str(err)[:200]}); pass inputs it "
+                             f"({checks.reason(err)}); pass inputs it "
                              f"accepts, as module(*example_inputs)") from err
         finally:
             for m, flag in training.items():

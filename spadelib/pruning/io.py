@@ -26,7 +26,8 @@ from .. import checkpoints, checks
 from ..checkpoints import CheckpointError
 from ..metrics import count_parameters
 from ..models import build, check_name, spec
-from ..presets import Preset
+from ..models.base import weights_mismatch
+from ..presets import Preset, get_preset
 from ..tasks import depends_on, preset_from, task_of
 from .dependency import check_example_inputs, dependency_graph, traceable
 from .pruner import priors_of
@@ -68,7 +69,8 @@ def save_pruned(pruned: nn.Module, path: str | os.PathLike, name: str,
         TypeError: ``pruned`` is not a module, or ``report`` is not a PruneReport.
         ValueError: ``name`` is not the network's name, the report's priors are not the
             network's, or the report counts other parameters than the network has (the report
-            of another pruning); a tensor holds NaN or Inf.
+            of another pruning); the network does not fit ``preset`` (its unpruned sizes are
+            another preset's: the file would not load); a tensor holds NaN or Inf.
     """
     pruned = checks.module(pruned, "pruned")
     name = check_name(name)
@@ -85,16 +87,50 @@ def save_pruned(pruned: nn.Module, path: str | os.PathLike, name: str,
     if count_parameters(pruned) != report.params_after:
         raise ValueError(f"the report leaves {report.params_after:,} parameters but the network "
                          f"has {count_parameters(pruned):,}; pass the report of this pruning")
+    options = pruned.build_options() if getattr(pruned, "variant", None) not in (None, "zoo") \
+        else {}
+    try:
+        mismatch = weights_mismatch(pruned, lambda: _rebuild(
+            name, preset_from(depends_on(name, preset)), options, report.histories))
+    except ValueError as err:
+        mismatch = str(err)
+    if mismatch:      # refused here: the file would fail only when someone loads it
+        raise ValueError(f"this pruned {name!r} network was not built with the "
+                         f"{get_preset(preset).name!r} preset's sizes ({mismatch}); pass the "
+                         "preset it was built with")
     header = {"network": name, **_expected(name), "depends_on": depends_on(name, preset),
               "ratio": report.ratio, "importance": report.importance, "steps": report.steps,
               "round_to": report.round_to, "target_reduction": report.target_reduction,
               "params_before": report.params_before, "params_after": report.params_after,
               "priors": declared}
-    if getattr(pruned, "variant", None) not in (None, "zoo"):
-        header["build_options"] = pruned.build_options()   # the official USRNet: its own size
+    if options:
+        header["build_options"] = options   # the official USRNet: its own size
     payload = {"state_dict": pruned.state_dict(), "histories": report.histories,
                "report": report.to_dict()}
     return checkpoints.write(path, KIND, payload, header)
+
+
+def _rebuild(name: str, settings: Preset, build_options: dict, histories: dict) -> nn.Module:
+    """A fresh ``name`` at ``settings`` with every prior's pruning history replayed: the pruned
+    architecture, with fresh weights.
+
+    Raises:
+        ValueError: the histories name other priors than the network's, or one does not fit.
+    """
+    net = build(name, settings, **build_options)
+    specs = priors_of(net)
+    if {s.name for s in specs} != set(histories):
+        raise ValueError(f"it has pruning histories for {sorted(histories)} but the {name!r} "
+                         f"network declares priors {[s.name for s in specs]}")
+    for s in specs:
+        try:
+            with traceable(s.module):
+                DG = dependency_graph(s.module, check_example_inputs(s.example_inputs))
+                DG.load_pruning_history([list(h) for h in histories[s.name]])
+        except Exception as err:  # noqa: BLE001 - any failure means the history does not fit
+            raise ValueError(f"the pruning history of {s.name!r} does not fit the {name!r} "
+                             f"network ({checks.reason(err)})") from None
+    return net
 
 
 def load_pruned(path: str | os.PathLike, name: str | None = None,
@@ -141,26 +177,15 @@ def load_pruned(path: str | os.PathLike, name: str | None = None,
             or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: its payload lacks the state dict or the pruning "
                               f"histories; prune and save the network again")
-    net = build(stored, settings, **header.get("build_options", {}))
-    histories = payload["histories"]
-    specs = priors_of(net)
-    if {s.name for s in specs} != set(histories):
-        raise CheckpointError(f"{path} has pruning histories for {sorted(histories)} but the "
-                              f"{stored!r} network declares priors {[s.name for s in specs]}")
-    for s in specs:
-        try:
-            with traceable(s.module):
-                DG = dependency_graph(s.module, check_example_inputs(s.example_inputs))
-                DG.load_pruning_history([list(h) for h in histories[s.name]])
-        except Exception as err:  # noqa: BLE001 - any failure means the file does not fit
-            raise CheckpointError(f"{path}: the pruning history of {s.name!r} does not fit "
-                                  f"the {stored!r} network ({type(err).__name__}: "
-                                  f"{str(err)[:160]})") from None
+    try:
+        net = _rebuild(stored, settings, header.get("build_options", {}), payload["histories"])
+    except ValueError as err:
+        raise CheckpointError(f"{path}: {err}") from None
     try:
         net.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not fit the pruned {stored!r} network: "
-                              f"{str(err)[:200]}") from None
+                              f"{checks.reason(err)}") from None
     if isinstance(payload.get("report"), dict):
         net.prune_report = PruneReport.from_dict(payload["report"])
     return net.to(device) if device is not None else net
