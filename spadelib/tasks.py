@@ -30,11 +30,18 @@ from .models import NetworkSpec, spec
 from .physics.masks import cartesian_mask
 from .presets import PRESETS, Preset, get_preset
 
-__all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "task_of", "depends_on",
-           "preset_from"]
+__all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "KEYED_IF_CHANGED", "task_of",
+           "depends_on", "preset_from"]
 
 #: preset fields the pre-training of every network depends on (its name, seed and budget)
 PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
+
+#: preset fields added after checkpoints were first keyed, with the value every network had
+#: before: :func:`depends_on` lists such a field only where its value differs from that one,
+#: and :func:`preset_from` reads a missing one as that value. So the networks cached before a
+#: field existed (the quick preset's) keep their keys, and a network that uses another value
+#: (the paper preset's DEQ: forward iteration, alpha = 1) gets a key of its own.
+KEYED_IF_CHANGED: dict = {"deq_solver": "anderson", "deq_alpha": 0.5}
 
 
 @dataclass(frozen=True)
@@ -278,8 +285,10 @@ def depends_on(network: str | NetworkSpec, preset: Preset | str | None = None) -
 
     The fields every pre-training shares (:data:`PRETRAINING_FIELDS`: the preset's name, its
     seed and the budget), those of the network's task (:attr:`Task.fields`) and those of the
-    network (:attr:`~spadelib.models.NetworkSpec.fields`); nothing else. Fine-tuning settings
-    are not among them: fine-tuning starts from a pre-trained network, it does not change it.
+    network (:attr:`~spadelib.models.NetworkSpec.fields`); nothing else. A field of
+    :data:`KEYED_IF_CHANGED` is listed only where it differs from its old value. Fine-tuning
+    settings are not among them: fine-tuning starts from a pre-trained network, it does not
+    change it.
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
@@ -290,18 +299,22 @@ def depends_on(network: str | NetworkSpec, preset: Preset | str | None = None) -
     s = spec(network)
     P = get_preset(preset)
     fields = PRETRAINING_FIELDS + TASKS[s.task].fields + s.fields
-    return {f: getattr(P, f) for f in fields}
+    return {f: getattr(P, f) for f in fields
+            if f not in KEYED_IF_CHANGED or getattr(P, f) != KEYED_IF_CHANGED[f]}
 
 
-def preset_from(settings: dict) -> Preset:
+def preset_from(settings: dict, network: str | NetworkSpec | None = None) -> Preset:
     """A :class:`~spadelib.presets.Preset` holding ``settings`` (as :func:`depends_on` gives
     them, possibly read back from a file: lists become tuples). Fields they lack take the
-    values of the preset named ``settings["name"]`` when there is one, else the defaults.
+    values of the preset named ``settings["name"]`` when there is one, else the defaults;
+    with ``network`` given, a field of :data:`KEYED_IF_CHANGED` among the network's own that
+    they lack takes its old value instead (:func:`depends_on` left it out for being that
+    value).
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Raises:
-        ValueError: ``settings`` names a field no preset has.
+        ValueError: ``settings`` names a field no preset has, or an unknown ``network``.
     """
     if not isinstance(settings, dict) or not isinstance(settings.get("name"), str):
         raise ValueError(f"settings must be a dict with the preset's 'name', got {settings!r}")
@@ -309,6 +322,8 @@ def preset_from(settings: dict) -> Preset:
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"settings name fields no preset has: {', '.join(unknown)}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+    old = {} if network is None else {f: v for f, v in KEYED_IF_CHANGED.items()
+                                      if f in spec(network).fields}
+    values = {**old, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}}
     base = PRESETS.get(values["name"])
     return base.replace(**values) if base is not None else Preset(**values)

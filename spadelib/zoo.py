@@ -29,7 +29,7 @@ from .models import NETWORKS, NetworkSpec, spec
 from .models.base import weights_mismatch
 from .models.usrnet_official import load_usrnet_official
 from .presets import PRESETS, Preset, get_preset, require_cli
-from .tasks import Task, depends_on, preset_from, task_of
+from .tasks import KEYED_IF_CHANGED, Task, depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
@@ -102,12 +102,13 @@ def _network_from(header: dict, payload: dict, path: Path) -> torch.nn.Module:
     stored = header["network"]
     settings = header.get("depends_on")
     wanted = set(depends_on(NETWORKS[stored], get_preset("quick")))
-    if not isinstance(settings, dict) or set(settings) != wanted:
+    optional = set(KEYED_IF_CHANGED) & set(NETWORKS[stored].fields)   # listed if changed
+    if not isinstance(settings, dict) or set(settings) - optional != wanted - optional:
         got = sorted(settings) if isinstance(settings, dict) else settings
         raise CheckpointError(f"{path} records the settings {got}, but a {stored!r} network "
                               f"depends on {sorted(wanted)}: it was written by another version "
                               "of spadelib")
-    net = NETWORKS[stored].build(preset_from(settings))
+    net = NETWORKS[stored].build(preset_from(settings, stored))
     try:
         net.load_state_dict(payload["state_dict"])
     except (RuntimeError, KeyError, TypeError) as err:

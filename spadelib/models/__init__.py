@@ -43,7 +43,9 @@ class NetworkSpec:
         fields: the preset fields this network (and only this network) is built from: its
             sizes, its solver budget, its pre-training recipe and budget (its
             :attr:`epochs_field` is among them). A change to any of them
-            invalidates its pre-trained checkpoint and no other network's.
+            invalidates its pre-trained checkpoint and no other network's. (A field of
+            :data:`spadelib.tasks.KEYED_IF_CHANGED` enters the key only where it differs from
+            the value it had before the field existed.)
     """
 
     name: str
@@ -62,8 +64,8 @@ _VARNET_FIELDS = ("varnet_cascades", "varnet_chans", "varnet_pools")
 
 NETWORKS: dict[str, NetworkSpec] = {
     "deq": NetworkSpec("deq", "mri", build_deq, 1,
-                       ("deq_blocks", "deq_features", "deq_max_iter", "deq_tol", "deq_warmup",
-                        "deq_warmup_steps", "deq_epochs")),
+                       ("deq_blocks", "deq_features", "deq_max_iter", "deq_tol", "deq_solver",
+                        "deq_alpha", "deq_warmup", "deq_warmup_steps", "deq_epochs")),
     "varnet": NetworkSpec("varnet", "mri", build_varnet, 1, _VARNET_FIELDS + ("varnet_epochs",)),
     "e2e-varnet": NetworkSpec("e2e-varnet", "mri", build_e2e_varnet, 2,
                               _VARNET_FIELDS + ("sens_chans", "sens_pools",

@@ -404,16 +404,21 @@ class DEQ(MBDLNetwork):
 
 
 def build_deq(preset: Preset | str | None = None, **kwargs) -> DEQ:
-    """The DEQ of a preset: ``EDSR(2, 2, deq_features, deq_blocks)`` with its solver budget.
+    """The DEQ of a preset: ``EDSR(2, 2, deq_features, deq_blocks)`` with its solver budget,
+    its solver (``deq_solver``) and its initial relaxation (``deq_alpha``): at ``paper`` the
+    paper's forward iteration of eq. (3), at ``quick`` Anderson with alpha = 0.5.
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
 
     Args:
         preset: a :class:`~spadelib.presets.Preset` or its name (default: the current one).
-        **kwargs: further :class:`DEQ` arguments (``solver``, ``backward``, ...).
+        **kwargs: further :class:`DEQ` arguments (``solver``, ``backward``, ...); they take
+            precedence over the preset's.
     """
     preset = get_preset(preset)
     prior = EDSR(2, 2, preset.deq_features, preset.deq_blocks)
     kwargs.setdefault("max_iter", preset.deq_max_iter)
     kwargs.setdefault("tol", preset.deq_tol)
+    kwargs.setdefault("solver", preset.deq_solver)
+    kwargs.setdefault("alpha", preset.deq_alpha)
     return DEQ(prior, **kwargs)

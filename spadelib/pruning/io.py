@@ -91,7 +91,7 @@ def save_pruned(pruned: nn.Module, path: str | os.PathLike, name: str,
         else {}
     try:
         mismatch = weights_mismatch(pruned, lambda: _rebuild(
-            name, preset_from(depends_on(name, preset)), options, report.histories))
+            name, preset_from(depends_on(name, preset), name), options, report.histories))
     except ValueError as err:
         mismatch = str(err)
     if mismatch:      # refused here: the file would fail only when someone loads it
@@ -170,7 +170,7 @@ def load_pruned(path: str | os.PathLike, name: str | None = None,
     checkpoints.check_header(header, path, **_expected(stored),
                              depends_on=None if preset is None else depends_on(stored, preset))
     try:
-        settings = preset_from(header.get("depends_on"))
+        settings = preset_from(header.get("depends_on"), stored)
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"{path}: its preset settings are unusable ({err})") from None
     if not isinstance(payload, dict) or not isinstance(payload.get("histories"), dict) \
