@@ -1,14 +1,18 @@
 """The paper preset takes the paper's stated values (issue 27, item 5), the quick preset's
-cached networks keep their keys."""
+cached networks keep their keys, and every departure is listed in one Deviations table."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from spadelib import get_preset, zoo
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build
 from spadelib.tasks import KEYED_IF_CHANGED, depends_on, preset_from
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # The quick preset's checkpoint headers and file names as they were before deq_solver and
 # deq_alpha existed (commit 34c151f): literal settings and the hash of those exact values,
@@ -94,3 +98,17 @@ def test_a_forward_deq_checkpoint_loads_as_a_forward_deq(tiny_preset, data_dir, 
     q = zoo.load_checkpoint(zoo.save_checkpoint(build("deq", Q), tmp_path / "q.pt", "deq", Q))
     assert (q.solver, float(q.alpha.detach())) == ("anderson", 0.5)
 
+
+def test_one_deviations_table_that_the_readme_and_chapters_link():
+    page = (ROOT / "book" / "deviations.md").read_text()
+    assert page.startswith("(deviations)=\n# Deviations from the paper")
+    assert "| what | the paper" in page
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert "book/deviations" in files
+    assert "book/deviations.md" in (ROOT / "README.md").read_text()
+    for chapter in ("06_cs_mri", "07_super_resolution"):
+        nb = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
+        boxes = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown"
+                 and "```{admonition} Deviations from the paper" in "".join(c["source"])]
+        assert len(boxes) == 1 and "{ref}`deviations`" in boxes[0], chapter
