@@ -6,7 +6,8 @@ import warnings
 import h5py
 import pytest
 import torch
-from test_fastmri import FILES, copy_files, name, write_file
+from test_fastmri import P, folder  # noqa: F401 - test_fastmri's mock folder and its preset
+from test_fastmri import FILES, copy_files, name
 from test_kernels import cell, raw_kernels
 from test_usrnet_official import official_state_dict
 
@@ -175,24 +176,8 @@ def test_reason_strips_colours_and_cuts_at_a_sentence():
 
 
 # ----------------------------------------------------------------------- fastMRI folders
-@pytest.fixture(scope="module")
-def fm_preset():
-    return get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(3, 1, 1),
-                                       mri_slices_per_subject=2, espirit_calib=12)
-
-
-@pytest.fixture(scope="module")
-def fm_folder(tmp_path_factory):
-    """The mock fastMRI folder of test_fastmri (AXT2 files 0, 1, 3, 5, 6 among others)."""
-    f = tmp_path_factory.mktemp("multicoil_val")
-    for i, (s, c, h, w, acq, protocol) in enumerate(FILES):
-        write_file(f / name(i), s, c, h, w, acq, protocol, seed=i)
-    return f
-
-
-def test_one_unreadable_file_fails_only_its_split_named_once(fm_folder, fm_preset, tmp_path,
+def test_one_unreadable_file_fails_only_its_split_named_once(folder, P, tmp_path,  # noqa: F811
                                                              data_dir):
-    P, folder = fm_preset, fm_folder
     f = copy_files(folder, tmp_path / "broken", [0, 1, 5, 6])
     (f / name(3)).write_bytes(b"<html>404 not found</html>")    # sorted into the train split
     splits = fastmri_files(f, P)
@@ -209,14 +194,14 @@ def test_one_unreadable_file_fails_only_its_split_named_once(fm_folder, fm_prese
     assert FILES[3][4] == "AXT2"          # the file it stands for would be a subject
 
 
-def test_a_folder_with_only_unreadable_files_of_the_contrast_says_so(fm_folder, fm_preset,
+def test_a_folder_with_only_unreadable_files_of_the_contrast_says_so(folder, P,  # noqa: F811
                                                                     tmp_path):
-    f = copy_files(fm_folder, tmp_path / "others", [2, 4])       # AXT1POST, AXFLAIR
+    f = copy_files(folder, tmp_path / "others", [2, 4])          # AXT1POST, AXFLAIR
     with h5py.File(f / name(9), "w") as fh:
         fh.create_dataset("image", data=[1.0])
     with pytest.raises(ValueError, match=r"no AXT2 file in .*: found AXFLAIR \(1\), AXT1POST "
                                          r"\(1\), unreadable \(1\)"):
-        fastmri_files(f, fm_preset)
+        fastmri_files(f, P)
 
 
 # ------------------------------------------------------------------------- SR kernels
