@@ -37,10 +37,13 @@ def test_degradation_figure_has_ours_and_the_papers_lines(store):
     deq, varnet, e2e = fig.axes[:3]
     assert [ax.get_title() for ax in (deq, varnet, e2e)] == ["DEQ", "VarNet", "E2E-VarNet"]
     ours = [l for l in deq.lines if l.get_label() == "supervised (ours)"][0]
-    np.testing.assert_allclose(ours.get_xdata(), [35, 65])
+    # ours at the parameter reduction our pruned networks have (1000 -> 640, 360), not the
+    # paper's nominal 35 / 65 %; the paper's at its nominal reductions
+    np.testing.assert_allclose(ours.get_xdata(), [36, 64])
     np.testing.assert_allclose(ours.get_ydata(), [100 * (30 - 27) / 30, 100 * (30 - 25) / 30])
     paper = [l for l in deq.lines if l.get_label() == "supervised (paper)"][0]
     assert len(paper.get_xdata()) == 4 and paper.get_linestyle() == "--"
+    np.testing.assert_allclose(paper.get_xdata(), [10, 20, 35, 65])
     # no invented points: the quick preset has no VarNet here, the panel says so
     assert not [l for l in varnet.lines if "(ours)" in l.get_label()]
     assert any(PAPER_ONLY in t.get_text() or "not run yet" in t.get_text() for t in varnet.texts)

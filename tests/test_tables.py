@@ -117,6 +117,8 @@ def test_degradation_frame_is_figure_3s_data(store):
     assert deq.degradation == pytest.approx(100 * (30.0 - 27.9) / 30.0)
     assert deq.paper_degradation == pytest.approx(100 * (42.13 - 41.36) / 42.13)
     assert deq.reduction == 65 and deq.missing == ""
+    # the reduction our pruned network has, from the store's parameter counts (1000 -> 360)
+    assert deq.params_reduction == pytest.approx(64.0)
     e2e = df[df.network == "e2e-varnet"]
     assert e2e.degradation.isna().all() and set(e2e.missing) == {PAPER_ONLY}
 

@@ -411,9 +411,10 @@ def degradation_frame(setting, preset: Preset | str | None = None,
 
     Returns:
         A DataFrame with one row per (network, regime, ratio > 0): ``network``, ``regime``,
-        ``ratio``, ``reduction`` (the paper's parameter reduction, %), ``psnr``,
-        ``psnr_unpruned``, ``degradation``, ``paper_degradation`` and ``missing`` (why ours
-        is empty, else "").
+        ``ratio``, ``reduction`` (the paper's nominal parameter reduction, %),
+        ``params_reduction`` (the reduction our pruned network has, %, from the store's
+        parameter counts; NaN where a count is missing), ``psnr``, ``psnr_unpruned``,
+        ``degradation``, ``paper_degradation`` and ``missing`` (why ours is empty, else "").
     """
     import pandas as pd  # heavy dependency, imported by the functions that make a table
 
@@ -422,12 +423,16 @@ def degradation_frame(setting, preset: Preset | str | None = None,
     for net in networks:
         base = Cell(net, setting, 0.0, "none")
         p0, q0 = res.value(base, "psnr"), paper_value(net, setting, 0.0, "none")
+        n0 = res.value(base, "params")
         for g in regimes:
             for ratio in RATIOS[1:]:
                 cell = Cell(net, setting, ratio, g)
                 p, q = res.value(cell, "psnr"), paper_value(net, setting, ratio, g)
+                n = res.value(cell, "params")
                 out.append({"network": net, "regime": g, "ratio": ratio,
-                            "reduction": NOMINAL[ratio], "psnr": p, "psnr_unpruned": p0,
+                            "reduction": NOMINAL[ratio],
+                            "params_reduction": 100 * (1 - n / n0) if n and n0 else float("nan"),
+                            "psnr": p, "psnr_unpruned": p0,
                             "degradation": 100 * (p0 - p) / p0 if p is not None and p0 else None,
                             "paper_degradation": 100 * (q0 - q) / q0 if q and q0 else None,
                             "missing": "" if p is not None and p0 is not None else

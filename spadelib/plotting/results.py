@@ -46,13 +46,16 @@ def plot_degradation(frame, title: str | None = None, size: float = 3.2) -> Figu
 
     Args:
         frame: :func:`~spadelib.experiments.tables.degradation_frame` (columns ``network``,
-            ``regime``, ``reduction``, ``degradation``, ``paper_degradation``, ``missing``).
+            ``regime``, ``reduction``, ``degradation``, ``paper_degradation``, ``missing``;
+            ``params_reduction`` when present).
         title: the figure's title.
         size: height of a panel in inches.
 
     Returns:
-        One panel per network: our degradation solid with markers, the paper's dashed; a panel
-        without any of our points says why ("paper preset only", ...).
+        One panel per network: our degradation solid with markers, at the parameter reduction
+        each of our pruned networks has (``params_reduction``; the nominal ``reduction`` where
+        a row lacks it), the paper's dashed at its nominal reductions (10, 20, 35, 65 %); a
+        panel without any of our points says why ("paper preset only", ...).
     """
     _check_panel_size(size)
     required = {"network", "regime", "reduction", "degradation", "paper_degradation", "missing"}
@@ -73,7 +76,9 @@ def plot_degradation(frame, title: str | None = None, size: float = 3.2) -> Figu
             ours = rows[rows["degradation"].notna()]
             if len(ours):
                 shown = True
-                ax.plot(ours["reduction"], ours["degradation"], "o-", color=colour,
+                x = (ours["params_reduction"].fillna(ours["reduction"])
+                     if "params_reduction" in ours else ours["reduction"])
+                ax.plot(x, ours["degradation"], "o-", color=colour,
                         label=f"{regime} (ours)")
             paper = rows[rows["paper_degradation"].notna()]
             if len(paper):
