@@ -8,7 +8,7 @@ own numbers (:mod:`~spadelib.experiments.paper`, as printed). A claim the paper 
 on its own numbers: that verdict then names the paper's exceptions.
 
 A comparison of our cells is decided by a paired bootstrap interval over the test images
-(:func:`paired_interval`): the cells were evaluated on the same images in the same order, so
+(:func:`~spadelib.experiments.intervals.paired_interval`, re-exported here): the cells were evaluated on the same images in the same order, so
 their per-image values are resampled together. The verdict is :data:`HOLDS` when the whole
 95 % interval lies on the claimed side of the threshold, :data:`FAILS` when it lies wholly on
 the other side, :data:`UNRESOLVED` when it straddles the threshold, and :data:`UNDECIDED` when
@@ -27,29 +27,24 @@ A claim that does not hold on our data is reported as such: the chapters say why
 from __future__ import annotations
 
 import html
-import operator
 from dataclasses import dataclass
-
-import numpy as np
 
 from ..presets import Preset
 from ..tasks import task_of
 from .grid import RATIOS, Cell
-from .paper import PAPER, TABLE3_DELTA, paper_value
+from .evidence import PaperNumbers, StoreNumbers
+from .intervals import (FAILS, HOLDS, UNDECIDED, UNRESOLVED, Interval, combine, decide,
+                        mean_difference, paired_interval, relative_loss)
 from .store import ResultStore
-from .tables import NAMES, NOMINAL, Results
+from .tables import NAMES, NOMINAL
 
 __all__ = ["Claim", "Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "paired_interval",
            "mean_difference", "relative_loss", "decide", "combine", "mri_claims", "sr_claims",
            "mri_checks", "sr_checks", "claims_table"]
 
-HOLDS, FAILS, UNRESOLVED, UNDECIDED = ("holds", "does not hold", "not resolved",
-                                       "cannot be checked")
 MRI_NETWORKS = ("deq", "varnet", "e2e-varnet")
 MRI_SETTINGS = (0.167, 0.125, 0.10)
 SR_SCALES = (2, 3, 4)
-#: the paired bootstrap: resamples, confidence level, seed of its numpy Generator
-RESAMPLES, LEVEL, SEED = 2000, 0.95, 0
 
 
 @dataclass(frozen=True)
@@ -85,181 +80,11 @@ class Claim:
                 f"{self.evidence}")
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A statistic and its interval; ``n`` images were resampled (0: a value without an
-    interval, a printed number or a mean without per-image values)."""
-
-    estimate: float
-    low: float
-    high: float
-    n: int = 0
-
-    def show(self, unit: str = "", digits: int = 2) -> str:
-        f = f"{{:.{digits}f}}"
-        text = f.format(self.estimate) + unit
-        return text if self.n == 0 else f"{text} [{f.format(self.low)}, {f.format(self.high)}]"
-
-
-def mean_difference(a, b):
-    """``mean(a) - mean(b)`` along the last axis (a statistic for :func:`paired_interval`)."""
-    return a.mean(-1) - b.mean(-1)
-
-
-def relative_loss(a, b):
-    """``100 (mean(a) - mean(b)) / mean(a)``: what ``b`` loses, in % of ``a``."""
-    return 100 * (a.mean(-1) - b.mean(-1)) / a.mean(-1)
-
-
-def paired_interval(*samples, statistic=mean_difference, resamples: int = RESAMPLES,
-                    level: float = LEVEL, seed: int = SEED) -> Interval:
-    """A paired bootstrap interval of ``statistic(*samples)``.
-
-    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
-
-    Args:
-        samples: per-image values of the cells compared, all in the same image order (e.g. the
-            ``psnr_per_sample`` of two store rows).
-        statistic: maps as many arrays of shape (resamples, n) to one value per resample
-            (:func:`mean_difference`, :func:`relative_loss`, ...).
-        resamples, level: number of resamples and the interval's confidence level (percentile
-            interval).
-        seed: seed of the ``numpy.random.Generator`` that draws the resamples; the same images
-            are drawn for every sample, so the pairing is kept.
-
-    Raises:
-        ValueError: no sample, samples of different lengths or empty, a bad level or count.
-    """
-    arrays = [np.asarray(s, dtype=float) for s in samples]
-    if not arrays or any(a.ndim != 1 or len(a) == 0 for a in arrays):
-        raise ValueError("paired_interval needs one or more non-empty 1-D samples")
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError(f"paired samples must have one length, got {[len(a) for a in arrays]}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if int(resamples) != resamples or resamples < 1:
-        raise ValueError(f"resamples must be a positive integer, got {resamples}")
-    idx = np.random.default_rng(seed).integers(0, n, size=(int(resamples), n))
-    boot = np.asarray(statistic(*(a[idx] for a in arrays)), dtype=float)
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-    estimate = float(np.asarray(statistic(*(a[None] for a in arrays)))[0])
-    return Interval(estimate, float(low), float(high), n)
-
-
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-
-
-def decide(interval: Interval, op: str, threshold: float) -> str:
-    """:data:`HOLDS` if the whole interval satisfies ``value op threshold``, :data:`FAILS` if
-    none of it does, else :data:`UNRESOLVED` (it straddles the threshold)."""
-    ok = _OPS[op]
-    ends = [ok(interval.low, threshold), ok(interval.high, threshold)]
-    return HOLDS if all(ends) else FAILS if not any(ends) else UNRESOLVED
-
-
-def combine(verdicts, every: bool = True) -> str:
-    """One verdict from several: with ``every``, :data:`FAILS` if one fails, :data:`HOLDS` if
-    all hold; otherwise (``every=False``, "one can achieve") :data:`HOLDS` if one holds,
-    :data:`FAILS` if all fail; else :data:`UNRESOLVED`; :data:`UNDECIDED` if there is none."""
-    verdicts = [v for v in verdicts if v != UNDECIDED]
-    if not verdicts:
-        return UNDECIDED
-    if every:
-        return FAILS if FAILS in verdicts else HOLDS if set(verdicts) == {HOLDS} else UNRESOLVED
-    return HOLDS if HOLDS in verdicts else FAILS if set(verdicts) == {FAILS} else UNRESOLVED
-
-
 def _setting(net: str, s) -> str:
     return task_of(net).setting_text(s)
 
 
 _MARK = {HOLDS: "", FAILS: " ✗", UNRESOLVED: " (not resolved)", UNDECIDED: ""}
-
-
-class _Ours:
-    """Our cells, from a results store: comparisons by paired bootstrap intervals."""
-
-    def __init__(self, preset, store):
-        self.res = Results(preset, store)
-
-    @staticmethod
-    def cell(net, s, ratio, regime) -> Cell:
-        return Cell(net, s, ratio, "none" if ratio == 0 else regime)
-
-    def has(self, net, s) -> bool:
-        return self.res.row(self.cell(net, s, 0.0, "none")) is not None
-
-    def compare(self, cells, statistic, metric="psnr") -> Interval | None:
-        """``statistic`` of the cells ``(net, s, ratio, regime)``, paired over test images."""
-        rows = [self.res.row(self.cell(*c)) for c in cells]
-        if any(r is None or r.get(metric) is None for r in rows):
-            return None
-        per_image = [r.get(f"{metric}_per_sample") or [] for r in rows]
-        if all(per_image) and len({len(p) for p in per_image}) == 1:
-            return paired_interval(*per_image, statistic=statistic)
-        v = float(np.asarray(statistic(*(np.array([[r[metric]]]) for r in rows)))[0])
-        return Interval(v, v, v)                  # no per-image values: the means decide
-
-    def degradation(self, net, s, ratio, regime, metric="psnr"):
-        return self.compare([(net, s, 0.0, "none"), (net, s, ratio, regime)], relative_loss,
-                            metric)
-
-    def speedup(self, net, s, ratio, regime):
-        t0 = self.res.value(self.cell(net, s, 0.0, "none"), "time_ms")
-        t = self.res.value(self.cell(net, s, ratio, regime), "time_ms")
-        return t0 / t if t and t0 else None
-
-    def table3(self, net, s, ratio, regime):
-        return self.compare([(net, s, ratio, regime), (net, s, ratio, f"scratch-{regime}")],
-                            mean_difference)
-
-    def missing(self, cells) -> str:
-        reasons = sorted({self.res.why_missing(c) for c in cells if self.res.row(c) is None})
-        return (f"the store lacks the cells it needs ({', '.join(reasons)})" if reasons else
-                "no cell to decide it")
-
-
-def _printed(v) -> Interval:
-    v = round(float(v), 9)                  # 100 - 98.9 is 1.1, not 1.0999999999999943
-    return Interval(v, v, v)
-
-
-class _Paper:
-    """The paper's printed numbers: a verdict on the values as printed."""
-
-    @staticmethod
-    def has(net, s) -> bool:
-        return (net, s, 0.0) in PAPER
-
-    @staticmethod
-    def compare(cells, statistic, metric="psnr"):
-        values = [paper_value(n, s, r, "none" if r == 0 else g, metric) for n, s, r, g in cells]
-        if any(v is None for v in values):
-            return None
-        return _printed(np.asarray(statistic(*(np.array([[v]]) for v in values)))[0])
-
-    def degradation(self, net, s, ratio, regime, metric="psnr"):
-        kept = paper_value(net, s, ratio, regime, f"degrad_{metric}")  # Tables 4 / 6 print it
-        if kept is not None:
-            return _printed(100 - kept)
-        return self.compare([(net, s, 0.0, "none"), (net, s, ratio, regime)], relative_loss,
-                            metric)
-
-    @staticmethod
-    def speedup(net, s, ratio, regime):
-        return paper_value(net, s, ratio, regime, "speedup")
-
-    @staticmethod
-    def table3(net, s, ratio, regime):
-        delta = TABLE3_DELTA.get((net, ratio), {}).get(regime) if s == 0.167 else None
-        return None if delta is None else _printed(delta[0])
-
-    @staticmethod
-    def missing(cells) -> str:
-        return "the paper prints no number for it" + (
-            " (no pruned network without fine-tuning)" if any(c.regime == "none" and c.ratio
-                                                               for c in cells) else "")
 
 
 def _label(net, s, ratio, several: bool) -> str:
@@ -308,7 +133,7 @@ def _decide(specs, ours, networks, settings) -> list[Claim]:
     out = []
     for spec in specs:
         verdict, evidence = _run(spec, ours, networks, settings)
-        paper_verdict, paper_evidence = _run(spec, _Paper(), spec.networks, spec.settings)
+        paper_verdict, paper_evidence = _run(spec, PaperNumbers(), spec.networks, spec.settings)
         out.append(Claim(spec.claim, spec.quote, spec.where, spec.test, verdict, evidence,
                          paper_verdict, paper_evidence, spec.claimed))
     return out
@@ -400,7 +225,7 @@ def _table3(regime, op, threshold, unit=" dB"):
 def _recovers(regime):
     """Our own check: fine-tuning wins back more than half of what pruning lost."""
     def measure(src, n, s, r):
-        if not isinstance(src, _Ours):
+        if not isinstance(src, StoreNumbers):
             return None
         return src.compare([(n, s, 0.0, "none"), (n, s, r, "none"), (n, s, r, regime)],
                            lambda p0, raw, tuned: 100 * (tuned.mean(-1) - raw.mean(-1)) /
@@ -560,7 +385,7 @@ def mri_claims(preset: Preset | str | None = None, store: ResultStore | None = N
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    return _decide(MRI_CLAIMS, _Ours(preset, store), networks, settings)
+    return _decide(MRI_CLAIMS, StoreNumbers(preset, store), networks, settings)
 
 
 def mri_checks(preset: Preset | str | None = None, store: ResultStore | None = None,
@@ -569,7 +394,7 @@ def mri_checks(preset: Preset | str | None = None, store: ResultStore | None = N
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    return _decide(MRI_CHECKS, _Ours(preset, store), networks, settings)
+    return _decide(MRI_CHECKS, StoreNumbers(preset, store), networks, settings)
 
 
 def sr_claims(preset: Preset | str | None = None, store: ResultStore | None = None,
@@ -580,7 +405,7 @@ def sr_claims(preset: Preset | str | None = None, store: ResultStore | None = No
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    return _decide(SR_CLAIMS, _Ours(preset, store), ("usrnet",), scales)
+    return _decide(SR_CLAIMS, StoreNumbers(preset, store), ("usrnet",), scales)
 
 
 def sr_checks(preset: Preset | str | None = None, store: ResultStore | None = None,
@@ -589,7 +414,7 @@ def sr_checks(preset: Preset | str | None = None, store: ResultStore | None = No
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    return _decide(SR_CHECKS, _Ours(preset, store), ("usrnet",), scales)
+    return _decide(SR_CHECKS, StoreNumbers(preset, store), ("usrnet",), scales)
 
 
 _COLOUR = {HOLDS: "#1a7f37", FAILS: "#b42318", UNRESOLVED: "#9a6700", UNDECIDED: "#6e7781"}
