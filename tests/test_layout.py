@@ -213,3 +213,10 @@ def test_imports_at_the_top():
     silent = [f"{_where(m, line)}: {s}" for m, line, _, s, why in inside if not why]
     assert not silent, ("function-level imports without a comment saying why (on the line or "
                         "the line above):\n" + "\n".join(silent))
+
+
+def test_no_module_over_500_lines():
+    """Small files: a module that grows past 500 lines is split by concern."""
+    long = {str(p.relative_to(ROOT.parent)): n for p in sorted(ROOT.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > 500}
+    assert not long, f"modules over 500 lines (split them by concern): {long}"
