@@ -36,6 +36,8 @@ QUICK_HEADERS = {
         "sr_train_lr": 0.001, "usrnet_channels": (16, 32, 64, 128), "usrnet_blocks": 1,
         "usrnet_iters": 4, "usrnet_epochs": 6}},
 }
+# the file names hash the headers above (JSON of exact ints, strings and literal floats, no
+# data or weights), so they are the same on every machine: config_key of a literal dict
 QUICK_FILES = {"deq": "model-deq-quick-d727e66bb666.pt",
                "varnet": "model-varnet-quick-ce087e986070.pt",
                "e2e-varnet": "model-e2e-varnet-quick-eaf3e0521f1c.pt",
