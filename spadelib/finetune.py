@@ -283,8 +283,7 @@ def _from_cache(path: Path, pruned: nn.Module, key_config: dict):
         net.load_state_dict(payload["state_dict"])
         history = History(**payload["history"])
     except (KeyError, TypeError, RuntimeError) as err:
-        checkpoints.move_aside(path, f"it does not fit the network: {type(err).__name__}: "
-                                     f"{str(err)[:120]}")
+        checkpoints.move_aside(path, f"it does not fit the network: {checks.reason(err, 200)}")
         return None
     return net, history
 

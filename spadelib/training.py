@@ -256,7 +256,7 @@ def _resume(path: Path, run_key: str, net: torch.nn.Module, opt: torch.optim.Opt
         net.load_state_dict(before[0])
         opt.load_state_dict(before[1])
         checkpoints.move_aside(path, f"it does not fit this network or optimiser: "
-                                     f"{type(err).__name__}: {str(err)[:120]}")
+                                     f"{checks.reason(err, 200)}")
         return None
     return restored
 
