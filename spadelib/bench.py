@@ -8,9 +8,9 @@ measures, on the current device:
   ``tp.utils.count_ops_and_params``: convolutions and norms only, FFTs and the data steps are
   not counted; transposed convs are over-counted by stride^2), and CNN applications per
   reconstruction;
-* the time of one reconstruction of one measurement: the median of ``repeats`` runs after one
-  warm-up run (:func:`spadelib.metrics.measure_latency`), the variants of a network timed in
-  interleaved rounds, and the speed-up over the unpruned network.
+* the time of one reconstruction of one measurement under the book's timing protocol
+  (:data:`spadelib.timing.PROTOCOL`: one thread, warm-up, interleaved rounds, the median),
+  and the speed-up over the unpruned network.
 
 The weights are untrained (random): the time of a forward pass does not depend on their values
 (the DEQ's iteration count does, so it is fixed: ``max_iter = deq_iters`` and ``tol = 1e-30``,
@@ -29,7 +29,7 @@ channels than the ratio says. Chapter 4 (``book/04_l1_pruning.ipynb``) shows the
 Example::
 
     OMP_NUM_THREADS=1 python -m spadelib.bench pruning --preset paper --networks deq,usrnet \
-        --ratios 0,0.4 --repeats 5 --out bench-pruning.json
+        --ratios 0,0.4 --repeats 3 --deq-iters 2 --out bench-pruning.json
 
 ``python -m spadelib.bench hardware`` times the same networks under the options of
 :mod:`spadelib.beyond.hardware` (``round_to``, channels_last, inference_mode, torch.compile)
@@ -54,12 +54,12 @@ import torch
 from . import checks, finetune, pruning
 from .beyond import deq_speed, hardware
 from .data.common import to_device
-from .metrics import count_parameters, measure_latency
+from .metrics import count_parameters
 from .models import NAMES, spec
 from .presets import Preset, get_preset
 from .pruning import check_ratio, prune
-from .tasks import MRI, SR, task_of
-from .timing import timed_network
+from .tasks import MRI, SR, task_of, timed_network
+from .timing import PROTOCOL, TimingProtocol, time_networks
 from .training import FitConfig, fit, supervised_loss
 
 __all__ = ["random_mri_measurement", "random_sr_measurement", "random_measurement",
@@ -91,28 +91,27 @@ def image_size(name: str, preset: Preset | str | None = None) -> tuple[int, int]
 
 
 def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = NAMES,
-                  ratios: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4), repeats: int = 5,
-                  deq_iters: int = 20, round_to: int | None = None, warmup: int = 1,
+                  ratios: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4),
+                  deq_iters: int | None = None, round_to: int | None = None,
+                  protocol: TimingProtocol | None = None,
                   device: str | torch.device = "cpu", seed: int = 0,
                   log=print) -> list[dict]:
     """Parameters, MACs and reconstruction time of each network at each channel ratio.
 
     Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
-    For each network, every pruned variant is built first, warmed up, and then timed in
-    rounds: each round times one reconstruction of every variant
-    (:func:`~spadelib.metrics.measure_latency` with one repeat), and the median over the
-    rounds is reported. Interleaving the variants spreads any slowdown of a shared machine
-    evenly over them, so the speed-ups stay fair.
+    For each network, every pruned variant is built first and then all are timed together
+    under ``protocol`` (default: the book's :data:`~spadelib.timing.PROTOCOL`, by
+    :func:`~spadelib.timing.time_networks`: interleaved rounds, so a slowdown of a shared
+    machine falls on every variant alike and the speed-ups stay fair).
 
     Args:
         preset: sizes of the networks and of the measurement.
         networks: names from :data:`spadelib.models.NAMES`.
         ratios: channel ratios; 0 (the unpruned baseline of the speed-up) is always measured.
-        repeats: timed reconstructions per entry (the median is reported), >= 1.
-        deq_iters: the DEQ's fixed number of iterations.
+        deq_iters: the DEQ's fixed number of iterations (default: the preset's budget).
         round_to: passed to :func:`~spadelib.pruning.prune` (None: the paper's counts).
-        warmup: untimed runs of each variant first.
+        protocol: a :class:`~spadelib.timing.TimingProtocol` (default: the book's).
         device: where to run.
         seed: seeds the weights and the measurement.
         log: called with a line of progress per entry (``None``: silent).
@@ -121,13 +120,14 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
         One dict per (network, ratio): ``network, ratio, params, param_reduction,
         macs_per_application`` and ``cnn_applications`` (of the main CNN prior: the one with
         the most MACs per reconstruction), ``macs_total``
-        (CNN MACs of one reconstruction), ``time_ms`` (median), ``time_mean_ms,
-        time_std_ms, times_ms, speedup, iterations`` (DEQ) and ``device``.
+        (CNN MACs of one reconstruction), ``time_ms`` (the protocol's statistic),
+        ``time_mean_ms, time_std_ms, times_ms, speedup, iterations`` (DEQ), ``protocol``
+        (its :meth:`~spadelib.timing.TimingProtocol.describe`) and ``device``.
     """
-    repeats = checks.positive_int(repeats, "repeats")
-    deq_iters = checks.positive_int(deq_iters, "deq_iters")
-    warmup = checks.nonnegative_int(warmup, "warmup")
     P = get_preset(preset)
+    deq_iters = checks.positive_int(P.deq_max_iter if deq_iters is None else deq_iters,
+                                    "deq_iters")
+    protocol = PROTOCOL if protocol is None else protocol
     if isinstance(networks, str):
         networks = [networks]
     specs = [spec(n) for n in networks]
@@ -142,22 +142,11 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
         for ratio in ratios:
             pruned, report = prune(net, ratio, round_to=round_to, macs_size=size)
             variants.append((ratio, pruned.eval(), report))
-        for _, pruned, _ in variants:
-            if warmup:
-                measure_latency(pruned, measurement, warmup=warmup - 1, repeats=1,
-                                device=device)
-        times = {ratio: [] for ratio in ratios}
-        for _ in range(repeats):
-            for ratio, pruned, _ in variants:
-                lat = measure_latency(pruned, measurement, warmup=0, repeats=1, device=device)
-                times[ratio].extend(lat.times_ms)
-                if name == "deq" and pruned.last_stats["iterations"] != deq_iters:
-                    raise RuntimeError(
-                        f"the DEQ ran {pruned.last_stats['iterations']} iterations instead of "
-                        f"{deq_iters} (diverged?); its timings would not compare")
-        base_ms = statistics.median(times[0.0])
+        timed = time_networks({ratio: pruned for ratio, pruned, _ in variants}, measurement,
+                              protocol, iterations=deq_iters, device=device)
+        base_ms = timed[0.0].ms
         for ratio, pruned, report in variants:
-            t = times[ratio]
+            t = timed[ratio].times_ms
             # the main prior (most MACs per reconstruction): USRNet's one HyPaNet application
             # is negligible and would only blur a per-application figure
             main = max(report.priors, key=lambda p: p.macs_before * p.applications)
@@ -169,12 +158,13 @@ def bench_pruning(preset: Preset | str | None = None, networks: Sequence[str] = 
                                        for g in p.groups}),
                    "macs_per_application": main.macs_after,
                    "cnn_applications": apps, "macs_total": report.macs_after,
-                   "image_size": list(size), "time_ms": statistics.median(t),
+                   "image_size": list(size), "time_ms": timed[ratio].ms,
                    "time_mean_ms": statistics.fmean(t),
                    "time_std_ms": statistics.pstdev(t) if len(t) > 1 else 0.0, "times_ms": t,
-                   "speedup": base_ms / statistics.median(t),
+                   "speedup": base_ms / timed[ratio].ms,
                    "iterations": deq_iters if name == "deq" else None,
-                   "round_to": round_to, "device": str(device)}
+                   "round_to": round_to, "protocol": timed[ratio].protocol,
+                   "device": str(device)}
             rows.append(row)
             if log is not None:
                 log(f"{name:>10} r={ratio:<5g} {row['params']:>11,} params  "
@@ -254,6 +244,13 @@ def bench_steps(preset: Preset | str | None = "paper", networks: Sequence[str] =
     return rows
 
 
+def _protocol(args) -> TimingProtocol:
+    """The book's protocol with the command line's ``--repeats``, ``--threads`` and
+    ``--statistic`` where given."""
+    given = {k: getattr(args, k, None) for k in ("repeats", "threads", "statistic")}
+    return PROTOCOL.replace(**{k: v for k, v in given.items() if v is not None})
+
+
 def _deq_speed(args) -> int:
     """``python -m spadelib.bench deq-speed``: the time-to-quality table of the DEQ variants
     (:func:`spadelib.beyond.deq_speed.bench_time_to_quality`), printed and written to JSON."""
@@ -283,14 +280,12 @@ def _deq_speed(args) -> int:
 def _hardware(args) -> int:
     """``python -m spadelib.bench hardware``: :func:`spadelib.beyond.hardware.bench_hardware`,
     its table and the issue's targets, printed and written to JSON."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    protocol = _protocol(args)
     preset = get_preset(args.preset)
     start = time.perf_counter()
     rows = hardware.bench_hardware(preset, _parse_list(args.networks, str),
                                    _parse_list(args.ratios, float), _parse_list(args.options, str),
-                                   repeats=args.repeats, deq_iters=args.deq_iters,
-                                   statistic=args.statistic, log=None)
+                                   deq_iters=args.deq_iters, protocol=protocol, log=None)
     table = hardware.format_rows(rows)
     print(table)
     goals = hardware.targets(rows)
@@ -298,8 +293,8 @@ def _hardware(args) -> int:
         print(f"{g['network']} at {g['ratio']:g}: best {g['best_options']}, {g['measure']} "
               f"{g['value']:.2f} (goal {'>=' if g['measure'] == 'efficiency' else '>'} "
               f"{g['goal']:g}): {'met' if g['met'] else 'NOT met'}")
-    info = {"preset": preset.name, "repeats": args.repeats, "deq_iters": args.deq_iters,
-            "statistic": args.statistic, "threads": torch.get_num_threads(),
+    info = {"preset": preset.name, "deq_iters": args.deq_iters,
+            "protocol": protocol.describe(),
             "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
             "seconds": time.perf_counter() - start}
     out = Path(args.out)
@@ -321,11 +316,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--networks", default=",".join(NAMES),
                    help="comma-separated names (default: all four)")
     p.add_argument("--ratios", default="0,0.05,0.1,0.2,0.4", help="channel ratios")
-    p.add_argument("--repeats", type=int, default=5, help="timed runs (median reported)")
-    p.add_argument("--deq-iters", type=int, default=20, help="fixed DEQ iterations")
+    p.add_argument("--repeats", type=int, default=None,
+                   help="timed runs (default: the book's protocol's)")
+    p.add_argument("--deq-iters", type=int, default=None,
+                   help="fixed DEQ iterations (default: the preset's budget)")
     p.add_argument("--round-to", type=int, default=None, help="round channels to a multiple")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the book's protocol's, 1)")
     p.add_argument("--out", default="bench-pruning.json", help="JSON file to write")
     q = sub.add_parser("steps", help="seconds per training / fine-tuning step at a preset's "
                                      "sizes, on one sample")
@@ -357,11 +355,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     h.add_argument("--options", default="plain,r8,r16,cl,inf,r16+cl+inf",
                    help="comma-separated labels: plain, or '+'-joined r<n> (round_to), cl "
                         "(channels_last), inf (inference_mode), compile (torch.compile)")
-    h.add_argument("--repeats", type=int, default=3, help="timed rounds (median reported)")
+    h.add_argument("--repeats", type=int, default=None,
+                   help="timed rounds (default: the book's protocol's)")
     h.add_argument("--deq-iters", type=int, default=2, help="fixed DEQ iterations")
-    h.add_argument("--statistic", default="median", choices=("median", "min"),
+    h.add_argument("--statistic", default=None, choices=("median", "min"),
                    help="the times speed-ups compare (min: the least disturbed run)")
-    h.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    h.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the book's protocol's, 1)")
     h.add_argument("--out", default="bench-hardware.json", help="JSON file to write")
     args = parser.parse_args(argv)
     if args.command == "deq-speed":
@@ -378,19 +378,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     else f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k])
                                     for k in keys) + " |")
         return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    protocol = _protocol(args)
     preset = get_preset(args.preset)
     networks = _parse_list(args.networks, str)
     ratios = _parse_list(args.ratios, float)
     start = time.perf_counter()
-    rows = bench_pruning(preset, networks, ratios, repeats=args.repeats,
-                         deq_iters=args.deq_iters, round_to=args.round_to, device=args.device)
+    rows = bench_pruning(preset, networks, ratios, deq_iters=args.deq_iters,
+                         round_to=args.round_to, protocol=protocol, device=args.device)
     table = format_table(rows)
     print(table)
-    info = {"preset": preset.name, "repeats": args.repeats, "deq_iters": args.deq_iters,
+    info = {"preset": preset.name, "deq_iters": args.deq_iters,
             "round_to": args.round_to, "device": args.device,
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "protocol": protocol.describe(), "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(),
             "seconds": time.perf_counter() - start}
     out = Path(args.out)

@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 
 from . import checks
 from .data.common import SampleSet, has_ground_truth, to_device
-from .metrics import count_parameters, measure_latency, psnr, ssim
+from .metrics import count_parameters, psnr, ssim
+from .timing import PROTOCOL, TimingProtocol, time_networks
 
 
 @dataclass
@@ -24,7 +25,9 @@ class Evaluation:
     Attributes:
         psnr, ssim: means over the samples (magnitude images, data range from the ground truth).
         psnr_std: standard deviation of the per-sample PSNR.
-        time_ms: median time of one reconstruction (batch of one), after warm-up.
+        time_ms: time of one reconstruction (batch of one) under the book's timing protocol
+            (:data:`spadelib.timing.PROTOCOL`: a DEQ held to its full ``max_iter``; its
+            iterations to tolerance are ``iterations``, apart).
         params: number of parameters of the network.
         n: number of samples evaluated.
         ssim_std: standard deviation of the per-sample SSIM.
@@ -96,8 +99,9 @@ def _reconstruct(net, data, batch_size, device, progress, iterations: list | Non
     return torch.cat(out)
 
 
-def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_repeats: int = 5,
-             device: torch.device | str | None = None, progress: bool = False) -> Evaluation:
+def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4,
+             timing_repeats: int | None = None, device: torch.device | str | None = None,
+             progress: bool = False, protocol: TimingProtocol | None = None) -> Evaluation:
     """PSNR, SSIM, time per reconstruction and parameters of ``net`` on ``data``.
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
@@ -106,9 +110,11 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
         net: an MBDL network (``net(batched measurement) -> image``).
         data: a :class:`SampleSet` with ground truth (MRI or SR).
         batch_size: batch size of the reconstructions used for PSNR / SSIM.
-        timing_repeats: timed single-sample reconstructions (median reported, after 1 warm-up).
+        timing_repeats: timed single-sample reconstructions (default: the protocol's).
         device: where to run; default: the network's device.
         progress: show a progress bar.
+        protocol: how the time of one reconstruction of the first test sample is measured
+            (default: the book's :data:`~spadelib.timing.PROTOCOL`).
 
     Raises:
         TypeError: ``net`` is not a network or ``data`` not a :class:`SampleSet`.
@@ -116,7 +122,10 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
             ground truth holds NaN or Inf, or a bad batch size or number of repeats.
     """
     _check_inputs(net, data, batch_size)
-    timing_repeats = checks.positive_int(timing_repeats, "timing_repeats")
+    protocol = PROTOCOL if protocol is None else protocol
+    if timing_repeats is not None:
+        protocol = protocol.replace(repeats=checks.positive_int(timing_repeats,
+                                                                "timing_repeats"))
     if not has_ground_truth(data):
         raise ValueError("evaluate needs a split with ground truth; this set holds measurements "
                          "only")
@@ -133,11 +142,11 @@ def evaluate(net: torch.nn.Module, data: SampleSet, batch_size: int = 4, timing_
     one = to_device(data.batch([0]), dev)
     was_training = net.training
     net.eval()
-    lat = measure_latency(net, one, warmup=1, repeats=timing_repeats, device=dev)
+    timed = time_networks({"net": net}, one, protocol, device=dev)["net"]
     net.train(was_training)
-    return Evaluation(float(p.mean()), float(s.mean()), float(p.std()), lat.median_ms,
+    return Evaluation(float(p.mean()), float(s.mean()), float(p.std()), timed.ms,
                       count_parameters(net), len(data), ssim_std=float(s.std()),
                       psnr_per_sample=[float(v) for v in p],
                       ssim_per_sample=[float(v) for v in s],
-                      time_ms_all=[float(t) for t in lat.times_ms],
+                      time_ms_all=[float(t) for t in timed.times_ms],
                       iterations=float(np.mean(iterations)) if iterations else None)

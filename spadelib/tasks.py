@@ -29,9 +29,10 @@ from .kernels import load_kernels, sr_kernels
 from .models import NetworkSpec, spec
 from .physics.masks import cartesian_mask
 from .presets import PRESETS, Preset, get_preset
+from .timing import fix_iterations
 
 __all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "KEYED_IF_CHANGED", "task_of",
-           "depends_on", "preset_from"]
+           "depends_on", "preset_from", "timed_network"]
 
 #: preset fields the pre-training of every network depends on (its name, seed and budget)
 PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
@@ -327,3 +328,15 @@ def preset_from(settings: dict, network: str | NetworkSpec | None = None) -> Pre
     values = {**old, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}}
     base = PRESETS.get(values["name"])
     return base.replace(**values) if base is not None else Preset(**values)
+
+
+def timed_network(s: NetworkSpec, task: Task, P: Preset, deq_iters: int, seed: int,
+                  device="cpu"):
+    """``(net, measurement)``: the network of spec ``s`` at ``P`` with weights drawn under
+    ``seed`` (time does not depend on their values), the DEQ fixed at ``deq_iters``
+    iterations (:func:`spadelib.timing.fix_iterations`), in eval mode on ``device``, and one
+    random measurement of its ``task``: what the benches time (Chapters 4 and 8)."""
+    torch.manual_seed(seed)
+    net = s.build(P)
+    fix_iterations(s.name, net, deq_iters)
+    return (net.to(device).eval(), task.random_measurement(P, batch=1, seed=seed))

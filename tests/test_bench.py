@@ -10,21 +10,36 @@ from spadelib.bench import (bench_pruning, format_table, image_size, main, rando
                             random_mri_measurement, random_sr_measurement)
 from spadelib.data import MRIMeasurement, SRMeasurement
 from spadelib.tasks import MRI, SR
+from spadelib.timing import PROTOCOL
+
+ONE = PROTOCOL.replace(repeats=1, warmup=0)      # fast: these tests time nothing they assert
 
 
 def test_bench_runs_and_tabulates():
-    rows = bench_pruning("quick", ["usrnet"], [0.4], repeats=1, warmup=0, log=None)
+    rows = bench_pruning("quick", ["usrnet"], [0.4], protocol=ONE, log=None)
     assert [r["ratio"] for r in rows] == [0.0, 0.4]
     assert rows[0]["speedup"] == 1.0 and rows[1]["params"] < rows[0]["params"]
     assert rows[1]["cnn_applications"] == get_preset("quick").usrnet_iters
     assert rows[1]["macs_per_application"] > 0 and rows[1]["iterations"] is None
     assert rows[1]["image_size"] == [96, 96]
     assert "| usrnet | 0.4 |" in format_table(rows)
+    assert {r["protocol"] for r in rows} == {ONE.describe()}
+
+
+def test_the_bench_times_under_the_books_protocol_by_default(monkeypatch):
+    import spadelib.bench as B
+    seen = []
+    real = B.time_networks
+    monkeypatch.setattr(B, "time_networks", lambda *a, **k: seen.append(a[2]) or real(
+        *a[:2], ONE, **k))
+    rows = bench_pruning("quick", ["usrnet"], [0.4], log=None)
+    assert seen == [PROTOCOL]
+    assert rows[0]["protocol"] == ONE.describe()
 
 
 def test_the_deq_runs_a_fixed_number_of_iterations():
     P = get_preset("quick").replace(mri_size=(16, 16), deq_blocks=1, deq_features=8)
-    rows = bench_pruning(P, ["deq"], [0.5], repeats=1, deq_iters=3, warmup=0, log=None)
+    rows = bench_pruning(P, ["deq"], [0.5], deq_iters=3, protocol=ONE, log=None)
     assert [r["iterations"] for r in rows] == [3, 3]
     assert "(3 it.)" in format_table(rows)
 
@@ -45,13 +60,10 @@ def test_random_measurements_follow_the_network_task():
 
 def test_bad_arguments_are_refused_before_any_work():
     with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
-        bench_pruning("quick", ["usrnet"], [0.4], repeats=0, log=None)
-    with pytest.raises(ValueError, match="repeats must be an int >= 1, got True"):
-        bench_pruning("quick", ["usrnet"], [0.4], repeats=True, log=None)
+        bench_pruning("quick", ["usrnet"], [0.4], protocol=PROTOCOL.replace(repeats=0),
+                      log=None)
     with pytest.raises(ValueError, match="deq_iters must be an int >= 1"):
         bench_pruning("quick", ["deq"], [0.4], deq_iters=0, log=None)
-    with pytest.raises(ValueError, match="warmup must be an int >= 0"):
-        bench_pruning("quick", ["deq"], [0.4], warmup=-1, log=None)
     with pytest.raises(ValueError, match="unknown network 'unet'"):
         bench_pruning("quick", ["usrnet", "unet"], [0.4], log=None)
     with pytest.raises(ValueError, match="unknown network 'unet'"):

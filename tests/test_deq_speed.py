@@ -10,6 +10,7 @@ from spadelib.models.deq import build_deq
 from spadelib.presets import get_preset
 from spadelib.pruning import prune
 from spadelib.tasks import task_of
+from spadelib.timing import PROTOCOL
 
 P = get_preset("quick").replace(mri_size=(16, 16), mri_coils=2, deq_blocks=1, deq_features=4)
 
@@ -180,7 +181,10 @@ def test_iteration_cost_times_unpruned_and_pruned():
         ("unpruned", "forward"), ("unpruned", "anderson"), ("pruned", "forward"),
         ("pruned", "anderson")]
     assert rows[2]["params"] < rows[0]["params"] and rows[0]["speedup"] == 1.0
-    assert all(r["ms_per_iteration"] > 0 and len(r["times_ms"]) == 1 for r in rows)
+    assert all(r["ms_per_iteration"] > 0 and len(r["times_ms"]) == PROTOCOL.repeats
+               and r["protocol"] == PROTOCOL.describe() and r["iterations"] == 2 for r in rows)
     assert "| pruned | 0.5 | forward |" in S.format_costs(rows)
     with pytest.raises(ValueError, match="iters"):
-        S.iteration_cost(P, 0.5, iters=1)
+        S.iteration_cost(P, 0.5, iters=0)
+    with pytest.raises(ValueError, match="fixed"):
+        S.iteration_cost(P, 0.5, protocol=PROTOCOL.replace(deq_iterations="as-run"))

@@ -37,10 +37,10 @@ LAYERS = [
     ["experiments"],                                          # the paper's grid, store, tables
     ["finetune"],                                             # the fine-tuning regimes
     ["splitting", "plotting", "distributed"],
-    ["losses", "pruning", "zoo", "timing"],
+    ["losses", "pruning", "zoo"],
     ["tasks", "training", "budgets"],                         # only tasks knows MRI from SR
     ["inputs", "models", "evaluation"],
-    ["data", "baselines"],
+    ["data", "baselines", "timing"],                          # timing: the one protocol
     ["checkpoints", "metrics", "physics", "kernels", "reinit", "spadelib"],
     ["checks", "presets", "transforms", "widgets", "prose"],
 ]

@@ -24,7 +24,6 @@ Taught in Chapter 8 (``book/08_beyond.ipynb``).
 """
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from typing import Sequence
@@ -40,24 +39,14 @@ from ..models.deq import DEQ, SOLVERS, build_deq, solve_fixed_point
 from ..presets import get_preset
 from ..pruning import check_ratio, prune
 from ..tasks import MRI
+from ..timing import PROTOCOL, TimingProtocol, time_networks
+from ..timing import threads as _threads
 
 __all__ = ["deq_trace", "time_to_quality", "iterations_to_quality", "compare_variants",
            "bench_time_to_quality", "iteration_cost", "format_rows", "format_costs"]
 
 #: what the time is measured against: the paper's setting
 REFERENCE = "unpruned + forward"
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    """Run with ``n`` torch threads (``None``: as now), restored afterwards."""
-    old = torch.get_num_threads()
-    n = old if n is None else checks.positive_int(n, "threads")
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(old)
 
 
 def _check_deq(net, name: str) -> DEQ:
@@ -434,53 +423,63 @@ def bench_time_to_quality(preset=None, ratio: float = 0.4, regime: str = "superv
 
 
 def iteration_cost(preset="paper", ratio: float = 0.4, *, iters: int = 3,
-                   solvers: Sequence[str] = ("forward",), threads: int | None = 1,
-                   seed: int = 0, round_to: int | None = None, device="cpu") -> list[dict]:
-    """Seconds per DEQ iteration, unpruned against pruned, at a preset's size, random weights.
+                   solvers: Sequence[str] = ("forward",), seed: int = 0,
+                   round_to: int | None = None, protocol: TimingProtocol | None = None,
+                   device="cpu") -> list[dict]:
+    """Milliseconds per DEQ iteration, unpruned against pruned, at a preset's size, random
+    weights, under the book's timing protocol.
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
 
     The cost of an iteration does not depend on the weights' values, so it can be measured at
-    the paper's size without the paper's trained networks (which quality needs). Each network
-    first runs one untimed iteration, then each solver ``iters`` timed ones on one random
-    measurement; the per-iteration times from the second iteration on (the first one also
-    holds the start :math:`A^H y`; Anderson mixes from the third) give the median.
+    the paper's size without the paper's trained networks (which quality needs). For each
+    solver the two networks are timed together (:func:`~spadelib.timing.time_networks` under
+    ``protocol``, default :data:`~spadelib.timing.PROTOCOL`), each reconstruction held to
+    exactly ``iters`` iterations; the time per iteration is the reconstruction's over
+    ``iters`` (the start :math:`A^H y` included: a small share), so the speed-up per
+    iteration is the speed-up of a reconstruction at any fixed iteration count.
 
     Args:
         preset, ratio: the sizes (default ``"paper"``) and the pruned network's channel ratio.
-        iters: timed iterations per network and solver, >= 2; solvers: which solvers.
-        threads: torch threads (default 1; ``None``: the current number); seed: seeds the
-            weights and the measurement; round_to: of :func:`~spadelib.pruning.prune`;
-            device: where to run.
+        iters: iterations per timed reconstruction, >= 1; solvers: which solvers.
+        seed: seeds the weights and the measurement; round_to: of
+            :func:`~spadelib.pruning.prune`; protocol: a
+            :class:`~spadelib.timing.TimingProtocol` (its ``deq_iterations`` must be
+            ``"fixed"``); device: where to run.
 
     Returns:
         One dict per (network, solver): ``network`` (``"unpruned"``/``"pruned"``), ``solver``,
-        ``ratio``, ``params``, ``ms_per_iteration``, ``times_ms`` (every iteration after the
-        first), ``speedup`` (against the unpruned network with the same solver), ``threads``.
+        ``ratio``, ``params``, ``ms_per_iteration``, ``times_ms`` (every timed reconstruction
+        over ``iters``), ``speedup`` (against the unpruned network with the same solver),
+        ``threads``, ``iterations``, ``protocol``.
     """
     P = get_preset(preset)
     ratio = check_ratio(ratio)
-    iters = checks.integer(iters, "iters", low=2)
+    iters = checks.positive_int(iters, "iters")
     solvers = [checks.choice(s, SOLVERS, "solver") for s in solvers]
+    protocol = PROTOCOL if protocol is None else protocol
+    if protocol.deq_iterations != "fixed":
+        raise ValueError("iteration_cost needs a protocol with deq_iterations='fixed'")
     torch.manual_seed(checks.integer(seed, "seed"))
     net = build_deq(P).to(device).eval()
     pruned = prune(net, ratio, round_to=round_to, macs_size=P.mri_size)[0].eval()
-    data = MRI.random_samples(P, n=1, seed=seed)                   # the DEQ's task
-    rows, base = [], {}
-    with _threads(threads) as threads:
-        for name, n in (("unpruned", net), ("pruned", pruned)):
-            kw = {"tol": 1e-30, "record_psnr": False}        # never stops early
-            deq_trace(n, data, max_iter=1, **kw)
-            for solver in solvers:
-                t = deq_trace(n, data, solver=solver, max_iter=iters, **kw)["times"]
-                steps = [1e3 * (b - a) for a, b in zip(t, t[1:])]
-                ms = statistics.median(steps)
-                base.setdefault(solver, ms)
-                rows.append({"network": name, "solver": solver,
-                             "ratio": 0.0 if n is net else ratio,
-                             "params": count_parameters(n), "ms_per_iteration": ms,
-                             "times_ms": steps, "speedup": base[solver] / ms,
-                             "threads": threads, "preset": P.name})
+    measurement = MRI.random_measurement(P, batch=1, seed=seed)      # the DEQ's task
+    timed = {}
+    for solver in solvers:
+        net.solver = pruned.solver = solver
+        timed[solver] = time_networks({"unpruned": net, "pruned": pruned}, measurement,
+                                      protocol, iterations=iters, device=device)
+    rows = []
+    for name, n in (("unpruned", net), ("pruned", pruned)):
+        for solver in solvers:
+            t, ms = timed[solver][name], timed[solver][name].ms / iters
+            rows.append({"network": name, "solver": solver,
+                         "ratio": 0.0 if n is net else ratio,
+                         "params": count_parameters(n), "ms_per_iteration": ms,
+                         "times_ms": [x / iters for x in t.times_ms],
+                         "speedup": timed[solver]["unpruned"].ms / t.ms, "iterations": iters,
+                         "threads": protocol.threads or torch.get_num_threads(),
+                         "protocol": t.protocol, "preset": P.name})
     return rows
 
 

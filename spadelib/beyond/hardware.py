@@ -29,20 +29,18 @@ from typing import Sequence
 import torch
 
 from .. import checks
-from ..metrics import count_parameters, measure_latency
+from ..metrics import count_parameters
 from ..models import NAMES, spec
 from ..presets import Preset, get_preset
 from ..pruning import check_ratio, prune
-from ..tasks import task_of
-from ..timing import timed_network
+from ..tasks import task_of, timed_network
+from ..timing import PROTOCOL, STATISTICS, TimingProtocol, time_networks
 from .inference import (OPTION_TOKENS, InferenceOptions, Prepared, as_options, cxx_compiler,
                         max_relative_error, prepare, run_prepared)
 
 __all__ = ["InferenceOptions", "Prepared", "OPTION_TOKENS", "prepare", "cxx_compiler",
            "bench_hardware", "add_speedups", "targets", "format_rows", "max_relative_error"]
 
-#: what a speed-up compares: the median of the timed runs or the fastest one
-STATISTICS = ("median", "min")
 
 
 def add_speedups(rows: list[dict], statistic: str = "median") -> list[dict]:
@@ -144,8 +142,8 @@ def _prune_all(net, ratios, opts, measurement, size) -> dict:
 def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] = NAMES,
                    ratios: Sequence[float] = (0.0, 0.05, 0.4),
                    options_list: Sequence[InferenceOptions | str] = ("plain",),
-                   repeats: int = 3, deq_iters: int = 2, warmup: int = 1, seed: int = 0,
-                   statistic: str = "median", log=print) -> list[dict]:
+                   deq_iters: int = 2, seed: int = 0, protocol: TimingProtocol | None = None,
+                   log=print) -> list[dict]:
     """Time every network at every ratio under every option, on the CPU.
 
     Taught in Chapter 8 (``book/08_beyond.ipynb``).
@@ -154,9 +152,9 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
     ``deq_iters`` iterations), each (ratio, round_to) is pruned once and each option prepared
     from it (:func:`prepare`, checked against the plain pruned network on the measurement, so
     no option may change the numbers). Ratio 0 and the plain options are always included:
-    they are the baselines. The variants are timed in interleaved rounds (one reconstruction
-    of each per round, the median over ``repeats`` rounds), so a busy machine slows them all
-    alike. A (ratio, round_to) that would empty a layer group gives a row with
+    they are the baselines. The variants are timed together under ``protocol`` (default: the
+    book's :data:`~spadelib.timing.PROTOCOL`: interleaved rounds, so a busy machine slows them
+    all alike; its statistic is the one the speed-ups compare). A (ratio, round_to) that would empty a layer group gives a row with
     ``time_ms=None`` and the reason in ``notes``.
 
     Args:
@@ -165,25 +163,21 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
         ratios: channel ratios (0 is added).
         options_list: :class:`InferenceOptions` or labels (``"plain"``, ``"r16+cl"``, ...);
             ``"plain"`` is added.
-        repeats: timed rounds, >= 1.
         deq_iters: the DEQ's fixed iteration count.
-        warmup: untimed runs of each variant after its check run, >= 0.
         seed: seeds the weights and the measurement.
-        statistic: ``"median"`` or ``"min"``: the times the speed-ups compare
-            (:func:`add_speedups`).
+        protocol: a :class:`~spadelib.timing.TimingProtocol` (default: the book's); its
+            ``statistic`` is what the speed-ups compare (:func:`add_speedups`).
         log: called with each network's table (:func:`format_rows`; None: silent).
 
     Returns:
         One dict per (network, ratio, options), with :func:`add_speedups`'s fields and
         ``network, preset, ratio, options, round_to, channels_last, inference_mode, compile``
         (asked), ``compiled`` (done), ``notes``, ``params, channels, macs, time_ms,
-        time_min_ms, time_max_ms, times_ms, max_error, iterations, threads``.
+        time_min_ms, time_max_ms, times_ms, max_error, iterations, threads, protocol``.
     """
-    repeats = checks.positive_int(repeats, "repeats")
     deq_iters = checks.positive_int(deq_iters, "deq_iters")
-    warmup = checks.nonnegative_int(warmup, "warmup")
     seed = checks.integer(seed, "seed")
-    checks.choice(statistic, STATISTICS, "statistic")
+    protocol = PROTOCOL if protocol is None else protocol
     P = get_preset(preset)
     networks = [networks] if isinstance(networks, str) else list(networks)
     specs = [spec(n) for n in networks]
@@ -200,18 +194,9 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
                 arch = archs[(ratio, o.round_to if ratio > 0 else None)]
                 key = (arch, o.runtime.label)
                 if arch.net is not None and key not in variants:
-                    v = variants[key] = prepare(arch.net, o.runtime, example=measurement,
-                                                reference=arch.reference)
-                    for _ in range(warmup):
-                        run_prepared(v, measurement)
-        times = {key: [] for key in variants}
-        for _ in range(repeats):
-            for key, v in variants.items():
-                times[key] += measure_latency(v, measurement, warmup=0, repeats=1).times_ms
-                if name == "deq" and v.network.last_stats["iterations"] != deq_iters:
-                    raise RuntimeError(f"the DEQ ran {v.network.last_stats['iterations']} "
-                                       f"iterations instead of {deq_iters}; its timings would "
-                                       "not compare")
+                    variants[key] = prepare(arch.net, o.runtime, example=measurement,
+                                            reference=arch.reference)
+        timed = time_networks(variants, measurement, protocol, iterations=deq_iters)
         net_rows = []
         for ratio in ratios:
             for o in opts:
@@ -220,17 +205,19 @@ def bench_hardware(preset: Preset | str | None = None, networks: Sequence[str] =
                        "round_to": o.round_to, "channels_last": o.channels_last,
                        "inference_mode": o.inference_mode, "compile": o.compile,
                        "iterations": deq_iters if name == "deq" else None,
-                       "threads": torch.get_num_threads(), "times_ms": [], "compiled": False,
+                       "threads": protocol.threads or torch.get_num_threads(),
+                       "protocol": protocol.describe(), "times_ms": [], "compiled": False,
                        "notes": [arch.error] if arch.error else [], **dict.fromkeys(_TIMED)}
                 if arch.net is not None:
-                    v, t = variants[(arch, o.runtime.label)], times[(arch, o.runtime.label)]
+                    v = variants[(arch, o.runtime.label)]
+                    t = timed[(arch, o.runtime.label)].times_ms
                     row.update(compiled=v.compiled, notes=list(v.notes),
                                params=count_parameters(arch.net), channels=arch.channels,
                                macs=arch.report.macs_after, time_ms=statistics.median(t),
                                time_min_ms=min(t), time_max_ms=max(t), times_ms=t,
                                max_error=v.max_error)
                 net_rows.append(row)
-        rows += add_speedups(net_rows, statistic)
+        rows += add_speedups(net_rows, protocol.statistic)
         if log is not None:
             log(format_rows(net_rows))
         del variants, archs

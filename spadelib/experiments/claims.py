@@ -13,8 +13,10 @@ their per-image values are resampled together. The verdict is :data:`HOLDS` when
 95 % interval lies on the claimed side of the threshold, :data:`FAILS` when it lies wholly on
 the other side, :data:`UNRESOLVED` when it straddles the threshold, and :data:`UNDECIDED` when
 the cells are missing. The paper prints means only: its verdicts are on the printed numbers.
-Speed-ups come from timing one image, not from the test images: they are decided on their
-values, at the paper's printed precision (two decimals). A claim over several cells holds when
+Speed-ups come from timing the paper-size architectures on this machine
+(:func:`~spadelib.experiments.speed.paper_speedups`, Chapter 4's protocol; passed as
+``speed``), not from the store's quick-size times: they are decided on their values, at the
+paper's printed precision (two decimals). A claim over several cells holds when
 every cell holds, does not hold when one does not, and is not resolved otherwise.
 
 :func:`mri_claims` and :func:`sr_claims` give the paper's claims (Chapters 6 and 7);
@@ -283,15 +285,17 @@ MRI_CLAIMS = (
           "Section 4.1 (Figure 3, Table 1; Table 2 \"consistent\"); the conclusion (\"×1.06 "
           "speed up with negligible performance cost\")",
           "supervised, r = 0.1: at each sampling rate one network at least reaches a speed-up "
-          "≥ ×1.06 (two decimals, as printed) with a PSNR degradation < 0.5 % (our reading "
+          "≥ ×1.06 (two decimals, as printed; ours timed at the paper's sizes on this "
+          "machine, Chapter 4) with a PSNR degradation < 0.5 % (our reading "
           "of \"virtually no cost\": the paper's cells at 20 % lose 0.00-0.48 %)",
           _fast_and_free, *_ALL_MRI, ((0.0, 0.1), ("supervised",))),
     _Spec("The DEQ gains more speed than the unrolled networks at the same ratio",
           "DEQ can achieve higher speed up than DU models under the same pruning ratio, which "
           "we attribute to its large number of forward iterations",
           "Section 4.1, on Table 1",
-          "speed-up of the DEQ > that of VarNet and of E2E-VarNet at every ratio (supervised; "
-          "the paper prints one time per ratio)",
+          "speed-up of the DEQ > that of VarNet and of E2E-VarNet at every ratio timed "
+          "(supervised; the paper prints one time per ratio; ours timed at the paper's sizes "
+          "on this machine, Chapter 4)",
           _deq_fastest, *_ALL_MRI, (_WITH_UNPRUNED, ("supervised",))),
     _Spec("School: less than 3 % PSNR lost at every ratio and network",
           "school can achieve competitive performance against supervised, with less than 3% "
@@ -349,7 +353,8 @@ SR_CLAIMS = (
           "school fine-tuning method can gain 1.81× speed up with less than 1% performance "
           "degradation",
           "Table 4's caption; Section 4.2 and the appendix (Tables 4 and 6)",
-          "speed-up ≥ ×1.81 (two decimals, as printed) at r = 0.4, at every scale",
+          "speed-up ≥ ×1.81 (two decimals, as printed) at r = 0.4, at every scale (ours: "
+          "timed at the paper's size on this machine, Chapter 4)",
           _speed_181, ("usrnet",), SR_SCALES, ((0.0, 0.4), ("school",))),
 )
 
@@ -379,13 +384,14 @@ SR_CHECKS = (
 
 
 def mri_claims(preset: Preset | str | None = None, store: ResultStore | None = None,
-               networks=MRI_NETWORKS, settings=MRI_SETTINGS) -> list[Claim]:
+               networks=MRI_NETWORKS, settings=MRI_SETTINGS, speed=None) -> list[Claim]:
     """The paper's claims on CS-MRI, each checked on every sampling rate the store holds
-    within the claim's scope, and on the paper's own numbers.
+    within the claim's scope, and on the paper's own numbers. ``speed``: rows of
+    :func:`~spadelib.experiments.speed.paper_speedups` (None: speed claims undecided on ours).
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    return _decide(MRI_CLAIMS, StoreNumbers(preset, store), networks, settings)
+    return _decide(MRI_CLAIMS, StoreNumbers(preset, store, speed), networks, settings)
 
 
 def mri_checks(preset: Preset | str | None = None, store: ResultStore | None = None,
@@ -398,14 +404,14 @@ def mri_checks(preset: Preset | str | None = None, store: ResultStore | None = N
 
 
 def sr_claims(preset: Preset | str | None = None, store: ResultStore | None = None,
-              scales=SR_SCALES) -> list[Claim]:
+              scales=SR_SCALES, speed=None) -> list[Claim]:
     """The paper's claims on super-resolution (USRNet, school), each at the scales the paper
     makes it for (×2 and ×3: Table 4; ×4: Table 6) that the store holds, and on the paper's
-    own numbers.
+    own numbers. ``speed``: as for :func:`mri_claims`.
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    return _decide(SR_CLAIMS, StoreNumbers(preset, store), ("usrnet",), scales)
+    return _decide(SR_CLAIMS, StoreNumbers(preset, store, speed), ("usrnet",), scales)
 
 
 def sr_checks(preset: Preset | str | None = None, store: ResultStore | None = None,

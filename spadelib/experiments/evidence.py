@@ -13,16 +13,21 @@ import numpy as np
 from .grid import Cell
 from .intervals import Interval, mean_difference, paired_interval, relative_loss
 from .paper import PAPER, TABLE3_DELTA, paper_value
+from .speed import speedup_of
 from .tables import Results
 
 __all__ = ["StoreNumbers", "PaperNumbers"]
 
 
 class StoreNumbers:
-    """Our cells, from a results store: comparisons by paired bootstrap intervals."""
+    """Our cells, from a results store: comparisons by paired bootstrap intervals. Speed-ups
+    come from ``speed``, rows of :func:`~spadelib.experiments.speed.paper_speedups` (the
+    paper-size architectures timed on this machine), not from the store's quick-size times:
+    without them a speed claim is not decided."""
 
-    def __init__(self, preset, store):
+    def __init__(self, preset, store, speed=None):
         self.res = Results(preset, store)
+        self.speed = speed
 
     @staticmethod
     def cell(net, s, ratio, regime) -> Cell:
@@ -47,9 +52,8 @@ class StoreNumbers:
                             metric)
 
     def speedup(self, net, s, ratio, regime):
-        t0 = self.res.value(self.cell(net, s, 0.0, "none"), "time_ms")
-        t = self.res.value(self.cell(net, s, ratio, regime), "time_ms")
-        return t0 / t if t and t0 else None
+        """At the paper's size: the same for every setting and regime (the architecture)."""
+        return speedup_of(self.speed, net, ratio)
 
     def table3(self, net, s, ratio, regime):
         return self.compare([(net, s, ratio, regime), (net, s, ratio, f"scratch-{regime}")],
