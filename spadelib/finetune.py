@@ -328,9 +328,9 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
         rotations: self-supervised only: ``"90"`` (exact, default) or ``"any"`` (bilinear, not
             for super-resolution); see :mod:`spadelib.transforms`.
         rotate_coil_maps: self-supervised MRI only: rotate the coil maps with the image (the
-            official code's choice, and the physically consistent one:
-            :mod:`spadelib.losses`); ``None`` (default) rotates them where there are coil
-            maps, ``False`` keeps them fixed to the scanner.
+            authors' code's choice, and the physically consistent one:
+            :mod:`spadelib.losses` cites the code); ``None`` (default) rotates them where
+            there are coil maps, ``False`` keeps them fixed to the scanner.
         split_fraction, split_unit, keep_centre, ei_weight, split_score:
             self-supervised-split only: the share of the sampled entries held out of the
             input, ``"points"`` or ``"lines"``, whether the centre lines always stay in the

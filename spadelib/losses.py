@@ -35,7 +35,9 @@ open, and what this module does:
   noiseless (eq. 9 has no noise term); an SR measurement keeps its noise level ``sigma``,
   which USRNet reads as an input.
 * **Coil maps** (measurements that have them, MRI). By default they rotate with the image
-  (``rotate_coil_maps=None``: rotate where there are coil maps), as the official code does.
+  (``rotate_coil_maps=None``: rotate where there are coil maps), as the authors' code does
+  (wustl-cig/MBDL_Pruning, ``sota_module/baseline/e2e_varnet/fastmri/losses.py``,
+  ``REILoss.forward``, line 354: ``x2, S2 = self.transform.apply(x1, S)``, commit 49823d0).
   Rotating the maps with the image is rotating the whole scanner around the anatomy, so
   :math:`A_{j,\phi}\,\phi x` is the measurement of a physically possible object. Keeping the
   maps fixed instead (``rotate_coil_maps=False``) measures the rotated anatomy with coils that
@@ -159,7 +161,8 @@ def exact_rotations_only(measurement) -> bool:
 
 def rotate_maps_for(measurement, rotate_coil_maps: bool | None = None) -> bool:
     """``rotate_coil_maps`` resolved for a measurement (or its type): ``None`` (the default)
-    means "rotate them where there are coil maps" (MRI), as the official code does.
+    means "rotate them where there are coil maps" (MRI), as the authors' code does (cited in
+    the module docstring).
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
@@ -452,8 +455,8 @@ def self_supervised_loss(net: nn.Module, batch, kind: str = "l1", rotations: str
             or SR ``lr`` ``(B, 3, h, w)``.
         kind: ``"l1"`` or ``"l2"``.
         rotations: ``"90"`` (exact) or ``"any"`` (bilinear, not for super-resolution).
-        rotate_coil_maps: MRI: rotate the coil maps with the image (the official code's
-            choice); ``None`` (default): rotate them where there are coil maps.
+        rotate_coil_maps: MRI: rotate the coil maps with the image (the authors' code's
+            choice, cited in the module docstring); ``None`` (default): rotate them where there are coil maps.
         generator: CPU generator for the angles.
         return_terms: also return the two terms and the angles.
 
