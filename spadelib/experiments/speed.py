@@ -69,11 +69,14 @@ def _measure(networks, ratios, deq_iters, usrnet_iters, protocol, seed, log) -> 
 
 
 def paper_speedups(networks: Sequence[str] = NAMES, ratios: Sequence[float] = SPEED_RATIOS,
-                   *, deq_iters: int = 2, usrnet_iters: int = 1,
+                   *, deq_iters: int = 1, usrnet_iters: int = 1,
                    protocol: TimingProtocol | None = None, seed: int = 0, cache: bool = True,
                    log=None) -> list[dict]:
     """Time per reconstruction and speed-up of the paper-size networks at ``ratios`` (and
-    unpruned) on this machine's CPU, under ``protocol`` (default: the book's, with 2 repeats).
+    unpruned) on this machine's CPU, under ``protocol`` (default: the book's
+    :data:`~spadelib.timing.PROTOCOL`). One DEQ iteration by default: its start
+    :math:`A^H y` (FFTs, no CNN) is a small share of an iteration at this size, and two would
+    double the DEQ's share of the build time.
 
     Taught in Chapter 4 (``book/04_l1_pruning.ipynb``).
 
@@ -87,7 +90,7 @@ def paper_speedups(networks: Sequence[str] = NAMES, ratios: Sequence[float] = SP
     ratios = sorted({check_ratio(r) for r in ratios} - {0.0})
     deq_iters = checks.positive_int(deq_iters, "deq_iters")
     usrnet_iters = checks.positive_int(usrnet_iters, "usrnet_iters")
-    protocol = PROTOCOL.replace(repeats=2) if protocol is None else protocol
+    protocol = PROTOCOL if protocol is None else protocol
     if protocol.deq_iterations != "fixed":
         raise ValueError("paper_speedups needs a protocol with deq_iterations='fixed'")
     config = {"networks": networks, "ratios": ratios, "deq_iters": deq_iters,
