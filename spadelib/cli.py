@@ -4,7 +4,7 @@
 
     spade run table1 [--preset paper] [--executor local|ray] [--redo]   # resumable; Ctrl-C saves
     spade status [table1]                                      # done / failed / pending
-    spade table 1 [--format md|csv|latex]                      # ours beside the paper's
+    spade table 1 [--format text|md|csv|latex]                 # the paper's layout, ours above
     spade pretrain deq [--devices 4] [--setting 0.125]         # one network, cached
     spade data build                                           # the preset's data sets
     spade inputs                                               # real data / weights in use
@@ -33,7 +33,7 @@ from .evaluation import evaluate
 from .experiments.grid import GRIDS, cells
 from .experiments.runner import EXECUTORS, pending, run_grid
 from .experiments.store import ResultStore, store_path
-from .experiments.tables import paper_table
+from .experiments.printed import FORMATS, fill_note, paper_table
 from .models import NAMES
 from .presets import CLI_ENV, PRESETS, get_preset
 from .tasks import TASKS, task_of
@@ -88,6 +88,9 @@ def _cmd_status(args) -> int:
 def _cmd_table(args) -> int:
     P = _preset(args)
     print(paper_table(args.number, P, fmt=args.format))
+    note = fill_note(args.number, P) if args.format in ("csv", "latex") else ""
+    if note:                            # text and md print it under the table
+        print(note, file=sys.stderr)
     return 0
 
 
@@ -160,9 +163,13 @@ def parser() -> argparse.ArgumentParser:
                         "that the cell keys do not capture; cached networks are reused)")
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
-    c = command("table", "one of the paper's tables, ours beside the paper's", _cmd_table)
+    c = command("table", "one of the paper's tables in its layout: for every pruning ratio our "
+                "row above the paper's (its numbers as printed), the commands that fill the "
+                "missing cells below", _cmd_table)
     c.add_argument("number", type=int, choices=(1, 2, 3, 4, 5, 6))
-    c.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    c.add_argument("--format", choices=FORMATS, default="text",
+                   help="text: aligned, the paper's two header rows (default); md: Markdown; "
+                        "csv / latex: the table alone (the fill commands go to stderr)")
     c = command("pretrain", "pre-train one network (cached) and evaluate it", _cmd_pretrain)
     c.add_argument("network", choices=NAMES)
     c.add_argument("--device", default=None)

@@ -8,6 +8,7 @@ import pytest
 
 import spadelib.cli as cli
 from spadelib import get_preset, zoo
+from spadelib.experiments import Cell, ResultStore
 from spadelib.presets import NeedsCLIError
 
 
@@ -77,3 +78,30 @@ def test_the_paper_presets_refusal_gives_the_command_of_that_network(data_dir):
                        if line.strip().startswith("spade "))
         args = cli.parser().parse_args(command.split()[1:])
         assert (args.network, args.preset, args.setting) == (name, "paper", setting)
+
+
+def test_spade_table_prints_the_chapters_layout_and_the_command_that_fills_it(data_dir, capsys):
+    """`spade table N` prints layout_frame (the chapters' tables): the paper's headers, our row
+    above the paper's, and under the table, once, the commands that fill what is missing;
+    csv keeps stdout a table and says the commands on stderr."""
+    store = ResultStore.for_preset("quick")
+    cell = Cell("usrnet", 4, 0.0, "none")
+    store.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": 27.0,
+               "ssim": 0.7, "time_ms": 30.0, "params": 5000})
+    assert cli.main(["table", "6", "--preset", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Table 6: USRNet, school fine-tuning, ×4")
+    lines = out.split("\n\n")[1].splitlines()
+    assert lines[0].split() == ["Scale", "Pruning", "Ratio", "PSNR", "(dB)", "SSIM", "(%)",
+                                "Time", "(ms)", "Speed", "Up", "#", "Params"]
+    assert lines[3].split() == ["×4", "0", "%", "ours", "27.00", "100.0", "%", "70.0", "100.0",
+                                "%", "30.0", "×1.00", "5,000"]
+    assert lines[4].split()[:2] == ["paper", "25.90"]
+    assert out.count("spade run table6 --preset quick") == 1
+    assert out.count("spade run table6 --preset paper") == 1
+    assert cli.main(["table", "6", "--preset", "quick", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("Scale,Pruning Ratio,Row,PSNR (dB) School,")
+    assert "spade run table6 --preset quick" in captured.err
+    with pytest.raises(SystemExit):
+        cli.main(["table", "7"])

@@ -1,10 +1,14 @@
 """The paper's numbers are quoted as printed (spadelib.experiments.paper), never recomputed."""
+import io
+
+import pandas as pd
 import pytest
 
 from spadelib.experiments import ResultStore
 from spadelib.experiments.paper import NOTES, PAPER, TABLE3, TABLE3_DELTA, TABLE3_SSIM, \
     TABLE3_UNPRUNED, paper_value
-from spadelib.experiments.tables import layout_frame, table_frame
+from spadelib.experiments.printed import paper_table
+from spadelib.experiments.tables import layout_frame
 
 
 def test_speed_ups_are_the_printed_ones():
@@ -66,20 +70,22 @@ def test_table3_is_quoted_from_table3():
 def test_tables_show_the_printed_values(tmp_path):
     empty = ResultStore(tmp_path / "results-quick.spade")
     t1 = layout_frame(1, "quick", empty)
-    assert t1.loc[("DEQ", "20 % (r = 0.1)", "paper")][("Speed-up", "")] == "×1.06"
+    assert t1.loc[("DEQ", "20 %", "paper")][("Speed Up", "")] == "×1.06"
     assert layout_frame(2, "quick", empty).loc[("DEQ", "0 %", "paper")][("# Params", "")] \
         == "999,429"
     assert t1.loc[("DEQ", "0 %", "paper")][("# Params", "")] == "999,428"
     t4 = layout_frame(4, "quick", empty)
-    assert t4.loc[("×3", "65 % (r = 0.4)", "paper")][("SSIM (%)", "Degrad. %")] == "98.9 %"
-    assert t4.loc[("×2", "10 % (r = 0.05)", "paper")][("SSIM (%)", "Degrad. %")] == "99.6 %"
+    assert t4.loc[("×3", "65 %", "paper")][("SSIM (%)", "Degrad. %")] == "98.9 %"
+    assert t4.loc[("×2", "10 %", "paper")][("SSIM (%)", "Degrad. %")] == "99.6 %"
     t3 = layout_frame(3, "quick", empty)
     row = t3.loc[("E2E-VarNet", "0 %", "paper")]
     assert row[("(a) Self-supervised: SSIM (%)", "SPADE")] == "99.1"
     assert row[("(a) Self-supervised: PSNR (dB)", "SPADE")] == "44.24"
-    e2e10 = t3.loc[("E2E-VarNet", "10 % (r = 0.05)", "paper")]
+    e2e10 = t3.loc[("E2E-VarNet", "10 %", "paper")]
     assert e2e10[("(a) Self-supervised: SSIM (%)", "Δ")] == "7.4"
     assert e2e10[("(b) Supervised: PSNR (dB)", "Δ")] == "1.78"
-    frame = table_frame(1, "quick", empty)
-    deq = frame[(frame.network == "deq") & (frame.ratio == 0.1)].iloc[0]
-    assert deq["speed-up (paper)"] == 1.06
+    # what `spade table 1` prints is the same layout: the printed x1.06 and 4708.00
+    frame = pd.read_csv(io.StringIO(paper_table(1, "quick", "csv", empty)), dtype=str)
+    deq = frame[(frame.Network == "DEQ") & (frame["Pruning Ratio"] == "20 %")
+                & (frame.Row == "paper")].iloc[0]
+    assert deq["Speed Up"] == "×1.06" and deq["Time (ms)"] == "4708.00"

@@ -1,12 +1,18 @@
-"""The paper's tables in its own layout, Figures 3/4's data and the claims, from a small store."""
+"""The paper's tables in its own layout (the chapters' and `spade table`'s), Figures 3/4's data
+and the claims, from a small store."""
+import io
+
+import pandas as pd
 import pytest
 
 from spadelib.experiments import Cell, ResultStore
 from spadelib.experiments.claims import FAILS, HOLDS, UNDECIDED, claims_table, mri_checks, \
     mri_claims, sr_claims
 from spadelib.experiments.runner import failed_row
-from spadelib.experiments.tables import FAILED, NOT_RUN, PAPER_ONLY, degradation_frame, \
-    layout_frame, paper_layout
+from spadelib.experiments.paper import PAPER
+from spadelib.experiments.printed import paper_table
+from spadelib.experiments.tables import FAILED, NAMES, NOMINAL, NOT_RUN, PAPER_ONLY, \
+    REGIME_TITLES, degradation_frame, layout_frame, paper_layout
 
 
 def _add(store, net, setting, ratio, regime, psnr, ssim=0.9, time_ms=100.0, params=1000,
@@ -44,21 +50,21 @@ def store(tmp_path):
 
 def test_table1_layout_puts_ours_above_the_papers_and_says_why_a_number_is_missing(store):
     df = layout_frame(1, "quick", store)
-    assert list(df.index.names) == ["Network", "Pruning ratio", ""]
+    assert list(df.index.names) == ["Network", "Pruning Ratio", ""]
     assert list(df.columns.get_level_values(0)[:3]) == ["PSNR (dB)"] * 3
     assert list(df.columns.get_level_values(1)[:3]) == ["Supervised", "School",
                                                         "Self-supervised"]
-    row = df.loc[("DEQ", "65 % (r = 0.4)", "ours")]
+    row = df.loc[("DEQ", "65 %", "ours")]
     assert row[("PSNR (dB)", "Supervised")] == "27.90"
     assert row[("SSIM (%)", "School")] == "88.0"
-    assert row[("Speed-up", "")] == "×2.00"            # 200 ms unpruned, 100 ms pruned
+    assert row[("Speed Up", "")] == "×2.00"            # 200 ms unpruned, 100 ms pruned
     assert row[("# Params", "")] == "360"
     assert row[("DEQ iterations", "")] == "20.0"
-    paper = df.loc[("DEQ", "65 % (r = 0.4)", "paper")]
+    paper = df.loc[("DEQ", "65 %", "paper")]
     assert paper[("PSNR (dB)", "Supervised")] == "41.36"
-    assert paper[("Speed-up", "")] == "×1.51" and paper[("# Params", "")] == "353,328"
+    assert paper[("Speed Up", "")] == "×1.51" and paper[("# Params", "")] == "353,328"
     # the quick preset does not run r = 0.05, nor E2E-VarNet: not invented, marked
-    assert df.loc[("DEQ", "10 % (r = 0.05)", "ours")][("PSNR (dB)", "School")] == PAPER_ONLY
+    assert df.loc[("DEQ", "10 %", "ours")][("PSNR (dB)", "School")] == PAPER_ONLY
     assert set(df.loc[("E2E-VarNet", "0 %", "ours")]) <= {PAPER_ONLY, ""}
     # the unpruned network has one PSNR, under the first regime, as in the paper
     unpruned = df.loc[("VarNet", "0 %", "ours")]
@@ -69,7 +75,7 @@ def test_table1_layout_puts_ours_above_the_papers_and_says_why_a_number_is_missi
 def test_cells_of_the_preset_not_run_yet_are_not_run_yet(store, tmp_path):
     empty = ResultStore(tmp_path / "empty.spade")
     df = layout_frame(1, "quick", empty)
-    assert df.loc[("DEQ", "35 % (r = 0.2)", "ours")][("PSNR (dB)", "School")] == NOT_RUN
+    assert df.loc[("DEQ", "35 %", "ours")][("PSNR (dB)", "School")] == NOT_RUN
     # at the paper preset every cell is in the grid: nothing is "paper preset only"
     paper = layout_frame(2, "paper", empty)
     assert PAPER_ONLY not in set(paper.values.ravel())
@@ -78,26 +84,26 @@ def test_cells_of_the_preset_not_run_yet_are_not_run_yet(store, tmp_path):
 def test_table3_shows_spade_random_and_their_difference(store):
     df = layout_frame(3, "quick", store)
     ss = "(a) Self-supervised: PSNR (dB)"
-    row = df.loc[("DEQ", "35 % (r = 0.2)", "ours")]
+    row = df.loc[("DEQ", "35 %", "ours")]
     assert row[(ss, "SPADE")] == "27.00" and row[(ss, "Random")] == "18.00"
     assert row[(ss, "Δ")] == "9.00"
-    vn = df.loc[("VarNet", "65 % (r = 0.4)", "ours")]
+    vn = df.loc[("VarNet", "65 %", "ours")]
     assert vn[("(b) Supervised: PSNR (dB)", "Random")] == FAILED
     assert vn[("(b) Supervised: PSNR (dB)", "Δ")] == "–"
-    paper = df.loc[("VarNet", "65 % (r = 0.4)", "paper")]
+    paper = df.loc[("VarNet", "65 %", "paper")]
     assert paper[(ss, "Δ")] == "16.63" and paper[("(b) Supervised: SSIM (%)", "SPADE")] == "97.3"
     # the paper's Table 3 has no DEQ: its paper rows are empty, ours are filled
-    assert set(df.loc[("DEQ", "65 % (r = 0.4)", "paper")]) <= {"–", ""}
+    assert set(df.loc[("DEQ", "65 %", "paper")]) <= {"–", ""}
 
 
 def test_sr_tables_give_the_degradation_in_percent(store):
     df = layout_frame(6, "quick", store)
-    row = df.loc[("×4", "65 % (r = 0.4)", "ours")]
+    row = df.loc[("×4", "65 %", "ours")]
     assert row[("PSNR (dB)", "School")] == "26.50"
     assert row[("PSNR (dB)", "Degrad. %")] == f"{100 * 26.5 / 27.0:.1f} %"
-    assert row[("Speed-up", "")] == "×2.00"
+    assert row[("Speed Up", "")] == "×2.00"
     # the paper's Degrad. % as printed (98.9 %), not recomputed from its PSNRs (98.8 %)
-    assert df.loc[("×4", "65 % (r = 0.4)", "paper")][("PSNR (dB)", "Degrad. %")] == "98.9 %"
+    assert df.loc[("×4", "65 %", "paper")][("PSNR (dB)", "Degrad. %")] == "98.9 %"
     assert set(layout_frame(4, "quick", store).xs("ours", level=2).values.ravel()) == {
         PAPER_ONLY}
 
@@ -162,3 +168,101 @@ def test_sr_claims_and_an_empty_store(store, tmp_path):
     empty = mri_claims("quick", ResultStore(tmp_path / "none.spade"))
     assert {c.verdict for c in empty} == {UNDECIDED}
     assert all("not run yet" in c.evidence or "paper preset only" in c.evidence for c in empty)
+
+
+# --------------------------------------------------------------------------------------------
+# `spade table N`: the same layout as the chapters, printed
+# --------------------------------------------------------------------------------------------
+def _lines(text):
+    """The header and body lines of a printed table (between the caption and the note)."""
+    body = text.split("\n\n")[1].splitlines()
+    return body[0], body[1], body[3:]
+
+
+def test_printed_table1_has_the_papers_headers_rows_and_our_row_above_the_papers(store):
+    top, sub, rows = _lines(paper_table(1, "quick", "text", store))
+    # the paper's header, in its order, and its regimes under PSNR and under SSIM
+    order = ["Network", "Pruning Ratio", "PSNR (dB)", "SSIM (%)", "Time (ms)", "Speed Up",
+             "# Params"]
+    assert [top.index(h) for h in order] == sorted(top.index(h) for h in order)
+    assert sub.split() == ["Supervised", "School", "Self-supervised"] * 2
+    # the paper's networks and ratios in its order, ratios as it prints them; ours first, the
+    # paper's below
+    nets = [r.split()[0] for r in rows if not r.startswith(" ")]
+    assert nets == ["DEQ", "VarNet", "E2E-VarNet"]
+    ratios = [" ".join(r.split()[r.split().index("ours") - 2:][:3]) for r in rows[:10:2]]
+    assert ratios == ["0 % ours", "10 % ours", "20 % ours", "35 % ours", "65 % ours"]
+    assert all(r.split()[0] == "paper" for r in rows[1::2])
+    deq65, paper65 = rows[8].split(), rows[9].split()
+    # SSIM in %, as the paper prints it; time, speed-up and #params ours / the paper's
+    assert deq65[3:] == ["27.90", "27.50", "26.00", "89.0", "88.0", "80.0", "100.0", "×2.00",
+                         "360", "20.0"]
+    assert paper65 == ["paper", "41.36", "39.99", "34.54", "98.5", "98.2", "95.7", "3274.58",
+                       "×1.51", "353,328", "–"]
+
+
+def test_printed_paper_rows_are_papers_printed_constants(store):
+    df = layout_frame(5, "quick", store)
+    for (net, setting, ratio), entry in PAPER.items():
+        if setting != 0.10:
+            continue
+        row = df.loc[(NAMES[net], f"{NOMINAL[ratio]} %", "paper")]
+        for g in ("supervised", "school", "self-supervised") if ratio else ("none",):
+            col = "Supervised" if g == "none" else REGIME_TITLES[g]
+            assert row[("PSNR (dB)", col)] == f"{entry['psnr'][g]:.2f}"
+            assert float(row[("SSIM (%)", col)]) == pytest.approx(100 * entry["ssim"][g])
+        assert row[("Speed Up", "")] == f"×{entry['speedup']:.2f}"
+        assert row[("# Params", "")] == f"{entry['params']:,}"
+    # Table 4's paper rows: its Degrad. % columns as printed, beside ours computed from ours
+    t6 = paper_table(6, "quick", "text", store)
+    top, sub, rows = _lines(t6)
+    assert sub.split() == ["School", "Degrad.", "%", "School", "Degrad.", "%"]
+    ours, paper = rows[8].split(), rows[9].split()
+    assert ours[:7] == ["65", "%", "ours", "26.50", "98.1", "%", "69.0"]
+    assert paper[:6] == ["paper", "25.60", "98.9", "%", "70.5", "98.4"]
+
+
+def test_printed_table3_has_both_parts_with_ssim(store):
+    text = paper_table(3, "quick", "text", store)
+    top, sub, rows = _lines(text)
+    parts = ["(a) Self-supervised: PSNR (dB)", "(a) Self-supervised: SSIM (%)",
+             "(b) Supervised: PSNR (dB)", "(b) Supervised: SSIM (%)"]
+    assert [top.index(p) for p in parts] == sorted(top.index(p) for p in parts)
+    assert sub.split() == ["SPADE", "Random", "Δ"] * 4
+    assert [r.split()[0] for r in rows if not r.startswith(" ")] == ["E2E-VarNet", "VarNet",
+                                                                     "DEQ"]
+    varnet65 = rows[19].split()
+    assert varnet65[:2] == ["paper", "34.17"] and varnet65[1:] == [
+        "34.17", "17.54", "16.63", "95.3", "51.7", "43.6", "38.12", "35.67", "2.45", "97.3",
+        "95.9", "1.4"]
+    # ours: Δ and SSIM in % computed from our cells; a failed scratch cell says so in its own
+    # column, the row's other numbers stay
+    assert rows[18].split() == ["65", "%", "ours", "26.70", "19.00", "7.70", "90.0", "90.0",
+                                "0.0", "26.90", FAILED, "–", "90.0", FAILED, "–"]
+
+
+def test_missing_cells_say_so_once_and_the_command_that_fills_them_is_printed_once(store):
+    text = paper_table(1, "quick", "text", store)
+    top, sub, rows = _lines(text)
+    e2e = rows[20]
+    assert e2e.split()[:4] == ["E2E-VarNet", "0", "%", "ours"] and e2e.endswith(PAPER_ONLY)
+    assert e2e.count(PAPER_ONLY) == 1
+    note = text.split("To fill the missing cells:")[1]
+    assert text.count("spade run table1 --preset paper") == 1
+    assert "spade run table1 --preset quick" not in text        # every quick cell is stored
+    t3 = paper_table(3, "quick", "text", store)
+    assert t3.count("spade run table3 --preset quick") == 1 and "spade status table3" in t3
+    assert PAPER_ONLY in note and "spade table 1 --preset paper" in note
+
+
+def test_markdown_and_csv_have_the_same_layout(store):
+    md = paper_table(4, "quick", "md", store).split("\n\n")[1].splitlines()
+    assert md[0] == ("| Scale | Pruning Ratio |  | PSNR (dB) School | PSNR (dB) Degrad. % | "
+                     "SSIM (%) School | SSIM (%) Degrad. % | Time (ms) | Speed Up | # Params |")
+    assert md[2].startswith("| ×2 | 0 % | ours | paper preset only |  |")
+    frame = pd.read_csv(io.StringIO(paper_table(4, "quick", "csv", store)), dtype=str)
+    assert list(frame.columns[:4]) == ["Scale", "Pruning Ratio", "Row", "PSNR (dB) School"]
+    assert len(frame) == 2 * 2 * 5 and list(frame.Row[:2]) == ["ours", "paper"]
+    assert "\\multicolumn{2}{c}{PSNR (dB)}" in paper_table(4, "quick", "latex", store)
+    with pytest.raises(ValueError, match="format"):
+        paper_table(4, "quick", "html", store)

@@ -5,7 +5,8 @@
 * :mod:`~spadelib.experiments.store`: :class:`ResultStore`, one file of rows per preset;
 * :mod:`~spadelib.experiments.runner`: :func:`run_cell`, :func:`run_grid` (local or Ray);
 * :mod:`~spadelib.experiments.paper`: the paper's own numbers;
-* :mod:`~spadelib.experiments.tables`: the paper's tables from the store, ours beside theirs;
+* :mod:`~spadelib.experiments.tables`: the paper's tables from the store in its layout, ours
+  above theirs; :mod:`~spadelib.experiments.printed`: the same printed (``spade table``);
 * :mod:`~spadelib.experiments.claims`: the paper's claims checked on the store;
 * :mod:`~spadelib.experiments.views`: what Chapters 6 and 7 compute beside the tables.
 

@@ -32,6 +32,8 @@ def _mri(network, setting, time_ms, params, rows):
 # (times in ms, speed-ups as printed): the same in Tables 1, 2 and 5. The printed speed-ups
 # are the paper's own: 4954.30 / 4708.00 = 1.052, printed ×1.06
 _DEQ_T = ((4954.30, 4812.57, 4708.00, 4233.70, 3274.58), (1.00, 1.03, 1.06, 1.17, 1.51))
+#: decimals of the printed times (ms) per network: the DEQ's have two (4954.30), the others one
+TIME_DECIMALS = {"deq": 2, "varnet": 1, "e2e-varnet": 1, "usrnet": 1}
 #: the DEQ's unpruned #params: 999,428 in Table 1, 999,429 in Tables 2 and 5 (see NOTES)
 _DEQ_P = (999_428, 878_644, 793_159, 635_311, 353_328)
 _DEQ_P25 = (999_429,) + _DEQ_P[1:]

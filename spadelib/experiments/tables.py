@@ -1,145 +1,49 @@
-"""The paper's tables from the results store, ours beside the paper's.
+"""The paper's tables from the results store, ours above the paper's.
 
-:func:`table_frame` gives a table as a flat :class:`pandas.DataFrame`; :func:`paper_table`
-formats it as Markdown, CSV or LaTeX (for ``spade table N``). A cell the store does not hold
-yet shows as empty, so a table can be printed while its grid is still running.
-
-For the chapters (Chapters 6 and 7), :func:`layout_frame` and :func:`paper_layout` give a
-table in the paper's own layout (our row above the paper's for every ratio; an HTML table when
-displayed), each missing number saying why it is missing (:class:`Results`); and
-:func:`degradation_frame` gives the data of Figures 3 and 4.
+One layout, :func:`layout_frame`: a table as the paper lays it out (its rows, its column
+headers, its pruning ratios, SSIM in %), our row above the paper's for every ratio, each
+missing number saying why it is missing (:class:`Results`). The chapters (Chapters 6 and 7)
+display it as an HTML table (:func:`paper_layout`); ``spade table N`` prints it as text,
+Markdown, CSV or LaTeX (:mod:`~spadelib.experiments.printed`). :func:`degradation_frame` gives
+the data of Figures 3 and 4.
 """
 from __future__ import annotations
 
-from ..checks import choice
 from ..presets import Preset, get_preset
 from .grid import Cell, runs_at
-from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, paper_value
+from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECIMALS, \
+    paper_value
 from .store import ResultStore
 
-__all__ = ["TABLES", "table_frame", "paper_table", "Results", "layout_frame", "paper_layout",
-           "degradation_frame", "caption", "PAPER_ONLY", "NOT_RUN", "FAILED"]
+__all__ = ["TABLES", "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
+           "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
-#: table number -> (networks, setting, regimes, caption)
+#: table number -> (networks or scales in the paper's order, setting, regimes, what it shows)
 TABLES = {
     1: (("deq", "varnet", "e2e-varnet"), 0.167, ("supervised", "school", "self-supervised"),
-        "CS-MRI at 16.7 %: PSNR / SSIM per fine-tuning regime, time, speed-up, #params"),
+        "CS-MRI at 16.7 % (16.6 % in the paper's caption): PSNR and SSIM per fine-tuning "
+        "regime, time, speed-up, # params"),
     2: (("deq", "varnet", "e2e-varnet"), 0.125, ("supervised", "school", "self-supervised"),
-        "CS-MRI at 12.5 %"),
+        "CS-MRI at 12.5 %: PSNR and SSIM per fine-tuning regime, time, speed-up, # params"),
     5: (("deq", "varnet", "e2e-varnet"), 0.10, ("supervised", "school", "self-supervised"),
-        "CS-MRI at 10 %"),
+        "CS-MRI at 10 % (the paper's appendix): PSNR and SSIM per fine-tuning regime, time, "
+        "speed-up, # params"),
     3: (("e2e-varnet", "varnet", "deq"), 0.167, ("supervised", "self-supervised"),
-        "SPADE against the same architecture trained from scratch with the same loss"),
-    4: (("usrnet",), (2, 3), ("school",), "USRNet, school fine-tuning, x2 and x3"),
-    6: (("usrnet",), (4,), ("school",), "USRNet, school fine-tuning, x4"),
+        "SPADE against the same architecture trained from scratch with the same loss "
+        "(Random), CS-MRI at 16.7 %: (a) self-supervised, (b) supervised fine-tuning; "
+        "Δ = SPADE − Random (the paper has no DEQ rows)"),
+    4: (("usrnet",), (2, 3), ("school",), "USRNet, school fine-tuning, ×2 and ×3: PSNR and "
+        "SSIM with their Degrad. % (the pruned network's value in % of the unpruned one's), "
+        "time, speed-up, # params"),
+    6: (("usrnet",), (4,), ("school",), "USRNet, school fine-tuning, ×4 (the paper's "
+        "appendix): PSNR and SSIM with their Degrad. % (the pruned network's value in % of "
+        "the unpruned one's), time, speed-up, # params"),
 }
 RATIOS = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 
-def _fmt(v, digits=2) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return "-"
-    if digits == 0:
-        return f"{int(v):,}"
-    return f"{v:.{digits}f}"
-
-
-def table_frame(number: int, preset: Preset | str | None = None, store: ResultStore | None = None):
-    """Table ``number`` (1-6) of the paper as a DataFrame: one row per (network or scale,
-    ratio); for each regime our PSNR and SSIM with the paper's beside them; then time, speed-up
-    against the unpruned network, and #params (ours, paper's).
-
-    What ``spade table`` prints (:func:`paper_table`); Chapters 6 (``book/06_cs_mri.ipynb``) and 7
-    (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
-    (:func:`paper_layout`).
-    """
-    import pandas as pd  # heavy dependency, imported by the functions that make a table
-
-    if number not in TABLES:
-        raise ValueError(f"unknown table {number!r}; choose one of {sorted(TABLES)}")
-    P = get_preset(preset)
-    store = store if store is not None else ResultStore.for_preset(P)
-    rows = {r["key"]: r for r in store.rows() if r.get("status") == "ok"}
-    networks, settings, regimes, _ = TABLES[number]
-    settings = settings if isinstance(settings, tuple) else (settings,)
-
-    out = []
-    for net in networks:
-        for s in settings:
-            base = rows.get(Cell(net, s, 0.0, "none").key)
-            for ratio in RATIOS:
-                line = {"network": net, "setting": s, "ratio": ratio}
-                for g in regimes:
-                    if number == 3:
-                        for kind, regime in (("SPADE", g), ("scratch", f"scratch-{g}")):
-                            r = base if ratio == 0 else rows.get(Cell(net, s, ratio, regime).key)
-                            line[f"PSNR {g} {kind}"] = r["psnr"] if r else None
-                            line[f"SSIM {g} {kind}"] = r["ssim"] if r else None
-                        spade, rnd = line[f"PSNR {g} SPADE"], line[f"PSNR {g} scratch"]
-                        line[f"PSNR {g} delta"] = None if ratio == 0 or spade is None or \
-                            rnd is None else spade - rnd
-                        ref = TABLE3_DELTA.get((net, ratio), {}).get(g)
-                        line[f"PSNR {g} delta (paper)"] = None if ref is None else ref[0]
-                        continue
-                    regime = "none" if ratio == 0 else g
-                    r = base if ratio == 0 else rows.get(Cell(net, s, ratio, regime).key)
-                    line[f"PSNR {g}"] = r["psnr"] if r else None
-                    line[f"PSNR {g} (paper)"] = paper_value(net, s, ratio, regime, "psnr")
-                    line[f"SSIM {g}"] = r["ssim"] if r else None
-                    line[f"SSIM {g} (paper)"] = paper_value(net, s, ratio, regime, "ssim")
-                    if ratio == 0:
-                        break
-                any_row = base if ratio == 0 else next(
-                    (rows.get(Cell(net, s, ratio, g if number != 3 else g).key) for g in regimes
-                     if rows.get(Cell(net, s, ratio, g).key)), None)
-                line["time ms"] = any_row["time_ms"] if any_row else None
-                line["speed-up"] = (base["time_ms"] / any_row["time_ms"]
-                                    if base and any_row else None)
-                line["speed-up (paper)"] = paper_value(net, s, ratio, "none", "speedup")
-                line["#params"] = any_row["params"] if any_row else None
-                line["#params (paper)"] = paper_value(net, s, ratio, "none", "params")
-                out.append(line)
-    df = pd.DataFrame(out)
-    first = ["network", "setting", "ratio"]
-    last = ["time ms", "speed-up", "speed-up (paper)", "#params", "#params (paper)"]
-    middle = sorted((c for c in df.columns if c not in first + last),
-                    key=lambda c: (not c.startswith("PSNR"), list(df.columns).index(c)))
-    return df[first + middle + last]
-
-
-def paper_table(number: int, preset: Preset | str | None = None, fmt: str = "md",
-                store: ResultStore | None = None) -> str:
-    """Table ``number`` as text: ``fmt`` is ``"md"``, ``"csv"`` or ``"latex"``.
-
-    What ``spade table`` prints; Chapters 6 (``book/06_cs_mri.ipynb``) and 7
-    (``book/07_super_resolution.ipynb``) show the same numbers laid out as the paper's
-    (:func:`paper_layout`).
-    """
-    choice(fmt, ("md", "csv", "latex"), "format")
-    df = table_frame(number, preset, store)
-    caption = (f"Table {number}: {TABLES[number][3]} ({get_preset(preset).name} preset; "
-               "each cell: ours / the paper's, '-' where there is no number)")
-    if fmt == "csv":
-        return df.to_csv(index=False)
-    shown = df[["network", "setting", "ratio"]].copy()
-    for col in df.columns:
-        if col in shown.columns or col.endswith("(paper)"):
-            continue
-        digits = 3 if col.startswith("SSIM") else 0 if col.startswith("#") else \
-            1 if col == "time ms" else 2
-        paper = f"{col} (paper)"
-        if paper in df.columns:          # "ours / paper's" in one cell
-            shown[col] = [f"{_fmt(a, digits)} / {_fmt(b, digits)}"
-                          for a, b in zip(df[col], df[paper])]
-        else:
-            shown[col] = [_fmt(v, digits) for v in df[col]]
-    if fmt == "latex":
-        return shown.to_latex(index=False, caption=caption)
-    return caption + "\n\n" + shown.to_markdown(index=False)
-
-
 # --------------------------------------------------------------------------------------------
-# the paper's layout, for the chapters (HTML tables: ours in one row, the paper's below it)
+# the paper's layout: ours in one row, the paper's below it
 # --------------------------------------------------------------------------------------------
 #: what a cell the store cannot fill shows, by reason
 PAPER_ONLY = "paper preset only"
@@ -189,9 +93,8 @@ class Results:
 
 
 def _ratio_label(ratio: float) -> str:
-    if ratio == 0:
-        return "0 %"
-    return f"{NOMINAL.get(ratio, round(100 * (1 - (1 - ratio) ** 2)))} % (r = {ratio:g})"
+    """The pruning ratio as the paper prints it: the share of parameters removed ("35 %")."""
+    return f"{NOMINAL.get(ratio, round(100 * (1 - (1 - ratio) ** 2)))} %"
 
 
 def _num(v, fmt: str) -> str:
@@ -209,8 +112,8 @@ def _timing_cell(net: str, setting, ratio: float, regimes):
 def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> dict:
     if paper:                    # as printed (the paper's speed-ups are not recomputed)
         t = paper_value(net, setting, ratio, "none", "time_ms")
-        return {("Time (ms)", ""): _num(t, "{:.1f}"),
-                ("Speed-up", ""): _num(paper_value(net, setting, ratio, "none", "speedup"),
+        return {("Time (ms)", ""): _num(t, f"{{:.{TIME_DECIMALS[net]}f}}"),
+                ("Speed Up", ""): _num(paper_value(net, setting, ratio, "none", "speedup"),
                                        "×{:.2f}"),
                 ("# Params", ""): _num(paper_value(net, setting, ratio, "none", "params"),
                                        "{:,}")}
@@ -219,9 +122,9 @@ def _time_columns(res: Results, net, setting, ratio, regimes, paper: bool) -> di
     row = res.row(cell)
     if row is None:
         why = res.why_missing(cell)
-        return {("Time (ms)", ""): why, ("Speed-up", ""): why, ("# Params", ""): why}
+        return {("Time (ms)", ""): why, ("Speed Up", ""): why, ("# Params", ""): why}
     return {("Time (ms)", ""): _num(row.get("time_ms"), "{:.1f}"),
-            ("Speed-up", ""): _num(base["time_ms"] / row["time_ms"] if base else None, "×{:.2f}"),
+            ("Speed Up", ""): _num(base["time_ms"] / row["time_ms"] if base else None, "×{:.2f}"),
             ("# Params", ""): _num(row.get("params"), "{:,}")}
 
 
@@ -254,7 +157,7 @@ def _mri_layout(number: int, res: Results):
                         "–" if source == PAPER_ROW or it is None else f"{it:.1f}")
                 lines.append(line)
                 index.append((NAMES[net], _ratio_label(ratio), source))
-    return lines, index, ("Network", "Pruning ratio", "")
+    return lines, index, ("Network", "Pruning Ratio", "")
 
 
 def _sr_layout(number: int, res: Results):
@@ -283,7 +186,7 @@ def _sr_layout(number: int, res: Results):
                 line.update(_time_columns(res, net, s, ratio, (regime,), source == PAPER_ROW))
                 lines.append(line)
                 index.append((f"×{s}", _ratio_label(ratio), source))
-    return lines, index, ("Scale", "Pruning ratio", "")
+    return lines, index, ("Scale", "Pruning Ratio", "")
 
 
 def _table3_layout(res: Results):
@@ -324,7 +227,7 @@ def _table3_layout(res: Results):
                                 line[(top, sub)] = _num(None if v is None else v * scale, fmt)
                 lines.append(line)
                 index.append((NAMES[net], _ratio_label(ratio), source))
-    return lines, index, ("Network", "Pruning ratio", "")
+    return lines, index, ("Network", "Pruning Ratio", "")
 
 
 def layout_frame(number: int, preset: Preset | str | None = None,
@@ -357,13 +260,18 @@ def layout_frame(number: int, preset: Preset | str | None = None,
 
 
 def caption(number: int, preset: Preset | str | None = None) -> str:
-    """The caption of table ``number`` in the chapters: what it shows and how to read it.
+    """The caption of table ``number``, in the chapters and under ``spade table``: what it
+    shows and how to read it.
 
     Taught in Chapters 6 (``book/06_cs_mri.ipynb``) and 7 (``book/07_super_resolution.ipynb``).
     """
     P = get_preset(preset)
-    text = f"Table {number}: {TABLES[number][3]} ({P.name} preset). Each ratio has our row " \
-           "and the paper's below it."
+    text = (f"Table {number}: {TABLES[number][3]} ({P.name} preset). Each ratio has our row "
+            "and the paper's below it. Pruning Ratio as the paper prints it: the share of "
+            "parameters that the channel ratios r = 0.05, 0.1, 0.2 and 0.4 remove (Section 4). "
+            "SSIM in %. The paper's numbers are quoted as printed, "
+            + {3: "its Δ", 4: "its speed-ups and Degrad. %", 6: "its speed-ups and Degrad. %"
+               }.get(number, "its speed-ups") + " included.")
     if number != 3:
         text += (" Time: median milliseconds per reconstruction on our device (the paper: an "
                  "A6000 GPU), of the network fine-tuned in the first regime; speed-up against "
