@@ -24,7 +24,10 @@ def test_evaluate_reports_the_metrics(setup):
     assert 0 < ev.ssim <= 1 and ev.psnr > 0 and ev.psnr_std >= 0
     assert set(ev.as_dict()) == {"psnr", "ssim", "psnr_std", "time_ms", "params", "n",
                                  "ssim_std", "psnr_per_sample", "ssim_per_sample",
-                                 "time_ms_all", "iterations"}
+                                 "time_ms_all", "iterations", "residual_median",
+                                 "converged_share", "diverging_share", "residual_rate",
+                                 "residual_per_sample"}
+    assert ev.residual_median is None and ev.converged_share is None   # no fixed point
     assert len(ev.psnr_per_sample) == len(ev.ssim_per_sample) == len(data)
     assert ev.psnr == pytest.approx(sum(ev.psnr_per_sample) / len(data))
     assert ev.time_ms in ev.time_ms_all or len(ev.time_ms_all) % 2 == 0

@@ -122,8 +122,10 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
 
     Returns:
         ``(x, stats)``: x of the shape of ``x0``, and a dict with ``iterations`` (evaluations of
-        fn), ``residuals`` (:math:`\max_b r_k` per iteration), ``times`` (cumulative seconds
-        after each iteration), ``converged`` (bool) and ``solver``.
+        fn), ``residuals`` (:math:`\max_b r_k` per iteration), ``item_residuals`` (per
+        iteration, the list of every item's :math:`r_k`: what
+        :func:`spadelib.evaluation.fixed_point_report` reads), ``times`` (cumulative seconds
+        after each iteration), ``converged`` (bool), ``solver`` and ``tol``.
 
     Raises:
         ValueError: unknown solver, max_iter < 1, tol <= 0, m < 1 or lam < 0.
@@ -143,6 +145,7 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
     best_f = x.clone()
     best_r = torch.full((b,), math.inf, dtype=torch.float64, device=x.device)
     residuals: list[float] = []
+    item_residuals: list[list[float]] = []
     times: list[float] = []
     converged = False
     tiny = torch.finfo(x.dtype).tiny
@@ -157,6 +160,7 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
             torch.cuda.synchronize(x.device)
         times.append(time.perf_counter() - start - paused)
         residuals.append(r_max)
+        item_residuals.append(r.tolist())
         if callback is not None:
             t = time.perf_counter()
             callback(k, f.view(shape))
@@ -193,8 +197,9 @@ def solve_fixed_point(fn: Callable[[torch.Tensor], torch.Tensor], x0: torch.Tens
         # a failed least-squares solve falls back to the plain step
         ok = torch.isfinite(x_new).all(dim=1, keepdim=True)
         x = torch.where(ok, x_new, f)
-    stats = {"iterations": len(residuals), "residuals": residuals, "times": times,
-             "converged": converged, "solver": solver}
+    stats = {"iterations": len(residuals), "residuals": residuals,
+             "item_residuals": item_residuals, "times": times, "converged": converged,
+             "solver": solver, "tol": float(tol)}
     return best_f.view(shape), stats
 
 
