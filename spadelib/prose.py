@@ -23,7 +23,8 @@ numbers it describes (``tests/test_prose_numbers.py`` feeds each rule two sets o
   resolved), :func:`signed_gap` ("0.70 dB below"), :func:`quantifier` ("everywhere",
   "mostly", ...);
 * sentences: :func:`data_fit_summary` (Chapter 1), :func:`gap_against_paper` (Chapter 2),
-  :func:`invariance_sentence`, :func:`pruned_time_sentence` (Chapter 5),
+  :func:`invariance_sentence`, :func:`pruned_time_sentence`, :func:`convergence_sentence`
+  (Chapter 5),
   :func:`iteration_cost_sentence`, :func:`returned_iterate_sentence`,
   :func:`reductions_text` (Chapter 6), :func:`macs_lag_summary`, :func:`weakest_regime_sentence`,
   :func:`selfsup_advice` (Chapter 8).
@@ -37,7 +38,8 @@ __all__ = ["duration", "cosine_agreement", "solver_verdicts", "time_to_quality_s
            "share_word", "ranking", "cost_word", "speed_word", "difference_word", "signed_gap",
            "quantifier", "data_fit_summary", "gap_against_paper", "invariance_sentence",
            "pruned_time_sentence", "iteration_cost_sentence", "returned_iterate_sentence",
-           "reductions_text", "macs_lag_summary", "weakest_regime_sentence", "selfsup_advice"]
+           "reductions_text", "macs_lag_summary", "weakest_regime_sentence", "selfsup_advice",
+           "convergence_sentence"]
 
 NOT_MEASURED_TTQ = "(not measured: the networks are not in the cache)"
 
@@ -461,3 +463,24 @@ def selfsup_advice(ss) -> str:
     head = ("on this run it closes " if best >= 0.1 else
             "on this run it hardly helps: it closes ")
     return head + " and ".join(said) + " between eq. (9) and supervised fine-tuning"
+
+
+def convergence_sentence(summaries: dict, tol: float, budget: int) -> str:
+    """Chapter 5: how far each DEQ's solver gets, from the summaries of
+    :meth:`spadelib.evaluation.FixedPointReport.summary` (``{label: summary}``): the share of
+    test images that reach ``tol`` within ``budget`` iterations, the share diverging, the
+    median final residual, and the residual at the end: *still shrinking* (late ratio < 0.9
+    per iteration), *stalled* (0.9 to 1.02) or *growing* (> 1.02)."""
+    parts = []
+    for label, s in summaries.items():
+        conv, div, rate = s["converged_share"], s["diverging_share"], s["residual_rate"]
+        state = ("of unmeasured trend" if _missing(rate) else "still shrinking" if rate < 0.9
+                 else "stalled" if rate <= 1.02 else "growing")
+        share = "all of" if conv >= 1 else share_word(conv)
+        text = f"{label} reaches it on {share} the test images ({100 * conv:.0f} %)"
+        if div > 0:
+            text += f" and diverges on {100 * div:.0f} %"
+        parts.append(f"{text}, with a median final residual of {s['residual_median']:.2g}, "
+                     f"{state} at the end ({rate:.2f} per iteration)")
+    return (f"Within at most {budget} iterations, against the tolerance {tol:g}: "
+            + "; ".join(parts) + ".") if parts else "No DEQ was measured."

@@ -55,6 +55,18 @@ def test_convergence_of_a_network_on_a_split(tiny_preset, data_dir):
         convergence(ZeroFilled(), data)
 
 
+def test_residual_traces_draws_every_image():
+    from spadelib.plotting import residual_traces
+
+    fig = residual_traces({"a": [[0.1, 0.01], [0.1, 0.05, 0.02]], "b": [[0.2, 0.3]]}, tol=1e-3)
+    assert len(fig.axes) == 2
+    first = fig.axes[0].lines
+    assert [list(line.get_ydata()) for line in first[:2]] == [[0.1, 0.01], [0.1, 0.05, 0.02]]
+    assert list(first[2].get_ydata()) == pytest.approx([0.1, 0.03])   # median where most run
+    with pytest.raises(ValueError, match="at least one network"):
+        residual_traces({"a": []})
+
+
 def _edge_deq(scale: float) -> DEQ:
     """A random float32 DEQ whose prior weights are scaled by ``scale``: at 2 its solver
     stalls (residual ratio about 1 per iteration), the regime of the quick preset's DEQ
@@ -108,3 +120,20 @@ def test_pruned_deq_verdicts_agree_under_one_and_two_threads():
         f"the two networks' residuals are within the tolerance of each other: {ratios}"
     assert (ratios[0] > 1) == (ratios[1] > 1)
     assert not any(one["pruned"]["converged"]) and np.isfinite(one["pruned"]["median"])
+
+
+def test_convergence_sentence_follows_the_numbers():
+    from spadelib.prose import convergence_sentence
+
+    ok = {"residual_median": 4e-4, "converged_share": 1.0, "diverging_share": 0.0,
+          "residual_rate": 0.6}
+    stuck = {"residual_median": 0.045, "converged_share": 0.0, "diverging_share": 0.25,
+             "residual_rate": 0.97}
+    text = convergence_sentence({"the unpruned DEQ": ok, "the pruned DEQ": stuck}, 1e-3, 20)
+    assert "at most 20 iterations" in text and "tolerance 0.001" in text
+    assert "unpruned DEQ reaches it on all of the test images (100 %)" in text
+    assert "still shrinking" in text and "pruned DEQ reaches it on none of" in text
+    assert "diverges on 25 %" in text and "stalled at the end (0.97" in text
+    grown = convergence_sentence({"x": {**stuck, "residual_rate": 1.3,
+                                        "diverging_share": 0.0}}, 1e-3, 20)
+    assert "growing" in grown and "diverges" not in grown

@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["regime_points"]
+__all__ = ["regime_points", "residual_traces"]
 
 
 def regime_points(results: Mapping[str, Mapping[str, Any]], tags: Sequence[str],
@@ -49,5 +49,48 @@ def regime_points(results: Mapping[str, Mapping[str, Any]], tags: Sequence[str],
                       rotation=20)
         ax.set_ylabel(names.get(metric, metric))
         ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    return fig
+
+
+def residual_traces(traces: Mapping[str, Sequence[Sequence[float]]], tol: float | None = None):
+    """A fixed-point solver's relative residual against the iteration, one panel per network,
+    one light line per test image and the median in black, on a log axis; the tolerance as a
+    dashed line.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Args:
+        traces: ``{network label: [each image's residual trace]}`` (e.g.
+            :attr:`spadelib.evaluation.FixedPointReport.traces`).
+        tol: the solver's tolerance, drawn if given.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: no network, or a network without a trace.
+    """
+    if not traces or not all(len(t) for t in traces.values()):
+        raise ValueError("residual_traces needs at least one network with one trace each")
+    fig, axes = plt.subplots(1, len(traces), figsize=(3.3 * len(traces), 3.0),
+                             layout="constrained", sharey=True, squeeze=False)
+    for ax, (label, runs) in zip(axes[0], traces.items()):
+        longest = max(len(t) for t in runs)
+        for t in runs:
+            ax.semilogy(np.arange(1, len(t) + 1), t, color="C0", alpha=0.3, lw=0.8)
+        padded = np.full((len(runs), longest), np.nan)
+        for i, t in enumerate(runs):
+            padded[i, :len(t)] = t
+        alive = np.isfinite(padded).sum(0) * 2 > len(runs)     # most images still iterating
+        padded[~np.isfinite(padded)] = np.nan
+        ax.semilogy(np.arange(1, longest + 1)[alive], np.nanmedian(padded[:, alive], axis=0),
+                    color="k", lw=1.6, label="median")
+        if tol is not None:
+            ax.axhline(tol, color="C3", ls="--", lw=1, label=f"tol {tol:g}")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("relative residual $\\|T(x_k) - x_k\\| / \\|x_k\\|$")
     axes[0][0].legend(fontsize=8)
     return fig
