@@ -7,6 +7,7 @@
     spade table 1 [--format text|md|csv|latex]                 # the paper's layout, ours above
     spade pretrain deq [--devices 4] [--setting 0.125]         # one network, cached
     spade data build                                           # the preset's data sets
+    spade baselines                                            # converged, tuned TV / wavelet
     spade inputs                                               # real data / weights in use
     spade bench pruning                                        # latency against the ratio
     spade bench steps --preset paper                           # seconds per step, paper size
@@ -27,7 +28,7 @@ import sys
 import time
 from typing import Sequence
 
-from . import bench, inputs, zoo
+from . import bench, classical, inputs, zoo
 from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
 from .experiments.grid import GRIDS, cells
@@ -120,6 +121,26 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _cmd_baselines(args) -> int:
+    P = _preset(args)
+    task = TASKS["mri"]
+    rates = args.rates or list(task.settings)
+    start = time.perf_counter()
+    splits = {}
+    for rate in rates:
+        Q = task.with_setting(P, rate)
+        splits[Q.mri_rate] = (task.training_data(Q, progress=True)[1], task.test_data(Q))
+    report = classical.baseline_report(splits, workers=args.workers,
+                                       progress=lambda line: print(f"  {line}", flush=True))
+    command = "spade baselines --preset " + P.name + (
+        " --rates " + " ".join(f"{r:g}" for r in rates) if args.rates else "")
+    path = classical.write_report(report, P, command, task.data_version(),
+                                  time.perf_counter() - start, path=args.out)
+    print(f"converged baselines ({P.name}) written to {path} "
+          f"({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
 def _cmd_inputs(args) -> int:
     print(inputs.describe())
     print(f"results of preset {_preset(args).name} go to {store_path(_preset(args))}")
@@ -183,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
                    help="with --devices: the kind of device")
     c = command("data", "build the preset's data sets (cached)", _cmd_data)
     c.add_argument("action", choices=("build",))
+    c = command("baselines", "TV and l1-wavelet solved to convergence, their weights tuned on "
+                "the validation split at each sampling rate; writes shipped/baselines-PRESET.json",
+                _cmd_baselines)
+    c.add_argument("--rates", type=float, nargs="+", default=None,
+                   help="sampling rates (default: 0.167 0.125 0.1)")
+    c.add_argument("--workers", type=int, default=None, help="solver processes (default: cores)")
+    c.add_argument("--out", default=None, help="another path for the report")
     command("inputs", "which real inputs (fastMRI, official USRNet, kernels, CBSD68) are in use,"
             " from the SPADE_* environment variables", _cmd_inputs)
     c = command("bench", "latency benchmarks", _cmd_bench)

@@ -39,7 +39,7 @@ LAYERS = [
     ["splitting", "plotting", "distributed"],
     ["losses", "pruning", "zoo"],
     ["tasks", "training", "budgets"],                         # only tasks knows MRI from SR
-    ["inputs", "models", "evaluation"],
+    ["inputs", "models", "evaluation", "classical"],
     ["data", "baselines", "timing"],                          # timing: the one protocol
     ["checkpoints", "metrics", "physics", "kernels", "reinit", "spadelib"],
     ["checks", "presets", "transforms", "widgets", "prose"],

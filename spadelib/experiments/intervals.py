@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "RESAMPLES", "LEVEL", "SEED",
-           "paired_interval", "mean_difference", "relative_loss", "decide", "combine"]
+           "paired_interval", "mean_difference", "relative_loss", "decide", "combine",
+           "interval_comparison"]
 
 HOLDS, FAILS, UNRESOLVED, UNDECIDED = ("holds", "does not hold", "not resolved",
                                        "cannot be checked")
@@ -108,3 +109,22 @@ def combine(verdicts, every: bool = True) -> str:
     if every:
         return FAILS if FAILS in verdicts else HOLDS if set(verdicts) == {HOLDS} else UNRESOLVED
     return HOLDS if HOLDS in verdicts else FAILS if set(verdicts) == {FAILS} else UNRESOLVED
+
+
+def interval_comparison(name: str, other: str, interval, unit: str = " dB",
+                        digits: int = 2) -> str:
+    """``name`` against ``other`` from a paired interval of ``name - other`` (an object with
+    ``estimate``, ``low``, ``high``, ``n``, e.g. :class:`spadelib.experiments.intervals.Interval`):
+    ``"VarNet is 1.23 dB above TV (95 % interval 0.80 to 1.60 dB over 16 test images)"`` when
+    the whole interval lies on one side of zero, else ``"no difference resolved between VarNet
+    and TV (...)"``."""
+    if interval is None or not np.isfinite(interval.estimate):
+        return f"{name} was not measured against {other}"
+    f = f"{{:.{digits}f}}"
+    span = (f"95 % interval {f.format(interval.low)} to {f.format(interval.high)}{unit} over "
+            f"{interval.n} test images")
+    if interval.low > 0 or interval.high < 0:
+        side = "above" if interval.estimate > 0 else "below"
+        return f"{name} is {f.format(abs(interval.estimate))}{unit} {side} {other} ({span})"
+    return (f"no difference resolved between {name} and {other} "
+            f"({f.format(interval.estimate)}{unit}, {span})")

@@ -1,0 +1,301 @@
+"""Converged, tuned classical MRI baselines: TV and l1-wavelet solved until they stop moving,
+their weight tau chosen on the validation split at each sampling rate.
+
+A regularised reconstruction is only a fair baseline if its solver has converged: a solver
+stopped early regularises too (its result depends on the budget, not only on tau), and a weight
+tuned under one budget is not the weight of the problem (2) it claims to solve. So:
+
+* :func:`solve` minimises ``1/2 ||M F S x - y||^2 + tau g(x)`` with sigpy's solvers on a batch
+  of slices at once (the batch is one separable problem: a block-diagonal operator built from
+  sigpy linops), until the relative change of ``x`` between iterations falls below ``tol``,
+  and records the objective and the relative change at every iteration. TV uses ADMM (each
+  iteration solves the data term by conjugate gradients); the l1-wavelet uses FISTA (an
+  accelerated proximal gradient: the wavelet is orthonormal and ``||A^H A|| <= 1`` with ESPIRiT
+  maps, so a unit step is safe).
+* :func:`sweep` solves the validation split over a grid of weights (each solve warm-started
+  from the previous weight's solution) and picks the best, per sampling rate;
+  :func:`baseline_report` adds the test split at the chosen weight.
+* Those solves take tens of minutes on a 2-core CPU, longer than the book's build may spend, so
+  the report ships with the repository (``shipped/baselines-<preset>.json``, written by
+  ``spade baselines --preset quick``, its header recording the command, the versions and the
+  machine). :func:`load_report` checks that its header matches the preset it is read under;
+  a test re-solves a sample of its cells and compares within a stated tolerance.
+
+Taught in Chapter 1 (``book/01_inverse_problems.ipynb``); Chapters 2, 5 and 6 show the rows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import multiprocessing
+import os
+import platform
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import checks
+from .baselines import REGULARISERS, _complex, default_workers
+from .metrics import psnr, ssim
+from .physics.mri import from_torch_complex
+from .presets import Preset, get_preset
+
+__all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "baseline_report",
+           "report_path", "write_report", "load_report", "ReportError", "header_fields"]
+
+#: the solver of each regulariser (sigpy names and options)
+SOLVERS = {"tv": {"solver": "ADMM", "rho": 0.01, "max_cg_iter": 10},
+           "l1-wavelet": {"solver": "GradientMethod", "alpha": 1.0, "accelerate": True}}
+#: stop when ||x_k - x_{k-1}|| / ||x_k|| falls below this
+TOL = 1e-5
+#: iteration cap: a solve that reaches it is reported as not converged
+MAX_ITER = {"tv": 2000, "l1-wavelet": 4000}
+#: the weights tried on the validation split, per regulariser (images peak at about 1)
+GRID = {"tv": (1e-5, 3e-5, 1e-4, 3e-4, 1e-3),
+        "l1-wavelet": (1e-6, 3e-6, 1e-5, 3e-5, 1e-4)}
+#: slices solved together in one process (one separable problem)
+CHUNK = 8
+#: the preset fields a report depends on (those of the MRI data)
+HEADER_FIELDS = ("seed", "mri_size", "mri_coils", "mri_subjects", "mri_slices_per_subject",
+                 "mri_noise", "espirit_calib")
+FORMAT = 1
+
+
+class ReportError(RuntimeError):
+    """A shipped baseline report that is missing, damaged or made for other settings."""
+
+
+@dataclasses.dataclass
+class Solve:
+    """A converged solve of a batch: ``recon`` ``(B, 2, H, W)``; per chunk of slices solved
+    together, the iterations used, whether ``tol`` was reached, and the relative change and
+    objective at every iteration."""
+    recon: torch.Tensor
+    iterations: list[int]
+    converged: list[bool]
+    rel_change: list[list[float]]
+    objective: list[list[float]]
+
+
+def _problem(regulariser, ys, maps, masks, lamda, x0, max_iter):
+    import sigpy as sp  # optional heavy dependency (sigpy), loaded by the first solve
+
+    b, c, h, w = ys.shape
+    shape = (b, 1, h, w)
+    weights = np.broadcast_to(masks, ys.shape)                 # 0 / 1 per k-space line
+    A = (sp.linop.Multiply(ys.shape, weights) * sp.linop.FFT(ys.shape, axes=(-2, -1), center=True)
+         * sp.linop.Multiply(shape, maps))
+    y = ys * weights
+    if regulariser == "tv":
+        G = sp.linop.FiniteDifference(shape, axes=(-2, -1))
+        proxg = sp.prox.L1Reg(G.oshape, lamda)
+
+        def g(z):
+            return lamda * float(np.abs(z).sum())
+    else:
+        G = None
+        W = sp.linop.Wavelet(shape, axes=(-2, -1))
+        proxg = sp.prox.UnitaryTransform(sp.prox.L1Reg(W.oshape, lamda), W)
+
+        def g(x):
+            return lamda * float(np.abs(W(x)).sum())
+    x = None if x0 is None else np.array(x0, dtype=ys.dtype).reshape(shape)
+    return sp.app.LinearLeastSquares(A, y, x=x, proxg=proxg, g=g, G=G, max_iter=max_iter,
+                                     show_pbar=False, **SOLVERS[regulariser])
+
+
+def _solve_chunk(regulariser, ys, maps, masks, lamda, tol, max_iter, x0):
+    """One chunk's solve (run in a worker process or in this one)."""
+    app = _problem(regulariser, ys, maps, masks, lamda, x0, max_iter)
+    prev = app.x.copy()
+    rel, obj = [], []
+    converged = False
+    while not app.alg.done():
+        app.alg.update()
+        x = app.x
+        rel.append(float(np.linalg.norm(x - prev) / max(np.linalg.norm(x), 1e-30)))
+        obj.append(float(app.objective()))
+        prev = x.copy()
+        if rel[-1] < tol:
+            converged = True
+            break
+    return np.asarray(app.x)[:, 0], len(rel), converged, rel, obj
+
+
+def solve(batch, regulariser: str, lamda: float, *, tol: float = TOL,
+          max_iter: int | None = None, workers: int | None = None,
+          start: torch.Tensor | None = None) -> Solve:
+    """Minimise ``1/2 ||P F S x - y||^2 + lamda g(x)`` for every slice of ``batch`` until the
+    relative change of ``x`` falls below ``tol`` (or ``max_iter``, default
+    :data:`MAX_ITER`). Slices are solved in chunks of :data:`CHUNK` (each chunk one separable
+    problem), the chunks in ``workers`` forked processes; ``start`` (``(B, 2, H, W)``) warm-starts
+    the solver.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    checks.choice(regulariser, REGULARISERS, "regulariser")
+    lamda = checks.positive_real(lamda, "lamda")
+    tol = checks.positive_real(tol, "tol")
+    max_iter = checks.positive_int(MAX_ITER[regulariser] if max_iter is None else max_iter,
+                                   "max_iter")
+    workers = default_workers() if workers is None else checks.positive_int(workers, "workers")
+    ys = _complex(batch.y)
+    maps = _complex(batch.coil_maps if batch.batched else batch.coil_maps[None])
+    masks = batch.measured.detach().cpu().double().numpy()[..., 0]     # (B, 1, 1, W)
+    if ys.ndim == 3:
+        ys = ys[None]
+    x0 = None if start is None else _complex(start.permute(0, 2, 3, 1))
+    n = len(ys)
+    parts = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
+    jobs = [(regulariser, ys[p], maps[p], masks[p], float(lamda), tol, max_iter,
+             None if x0 is None else x0[p]) for p in parts]
+    if min(workers, len(jobs)) <= 1 or not sys.platform.startswith("linux"):
+        out = [_solve_chunk(*job) for job in jobs]
+    else:
+        ctx = multiprocessing.get_context("fork")       # the workers touch no torch thread pool
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as ex:
+            out = [f.result() for f in [ex.submit(_solve_chunk, *job) for job in jobs]]
+    x = np.concatenate([o[0] for o in out])
+    recon = from_torch_complex(torch.from_numpy(x)).float()
+    return Solve(recon, [o[1] for o in out], [o[2] for o in out], [o[3] for o in out],
+                 [o[4] for o in out])
+
+
+def _scores(recon, target) -> dict:
+    p = np.atleast_1d(psnr(recon, target, complex_input=True))
+    s = np.atleast_1d(ssim(recon, target, complex_input=True))
+    return {"psnr": [float(v) for v in p], "ssim": [float(v) for v in s]}
+
+
+def _record(result: Solve) -> dict:
+    return {"iterations": result.iterations, "converged": result.converged}
+
+
+def sweep(val, regulariser: str, grid=None, *, tol: float = TOL, workers: int | None = None,
+          progress=None) -> dict:
+    """Solve the validation set ``val`` at every weight of ``grid`` (default :data:`GRID`),
+    from the largest weight down, each solve warm-started from the previous one's result;
+    return the weights, mean validation PSNR, iterations and convergence per weight, and the
+    best weight (``"tau"``).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    taus = sorted(GRID[regulariser] if grid is None else grid, reverse=True)
+    batch, start, rows = val.batch(), None, []
+    for tau in taus:
+        result = solve(batch, regulariser, tau, tol=tol, workers=workers, start=start)
+        start = result.recon
+        rows.append({"tau": tau, "psnr": float(np.mean(_scores(result.recon, batch.target)["psnr"])),
+                     **_record(result)})
+        if progress is not None:
+            progress(f"{regulariser} tau {tau:g}: {rows[-1]['psnr']:.2f} dB, "
+                     f"{max(result.iterations)} iterations")
+    rows.sort(key=lambda r: r["tau"])
+    best = max(rows, key=lambda r: r["psnr"])
+    return {"grid": rows, "tau": best["tau"],
+            "at_edge": best["tau"] in (rows[0]["tau"], rows[-1]["tau"])}
+
+
+def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
+                    progress=None) -> dict:
+    """For each sampling rate of ``splits_at`` (``{rate: (val, test)}``) and each regulariser:
+    the validation sweep (:func:`sweep`), then the test split at the chosen weight, with
+    per-slice PSNR / SSIM (in the test split's order, for paired comparisons), iterations,
+    convergence, and the objective and relative-change traces of the first chunk.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    rates = {}
+    for rate, (val, test) in splits_at.items():
+        per = {}
+        for reg in regularisers:
+            sw = sweep(val, reg, workers=workers, progress=progress)
+            b = test.batch()
+            result = solve(b, reg, sw["tau"], workers=workers)
+            per[reg] = {**sw, "test": {**_scores(result.recon, b.target), **_record(result)},
+                        "trace": {"rel_change": result.rel_change[0],
+                                  "objective": result.objective[0]}}
+            if progress is not None:
+                progress(f"{reg} at {rate:g}: tau {sw['tau']:g}, test "
+                         f"{np.mean(per[reg]['test']['psnr']):.2f} dB")
+        rates[f"{rate:g}"] = per
+    return rates
+
+
+def header_fields(preset: Preset | str | None = None) -> dict:
+    """The preset fields a report depends on, as JSON values."""
+    P = get_preset(preset)
+    return {f: (list(v) if isinstance(v, tuple) else v)
+            for f in HEADER_FIELDS for v in [getattr(P, f)]}
+
+
+def report_path(preset: Preset | str | None = None, directory=None) -> Path:
+    """``shipped/baselines-<preset>.json`` of the repository (or of ``directory``)."""
+    folder = (Path(directory) if directory is not None
+              else Path(__file__).resolve().parents[1] / "shipped")
+    return folder / f"baselines-{get_preset(preset).name}.json"
+
+
+def _versions() -> dict:
+    import sigpy  # optional heavy dependency (sigpy): its version goes into the header
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "sigpy": sigpy.__version__}
+
+
+def write_report(rates: dict, preset, command: str, data_version: int, seconds: float,
+                 path=None) -> Path:
+    """Write ``rates`` (:func:`baseline_report`) with a header: the command that made it, the
+    preset fields, the data version, the solver settings, versions, machine, date and time."""
+    P = get_preset(preset)
+    header = {"format": FORMAT, "command": command, "preset": P.name,
+              "fields": header_fields(P), "data_version": data_version,
+              "solvers": SOLVERS, "tol": TOL, "max_iter": MAX_ITER,
+              "versions": _versions(),
+              "machine": {"platform": platform.platform(), "processor": platform.processor()
+                          or platform.machine(), "cpus": os.cpu_count()},
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "seconds": round(float(seconds), 1)}
+    path = Path(path) if path is not None else report_path(P)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"header": header, "rates": rates}, indent=1) + "\n")
+    os.replace(tmp, path)                              # never a half-written report
+    return path
+
+
+def load_report(preset: Preset | str | None = None, data_version: int | None = None,
+                path=None) -> dict:
+    """The shipped report of ``preset``, its header checked against the preset's data fields
+    (and ``data_version`` where given).
+
+    Raises:
+        ReportError: no report for this preset, a damaged one, or one made for other settings
+            (the message gives the command that re-makes it).
+    """
+    P = get_preset(preset)
+    path = Path(path) if path is not None else report_path(P)
+    again = f"spade baselines --preset {P.name}"
+    if not path.exists():
+        raise ReportError(f"no converged-baseline report for the {P.name!r} preset at {path}; "
+                          f"make it with `{again}`")
+    try:
+        report = json.loads(path.read_text())
+        header = report["header"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise ReportError(f"{path} is not a baseline report ({checks.reason(err)}); "
+                          f"re-make it with `{again}`") from None
+    wanted = header_fields(P)
+    if header.get("fields") != wanted or header.get("format") != FORMAT:
+        diff = sorted(k for k in wanted if header.get("fields", {}).get(k) != wanted[k])
+        raise ReportError(f"{path} was made for other settings (differs in {diff or 'format'}); "
+                          f"re-make it with `{again}`")
+    if data_version is not None and header.get("data_version") != data_version:
+        raise ReportError(f"{path} was made from data version {header.get('data_version')}, "
+                          f"this spadelib builds version {data_version}; re-make it with "
+                          f"`{again}`")
+    return report

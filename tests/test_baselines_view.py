@@ -1,0 +1,68 @@
+"""The store's networks against the converged classical baselines (Chapters 5 and 6): rows,
+paired intervals and the words computed from them, on a synthetic store and report."""
+import numpy as np
+import pytest
+
+from spadelib import classical
+from spadelib.experiments.baselines_view import (classical_markdown, classical_rows,
+                                                 classical_summary)
+from spadelib.experiments.store import ResultStore
+from spadelib.experiments.intervals import interval_comparison
+
+
+@pytest.fixture
+def report(tmp_path, monkeypatch):
+    """A report of 12 test images: TV at 30 dB +- noise, the wavelet 2 dB lower."""
+    rng = np.random.default_rng(0)
+    tv = 30 + rng.normal(0, 1, 12)
+    cells = {reg: {"tau": 1e-4, "grid": [], "at_edge": False,
+                   "test": {"psnr": list(tv - d), "ssim": [0.9] * 12, "converged": [True]}}
+             for reg, d in (("tv", 0.0), ("l1-wavelet", 2.0))}
+    path = classical.write_report({"0.167": cells}, "quick", "spade baselines --preset quick",
+                                  2, 1.0, path=tmp_path / "baselines-quick.json")
+    monkeypatch.setattr(classical, "report_path", lambda preset=None, directory=None: path)
+    return tv
+
+
+def _row(store, network, ratio, regime, per_image, seed=0):
+    cell = {"network": network, "setting": 0.167, "ratio": ratio, "regime": regime,
+            "criterion": "l1", "seed": seed, "round_to": 0, "task": "mri"}
+    store.add({"key": f"{network}-{ratio}-{regime}-{seed}", "cell": cell, "status": "ok",
+               "psnr": float(np.mean(per_image)), "ssim": 0.8,
+               "psnr_per_sample": list(per_image)})
+
+
+def test_rows_intervals_and_words_follow_the_numbers(tmp_path, report):
+    store = ResultStore(tmp_path / "store.spade")
+    rng = np.random.default_rng(1)
+    _row(store, "varnet", 0.0, "none", report + 1.5 + rng.normal(0, 0.1, 12))   # clearly above
+    _row(store, "varnet", 0.4, "supervised", report - 3 + rng.normal(0, 0.1, 12))  # below
+    _row(store, "deq", 0.0, "none", report + rng.normal(0, 1, 12))              # a toss-up
+    _row(store, "varnet", 0.4, "school", report, seed=1)                        # other seed: out
+    frame = classical_rows("quick", store, 0.167, networks=("deq", "varnet"))
+    nets = frame[frame.kind == "network"].set_index(["network", "ratio", "regime"])
+    assert len(nets) == 3
+    assert nets.loc[("varnet", 0.0, "none"), "verdict"] == "above TV"
+    assert nets.loc[("varnet", 0.4, "supervised"), "verdict"] == "below TV"
+    iv = nets.loc[("deq", 0.0, "none")]
+    assert (iv.verdict == "no difference resolved") == (iv.vs_tv_low <= 0 <= iv.vs_tv_high)
+    wav = frame[frame.network == "ℓ1-wavelet"].iloc[0]
+    assert wav.verdict == "below TV" and wav.vs_tv == pytest.approx(-2.0)
+    text = classical_summary(frame, {"varnet": "VarNet", "deq": "DEQ"})
+    assert "Of the 3 network cells" in text and "1 are above" in text
+    assert "unpruned VarNet above TV" in text
+    table = classical_markdown(frame, {"varnet": "VarNet"})
+    assert table.count("\n") == 2 + len(frame) - 1 and "| VarNet | 0.4 | supervised |" in table
+
+
+def test_interval_words():
+    class Iv:
+        def __init__(self, e, lo, hi):
+            self.estimate, self.low, self.high, self.n = e, lo, hi, 48
+    assert interval_comparison("VarNet", "TV", Iv(1.2, 0.8, 1.6)).startswith(
+        "VarNet is 1.20 dB above TV (95 % interval 0.80 to 1.60 dB over 48 test images)")
+    assert interval_comparison("VarNet", "TV", Iv(-1.2, -1.6, -0.8)).startswith(
+        "VarNet is 1.20 dB below TV")
+    assert interval_comparison("VarNet", "TV", Iv(0.1, -0.2, 0.4)).startswith(
+        "no difference resolved between VarNet and TV")
+    assert "not measured" in interval_comparison("VarNet", "TV", None)

@@ -1,0 +1,83 @@
+"""Converged, tuned classical baselines (spadelib.classical) and the report shipped with the
+repository: the solver converges, its result does not depend on how slices are grouped, the
+report is written with its header and refused when made for other settings.
+
+The tests of the report shipped with the repository (header against the quick preset, a
+sample re-solved within TOLERANCE_DB) come with the report itself."""
+import numpy as np
+import pytest
+
+from spadelib import classical
+from spadelib.data import mri_dataset
+from spadelib.metrics import psnr
+
+#: re-solving a shipped cell on another CPU: sums in another order move the solution of a
+#: converged solve (relative change < 1e-5 per iteration) by far less than this
+TOLERANCE_DB = 0.1
+
+
+@pytest.fixture
+def tiny(tiny_preset, data_dir):
+    return mri_dataset("test", tiny_preset, progress=False)
+
+
+@pytest.mark.parametrize("reg, tau", [("tv", 3e-4), ("l1-wavelet", 1e-4)])
+def test_a_converged_solve_reaches_a_lower_objective_than_a_stopped_one(tiny, reg, tau):
+    b = tiny.batch()
+    done = classical.solve(b, reg, tau, workers=1)
+    short = classical.solve(b, reg, tau, workers=1, max_iter=5)
+    assert done.converged == [True] and short.converged == [False]
+    assert done.rel_change[0][-1] < classical.TOL <= min(short.rel_change[0])
+    assert done.objective[0][-1] < short.objective[0][-1]
+    assert done.recon.shape == b.target.shape and done.iterations[0] == len(done.objective[0])
+
+
+def test_warm_start_from_the_solution_converges_sooner(tiny):
+    b = tiny.batch()
+    done = classical.solve(b, "tv", 3e-4, workers=1)
+    again = classical.solve(b, "tv", 3e-4, workers=1, start=done.recon)
+    assert again.converged == [True] and again.iterations[0] < done.iterations[0]
+
+
+def test_slices_are_solved_independently(tiny):
+    """The batch is one separable problem: a slice alone gives the same image, within the
+    solver's tolerance (not bit for bit: the stopping test sees the whole chunk)."""
+    b = tiny.batch()
+    both = classical.solve(b, "tv", 3e-4, workers=1, tol=1e-6)
+    alone = classical.solve(tiny.batch([1]), "tv", 3e-4, workers=1, tol=1e-6)
+    gap = abs(float(psnr(both.recon[1:], b.target[1:], complex_input=True)[0])
+              - float(psnr(alone.recon, b.target[1:], complex_input=True)[0]))
+    assert gap < 0.01
+
+
+def test_bad_arguments_are_named(tiny):
+    b = tiny.batch()
+    with pytest.raises(ValueError, match="regulariser"):
+        classical.solve(b, "l2", 1e-3)
+    with pytest.raises(ValueError, match="lamda"):
+        classical.solve(b, "tv", 0.0)
+    with pytest.raises(ValueError, match="tol"):
+        classical.solve(b, "tv", 1e-3, tol=-1)
+
+
+def test_sweep_picks_the_best_weight_and_says_when_it_is_at_an_edge(tiny):
+    out = classical.sweep(tiny, "tv", grid=(1e-4, 1e-2, 1.0), workers=1)
+    values = [r["psnr"] for r in out["grid"]]
+    assert [r["tau"] for r in out["grid"]] == [1e-4, 1e-2, 1.0]
+    assert out["tau"] == out["grid"][int(np.argmax(values))]["tau"]
+    assert out["at_edge"] == (out["tau"] != 1e-2)
+
+
+def test_a_report_of_other_settings_is_refused_with_the_command(tmp_path, tiny_preset):
+    path = tmp_path / "b.json"
+    with pytest.raises(classical.ReportError, match="spade baselines --preset quick"):
+        classical.load_report("quick", path=path)
+    path.write_text("{not json")
+    with pytest.raises(classical.ReportError, match="not a baseline report"):
+        classical.load_report("quick", path=path)
+    classical.write_report({}, tiny_preset, "spade baselines", 2, 1.0, path=path)
+    with pytest.raises(classical.ReportError, match="mri_size"):
+        classical.load_report("quick", path=path)
+    assert classical.load_report(tiny_preset, path=path)["header"]["command"] == "spade baselines"
+    with pytest.raises(classical.ReportError, match="data version"):
+        classical.load_report(tiny_preset, data_version=99, path=path)
