@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import sys
 from dataclasses import asdict
+from datetime import timedelta
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
@@ -76,6 +79,26 @@ def _train(fabric, net: torch.nn.Module, data: SampleSet, config: FitConfig, bef
     return buffer.getvalue()
 
 
+# a process that waits longer than this for the others fails instead of hanging
+PROCESS_GROUP_TIMEOUT = timedelta(minutes=5)
+
+
+def _strategy(strategy: str):
+    """Fabric's strategy for ``strategy``: ``"ddp_spawn"`` starts its processes on this machine,
+    so their gloo connections go over the loopback interface (a host name that resolves to an
+    address the sandbox cannot reach would otherwise leave them waiting for each other), and a
+    collective that waits more than :data:`PROCESS_GROUP_TIMEOUT` raises."""
+    from lightning_fabric.strategies import DDPStrategy
+
+    if strategy == "ddp_spawn":
+        if sys.platform.startswith("linux"):
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+        return DDPStrategy(start_method="spawn", timeout=PROCESS_GROUP_TIMEOUT)
+    if strategy == "ddp":
+        return DDPStrategy(timeout=PROCESS_GROUP_TIMEOUT)
+    raise ValueError(f"unknown strategy {strategy!r}: expected 'ddp_spawn' or 'ddp'")
+
+
 def fit_data_parallel(net: torch.nn.Module, data: SampleSet, config: FitConfig, *,
                       devices: int = 2, accelerator: str = "auto",
                       strategy: str = "ddp_spawn", before_epoch=None) -> History:
@@ -98,7 +121,7 @@ def fit_data_parallel(net: torch.nn.Module, data: SampleSet, config: FitConfig, 
     if config.batch_size % devices:
         raise ValueError(f"the global batch ({config.batch_size}) must be a multiple of the "
                          f"number of devices ({devices})")
-    fabric = Fabric(accelerator=accelerator, devices=devices, strategy=strategy)
+    fabric = Fabric(accelerator=accelerator, devices=devices, strategy=_strategy(strategy))
     result = torch.load(io.BytesIO(fabric.launch(_train, net, data, config, before_epoch)),
                         weights_only=True)
     net.load_state_dict(result["state"])

@@ -60,6 +60,7 @@ def test_ray_executor_fails_the_cells_of_a_network_it_cannot_train(smoke_preset,
     assert all(r["error"].startswith("ValueError") and "lr" in r["error"] for r in rows)
 
 
+@pytest.mark.timeout(600)   # two processes that never meet fail here, not at CI's limit
 def test_two_process_ddp_matches_one_process_with_the_same_global_batch(tiny_preset,
                                                                         data_dir):
     from spadelib.distributed import fit_data_parallel
