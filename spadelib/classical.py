@@ -45,7 +45,8 @@ from .physics.mri import from_torch_complex
 from .presets import Preset, get_preset
 
 __all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "baseline_report",
-           "report_path", "write_report", "load_report", "ReportError", "header_fields"]
+           "report_path", "write_report", "load_report", "finished_rates", "ReportError",
+           "header_fields"]
 
 #: the solver of each regulariser (sigpy names and options)
 SOLVERS = {"tv": {"solver": "ADMM", "rho": 0.01, "max_cg_iter": 10},
@@ -55,7 +56,7 @@ TOL = 1e-5
 #: iteration cap: a solve that reaches it is reported as not converged
 MAX_ITER = {"tv": 2000, "l1-wavelet": 4000}
 #: the weights tried on the validation split, per regulariser (images peak at about 1)
-GRID = {"tv": (1e-5, 3e-5, 1e-4, 3e-4, 1e-3),
+GRID = {"tv": (3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3),
         "l1-wavelet": (1e-6, 3e-6, 1e-5, 3e-5, 1e-4)}
 #: slices solved together in one process (one separable problem)
 CHUNK = 8
@@ -254,7 +255,7 @@ def write_report(rates: dict, preset, command: str, data_version: int, seconds: 
     P = get_preset(preset)
     header = {"format": FORMAT, "command": command, "preset": P.name,
               "fields": header_fields(P), "data_version": data_version,
-              "solvers": SOLVERS, "tol": TOL, "max_iter": MAX_ITER,
+              "solvers": SOLVERS, "tol": TOL, "max_iter": MAX_ITER, "grid": _grid(),
               "versions": _versions(),
               "machine": {"platform": platform.platform(), "processor": platform.processor()
                           or platform.machine(), "cpus": os.cpu_count()},
@@ -266,6 +267,24 @@ def write_report(rates: dict, preset, command: str, data_version: int, seconds: 
     tmp.write_text(json.dumps({"header": header, "rates": rates}, indent=1) + "\n")
     os.replace(tmp, path)                              # never a half-written report
     return path
+
+
+def _grid() -> dict:
+    return {reg: list(taus) for reg, taus in GRID.items()}
+
+
+def finished_rates(preset, data_version: int, path=None) -> tuple[dict, float]:
+    """The rates an earlier (perhaps interrupted) ``spade baselines`` wrote to ``path`` with
+    today's data, solvers, tolerance, caps and grid, and the seconds it spent; ``({}, 0.0)``
+    where there is no such report (one made otherwise is solved again, not mixed in)."""
+    try:
+        report = load_report(preset, data_version, path=path)
+    except ReportError:
+        return {}, 0.0
+    h = report["header"]
+    same = (h.get("solvers") == json.loads(json.dumps(SOLVERS)) and h.get("tol") == TOL
+            and h.get("max_iter") == MAX_ITER and h.get("grid") == _grid())
+    return (dict(report["rates"]), float(h.get("seconds", 0.0))) if same else ({}, 0.0)
 
 
 def load_report(preset: Preset | str | None = None, data_version: int | None = None,

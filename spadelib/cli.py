@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 from . import bench, classical, inputs, zoo
@@ -125,19 +126,26 @@ def _cmd_baselines(args) -> int:
     P = _preset(args)
     task = TASKS["mri"]
     rates = args.rates or list(task.settings)
-    start = time.perf_counter()
-    splits = {}
+    path = Path(args.out) if args.out else classical.report_path(P)
+    done, spent = classical.finished_rates(P, task.data_version(), path)
     for rate in rates:
         Q = task.with_setting(P, rate)
-        splits[Q.mri_rate] = (task.training_data(Q, progress=True)[1], task.test_data(Q))
-    report = classical.baseline_report(splits, workers=args.workers,
-                                       progress=lambda line: print(f"  {line}", flush=True))
-    command = "spade baselines --preset " + P.name + (
-        " --rates " + " ".join(f"{r:g}" for r in rates) if args.rates else "")
-    path = classical.write_report(report, P, command, task.data_version(),
-                                  time.perf_counter() - start, path=args.out)
-    print(f"converged baselines ({P.name}) written to {path} "
-          f"({time.perf_counter() - start:.0f} s)")
+        if f"{Q.mri_rate:g}" in done:
+            print(f"  rate {Q.mri_rate:g}: in {path} already (delete it to solve again)")
+            continue
+        start = time.perf_counter()
+        split = (task.training_data(Q, progress=True)[1], task.test_data(Q))
+        done.update(classical.baseline_report(
+            {Q.mri_rate: split}, workers=args.workers,
+            progress=lambda line: print(f"  {line}", flush=True)))
+        spent += time.perf_counter() - start
+        everything = set(done) == {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
+        command = "spade baselines --preset " + P.name + ("" if everything else " --rates " + (
+            " ".join(sorted(done, key=float, reverse=True))))
+        # written after every rate: an interrupted run keeps the rates it finished
+        classical.write_report(done, P, command, task.data_version(), spent, path=path)
+        print(f"  rate {Q.mri_rate:g} written to {path} ({spent:.0f} s so far)", flush=True)
+    print(f"converged baselines ({P.name}): {path} holds rates {', '.join(sorted(done))}")
     return 0
 
 

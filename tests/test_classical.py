@@ -81,3 +81,49 @@ def test_a_report_of_other_settings_is_refused_with_the_command(tmp_path, tiny_p
     assert classical.load_report(tiny_preset, path=path)["header"]["command"] == "spade baselines"
     with pytest.raises(classical.ReportError, match="data version"):
         classical.load_report(tiny_preset, data_version=99, path=path)
+
+
+def test_finished_rates_keeps_a_report_of_todays_settings_only(tmp_path, tiny_preset):
+    path = tmp_path / "b.json"
+    assert classical.finished_rates(tiny_preset, 2, path) == ({}, 0.0)
+    classical.write_report({"0.167": {"tv": {}}}, tiny_preset, "spade baselines", 2, 7.0,
+                           path=path)
+    assert classical.finished_rates(tiny_preset, 2, path) == ({"0.167": {"tv": {}}}, 7.0)
+    assert classical.finished_rates(tiny_preset, 3, path) == ({}, 0.0)   # other data
+    grid = dict(classical.GRID)
+    try:
+        classical.GRID["tv"] = (1.0,)                                        # another grid
+        assert classical.finished_rates(tiny_preset, 2, path) == ({}, 0.0)
+    finally:
+        classical.GRID.update(grid)
+
+
+def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
+    """Each rate is written when it is done; a second run solves only the missing ones."""
+    from spadelib.cli import main
+    from spadelib.tasks import TASKS
+
+    task, solved = TASKS["mri"], []
+    # no data is built: the task (a frozen dataclass) hands out stand-ins
+    monkeypatch.setattr(type(task), "training_data", lambda self, Q, progress=True: ([], "val"))
+    monkeypatch.setattr(type(task), "test_data", lambda self, Q: "test")
+
+    def report(splits, workers=None, progress=None):
+        (rate,) = splits
+        if len(solved) == 1 and interrupt:
+            raise KeyboardInterrupt
+        solved.append(rate)
+        return {f"{rate:g}": {"tv": {"tau": 1e-5}}}
+
+    monkeypatch.setattr(classical, "baseline_report", report)
+    out = tmp_path / "b.json"
+    interrupt = True
+    assert main(["baselines", "--out", str(out)]) == 130
+    first = classical.load_report("quick", path=out)
+    assert list(first["rates"]) == [f"{solved[0]:g}"]
+    assert "--rates" in first["header"]["command"]
+    interrupt = False
+    assert main(["baselines", "--out", str(out)]) == 0
+    assert len(solved) == 3 and len(set(solved)) == 3            # the first rate not again
+    header = classical.load_report("quick", path=out)["header"]
+    assert header["command"] == "spade baselines --preset quick"
