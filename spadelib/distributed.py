@@ -88,7 +88,7 @@ def _strategy(strategy: str):
     so their gloo connections go over the loopback interface (a host name that resolves to an
     address the sandbox cannot reach would otherwise leave them waiting for each other), and a
     collective that waits more than :data:`PROCESS_GROUP_TIMEOUT` raises."""
-    from lightning_fabric.strategies import DDPStrategy
+    from lightning_fabric.strategies import DDPStrategy  # optional heavy dependency (--devices N)
 
     if strategy == "ddp_spawn":
         if sys.platform.startswith("linux"):
