@@ -8,10 +8,13 @@ tuned under one budget is not the weight of the problem (2) it claims to solve. 
 * :func:`solve` minimises ``1/2 ||M F S x - y||^2 + tau g(x)`` with sigpy's solvers on a batch
   of slices at once (the batch is one separable problem: a block-diagonal operator built from
   sigpy linops), until the relative change of ``x`` between iterations falls below ``tol``,
-  and records the objective and the relative change at every iteration. TV uses ADMM (each
-  iteration solves the data term by conjugate gradients); the l1-wavelet uses FISTA (an
+  and records the objective and the relative change at every iteration. TV uses sigpy's ADMM
+  (each iteration solves the data term by conjugate gradients); the l1-wavelet uses FISTA (an
   accelerated proximal gradient: the wavelet is orthonormal and ``||A^H A|| <= 1`` with ESPIRiT
-  maps, so a unit step is safe).
+  maps, so a unit step is safe) with gradient-based adaptive restart (O'Donoghue and Candes,
+  2015), written here on sigpy's operators: sigpy's plain FISTA oscillates at small weights, its
+  iterates kept moving by more than ``tol`` for 4000 iterations where the restarted one stops
+  within about 2000 (measured on 8 validation slices at 10 % sampling, tau 1e-5).
 * :func:`sweep` solves the validation split over a grid of weights (each solve warm-started
   from the previous weight's solution) and picks the best, per sampling rate;
   :func:`baseline_report` adds the test split at the chosen weight.
@@ -32,6 +35,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -50,14 +54,14 @@ __all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "bas
 
 #: the solver of each regulariser (sigpy names and options)
 SOLVERS = {"tv": {"solver": "ADMM", "rho": 0.01, "max_cg_iter": 10},
-           "l1-wavelet": {"solver": "GradientMethod", "alpha": 1.0, "accelerate": True}}
+           "l1-wavelet": {"solver": "FISTA", "step": 1.0, "restart": "gradient"}}
 #: stop when ||x_k - x_{k-1}|| / ||x_k|| falls below this
 TOL = 1e-5
 #: iteration cap: a solve that reaches it is reported as not converged
 MAX_ITER = {"tv": 2000, "l1-wavelet": 4000}
 #: the weights tried on the validation split, per regulariser (images peak at about 1)
 GRID = {"tv": (3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3),
-        "l1-wavelet": (1e-6, 3e-6, 1e-5, 3e-5, 1e-4)}
+        "l1-wavelet": (3e-6, 1e-5, 3e-5, 1e-4)}
 #: slices solved together in one process (one separable problem)
 CHUNK = 8
 #: the preset fields a report depends on (those of the MRI data)
@@ -82,49 +86,80 @@ class Solve:
     objective: list[list[float]]
 
 
-def _problem(regulariser, ys, maps, masks, lamda, x0, max_iter):
+def _operators(ys, maps, masks):
+    """The forward operator ``A = P F S`` of a chunk as a sigpy linop, and the masked data."""
     import sigpy as sp  # optional heavy dependency (sigpy), loaded by the first solve
 
     b, c, h, w = ys.shape
-    shape = (b, 1, h, w)
     weights = np.broadcast_to(masks, ys.shape)                 # 0 / 1 per k-space line
     A = (sp.linop.Multiply(ys.shape, weights) * sp.linop.FFT(ys.shape, axes=(-2, -1), center=True)
-         * sp.linop.Multiply(shape, maps))
-    y = ys * weights
-    if regulariser == "tv":
-        G = sp.linop.FiniteDifference(shape, axes=(-2, -1))
-        proxg = sp.prox.L1Reg(G.oshape, lamda)
+         * sp.linop.Multiply((b, 1, h, w), maps))
+    return A, ys * weights
 
-        def g(z):
-            return lamda * float(np.abs(z).sum())
-    else:
-        G = None
-        W = sp.linop.Wavelet(shape, axes=(-2, -1))
-        proxg = sp.prox.UnitaryTransform(sp.prox.L1Reg(W.oshape, lamda), W)
 
-        def g(x):
-            return lamda * float(np.abs(W(x)).sum())
-    x = None if x0 is None else np.array(x0, dtype=ys.dtype).reshape(shape)
-    return sp.app.LinearLeastSquares(A, y, x=x, proxg=proxg, g=g, G=G, max_iter=max_iter,
-                                     show_pbar=False, **SOLVERS[regulariser])
+def _start(x0, shape, dtype):
+    return np.zeros(shape, dtype) if x0 is None else np.array(x0, dtype=dtype).reshape(shape)
+
+
+def _admm_tv(ys, maps, masks, lamda, tol, max_iter, x0):
+    import sigpy as sp
+
+    A, y = _operators(ys, maps, masks)
+    G = sp.linop.FiniteDifference(A.ishape, axes=(-2, -1))
+    app = sp.app.LinearLeastSquares(
+        A, y, x=_start(x0, A.ishape, ys.dtype), proxg=sp.prox.L1Reg(G.oshape, lamda),
+        g=lambda z: lamda * float(np.abs(z).sum()), G=G, max_iter=max_iter, show_pbar=False,
+        **SOLVERS["tv"])
+    prev = app.x.copy()
+    rel, obj = [], []
+    while not app.alg.done():
+        app.alg.update()
+        x = app.x
+        rel.append(_change(x, prev))
+        obj.append(float(app.objective()))
+        prev = x.copy()
+        if rel[-1] < tol:
+            break
+    return app.x, rel, obj
+
+
+def _fista_wavelet(ys, maps, masks, lamda, tol, max_iter, x0):
+    """FISTA with gradient-based adaptive restart: the momentum is dropped whenever it points
+    against the last proximal step, which stops the oscillation of plain FISTA."""
+    import sigpy as sp
+
+    A, y = _operators(ys, maps, masks)
+    W = sp.linop.Wavelet(A.ishape, axes=(-2, -1))
+    prox = sp.prox.UnitaryTransform(sp.prox.L1Reg(W.oshape, lamda), W)
+    step = SOLVERS["l1-wavelet"]["step"]
+    x = _start(x0, A.ishape, ys.dtype)
+    z, t = x.copy(), 1.0
+    rel, obj = [], []
+    for _ in range(max_iter):
+        new = prox(step, z - step * A.H(A(z) - y))
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        if np.vdot(z - new, new - x).real > 0:             # restart
+            z, t_next = new.copy(), 1.0
+        else:
+            z = new + ((t - 1) / t_next) * (new - x)
+        rel.append(_change(new, x))
+        r = A(new) - y
+        obj.append(float(0.5 * np.vdot(r, r).real + lamda * np.abs(W(new)).sum()))
+        x, t = new, t_next
+        if rel[-1] < tol:
+            break
+    return x, rel, obj
+
+
+def _change(x, prev) -> float:
+    return float(np.linalg.norm(x - prev) / max(np.linalg.norm(x), 1e-30))
 
 
 def _solve_chunk(regulariser, ys, maps, masks, lamda, tol, max_iter, x0):
     """One chunk's solve (run in a worker process or in this one)."""
-    app = _problem(regulariser, ys, maps, masks, lamda, x0, max_iter)
-    prev = app.x.copy()
-    rel, obj = [], []
-    converged = False
-    while not app.alg.done():
-        app.alg.update()
-        x = app.x
-        rel.append(float(np.linalg.norm(x - prev) / max(np.linalg.norm(x), 1e-30)))
-        obj.append(float(app.objective()))
-        prev = x.copy()
-        if rel[-1] < tol:
-            converged = True
-            break
-    return np.asarray(app.x)[:, 0], len(rel), converged, rel, obj
+    run = _admm_tv if regulariser == "tv" else _fista_wavelet
+    x, rel, obj = run(ys, maps, masks, lamda, tol, max_iter, x0)
+    return np.asarray(x)[:, 0], len(rel), bool(rel) and rel[-1] < tol, rel, obj
 
 
 def solve(batch, regulariser: str, lamda: float, *, tol: float = TOL,
@@ -206,7 +241,8 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
     """For each sampling rate of ``splits_at`` (``{rate: (val, test)}``) and each regulariser:
     the validation sweep (:func:`sweep`), then the test split at the chosen weight, with
     per-slice PSNR / SSIM (in the test split's order, for paired comparisons), iterations,
-    convergence, and the objective and relative-change traces of the first chunk.
+    convergence, the objective and relative-change traces of the first chunk, and the seconds
+    the regulariser took at that rate.
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
@@ -214,12 +250,14 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
     for rate, (val, test) in splits_at.items():
         per = {}
         for reg in regularisers:
+            start = time.perf_counter()
             sw = sweep(val, reg, workers=workers, progress=progress)
             b = test.batch()
             result = solve(b, reg, sw["tau"], workers=workers)
             per[reg] = {**sw, "test": {**_scores(result.recon, b.target), **_record(result)},
                         "trace": {"rel_change": result.rel_change[0],
-                                  "objective": result.objective[0]}}
+                                  "objective": result.objective[0]},
+                        "seconds": round(time.perf_counter() - start, 1)}
             if progress is not None:
                 progress(f"{reg} at {rate:g}: tau {sw['tau']:g}, test "
                          f"{np.mean(per[reg]['test']['psnr']):.2f} dB")
@@ -274,17 +312,25 @@ def _grid() -> dict:
 
 
 def finished_rates(preset, data_version: int, path=None) -> tuple[dict, float]:
-    """The rates an earlier (perhaps interrupted) ``spade baselines`` wrote to ``path`` with
-    today's data, solvers, tolerance, caps and grid, and the seconds it spent; ``({}, 0.0)``
-    where there is no such report (one made otherwise is solved again, not mixed in)."""
+    """The cells (``{rate: {regulariser: cell}}``) an earlier, perhaps interrupted,
+    ``spade baselines`` wrote to ``path`` for today's data whose regulariser was solved with
+    today's solver, tolerance, cap and grid, and the seconds the runs spent; ``({}, 0.0)`` where
+    there is no such report. A cell made otherwise is left out (solved again, not mixed in), so
+    changing one regulariser's solver re-solves that regulariser only."""
     try:
         report = load_report(preset, data_version, path=path)
     except ReportError:
         return {}, 0.0
     h = report["header"]
-    same = (h.get("solvers") == json.loads(json.dumps(SOLVERS)) and h.get("tol") == TOL
-            and h.get("max_iter") == MAX_ITER and h.get("grid") == _grid())
-    return (dict(report["rates"]), float(h.get("seconds", 0.0))) if same else ({}, 0.0)
+    if h.get("tol") != TOL:
+        return {}, 0.0
+    today = json.loads(json.dumps({"solvers": SOLVERS, "max_iter": MAX_ITER, "grid": _grid()}))
+    same = {reg for reg in REGULARISERS
+            if all(h.get(k, {}).get(reg) == today[k].get(reg) for k in today)}
+    rates = {rate: {reg: c for reg, c in cells.items() if reg in same}
+             for rate, cells in report["rates"].items()}
+    rates = {rate: cells for rate, cells in rates.items() if cells}
+    return rates, (float(h.get("seconds", 0.0)) if rates else 0.0)
 
 
 def load_report(preset: Preset | str | None = None, data_version: int | None = None,

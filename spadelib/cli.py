@@ -36,6 +36,7 @@ from .experiments.grid import GRIDS, cells
 from .experiments.runner import EXECUTORS, pending, run_grid
 from .experiments.store import ResultStore, store_path
 from .experiments.printed import FORMATS, fill_note, paper_table
+from .baselines import REGULARISERS
 from .models import NAMES
 from .presets import CLI_ENV, PRESETS, get_preset
 from .tasks import TASKS, task_of
@@ -128,23 +129,29 @@ def _cmd_baselines(args) -> int:
     rates = args.rates or list(task.settings)
     path = Path(args.out) if args.out else classical.report_path(P)
     done, spent = classical.finished_rates(P, task.data_version(), path)
+    wanted = {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
     for rate in rates:
         Q = task.with_setting(P, rate)
-        if f"{Q.mri_rate:g}" in done:
-            print(f"  rate {Q.mri_rate:g}: in {path} already (delete it to solve again)")
+        key = f"{Q.mri_rate:g}"
+        missing = [reg for reg in REGULARISERS if reg not in done.get(key, {})]
+        if not missing:
+            print(f"  rate {key}: in {path} already (delete it to solve again)")
             continue
         start = time.perf_counter()
         split = (task.training_data(Q, progress=True)[1], task.test_data(Q))
-        done.update(classical.baseline_report(
-            {Q.mri_rate: split}, workers=args.workers,
-            progress=lambda line: print(f"  {line}", flush=True)))
+        new = classical.baseline_report(
+            {Q.mri_rate: split}, regularisers=missing, workers=args.workers,
+            progress=lambda line: print(f"  {line}", flush=True))[key]
+        done[key] = {reg: {**done.get(key, {}), **new}[reg] for reg in REGULARISERS}
         spent += time.perf_counter() - start
-        everything = set(done) == {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
-        command = "spade baselines --preset " + P.name + ("" if everything else " --rates " + (
-            " ".join(sorted(done, key=float, reverse=True))))
-        # written after every rate: an interrupted run keeps the rates it finished
+        whole = {r for r, cells in done.items() if set(cells) == set(REGULARISERS)}
+        command = "spade baselines --preset " + P.name + ("" if whole >= wanted else " --rates " + (
+            " ".join(sorted(whole, key=float, reverse=True))))
+        # written after every rate: an interrupted run keeps the cells it finished (and those of
+        # an earlier run it has not re-solved yet)
         classical.write_report(done, P, command, task.data_version(), spent, path=path)
-        print(f"  rate {Q.mri_rate:g} written to {path} ({spent:.0f} s so far)", flush=True)
+        print(f"  rate {key} ({', '.join(missing)}) written to {path} ({spent:.0f} s so far)",
+              flush=True)
     print(f"converged baselines ({P.name}): {path} holds rates {', '.join(sorted(done))}")
     return 0
 

@@ -98,6 +98,28 @@ def test_finished_rates_keeps_a_report_of_todays_settings_only(tmp_path, tiny_pr
         classical.GRID.update(grid)
 
 
+def test_changing_one_regulariser_re_solves_that_one_only(tmp_path, tiny_preset, monkeypatch):
+    path = tmp_path / "b.json"
+    cells = {"0.167": {"tv": {"tau": 1e-5}, "l1-wavelet": {"tau": 3e-5}}}
+    classical.write_report(cells, tiny_preset, "spade baselines", 2, 7.0, path=path)
+    assert classical.finished_rates(tiny_preset, 2, path) == (cells, 7.0)
+    monkeypatch.setitem(classical.SOLVERS, "l1-wavelet", {"solver": "another"})
+    assert classical.finished_rates(tiny_preset, 2, path) == ({"0.167": {"tv": {"tau": 1e-5}}}, 7.0)
+    monkeypatch.setitem(classical.MAX_ITER, "tv", 10)                   # now neither is kept
+    assert classical.finished_rates(tiny_preset, 2, path) == ({}, 0.0)
+
+
+def test_the_restarted_fista_reaches_the_tolerance_and_lowers_the_objective(tiny):
+    """The l1-wavelet solver: the objective at the end is below the start's and the last
+    relative change is under tol; a warm start from the solution stops at once."""
+    b = tiny.batch()
+    out = classical.solve(b, "l1-wavelet", 1e-3, workers=1, max_iter=3000)
+    assert all(out.converged) and out.rel_change[0][-1] < classical.TOL
+    assert out.objective[0][-1] < out.objective[0][0]
+    again = classical.solve(b, "l1-wavelet", 1e-3, workers=1, start=out.recon)
+    assert all(again.converged) and max(again.iterations) <= 5
+
+
 def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     """Each rate is written when it is done; a second run solves only the missing ones."""
     from spadelib.cli import main
@@ -108,12 +130,12 @@ def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     monkeypatch.setattr(type(task), "training_data", lambda self, Q, progress=True: ([], "val"))
     monkeypatch.setattr(type(task), "test_data", lambda self, Q: "test")
 
-    def report(splits, workers=None, progress=None):
+    def report(splits, regularisers=classical.REGULARISERS, workers=None, progress=None):
         (rate,) = splits
         if len(solved) == 1 and interrupt:
             raise KeyboardInterrupt
         solved.append(rate)
-        return {f"{rate:g}": {"tv": {"tau": 1e-5}}}
+        return {f"{rate:g}": {reg: {"tau": 1e-5} for reg in regularisers}}
 
     monkeypatch.setattr(classical, "baseline_report", report)
     out = tmp_path / "b.json"
