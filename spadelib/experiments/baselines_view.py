@@ -69,7 +69,7 @@ def classical_markdown(frame, titles: dict | None = None) -> str:
     """:func:`classical_rows` as a Markdown table (PSNR in dB, SSIM as a fraction, the
     difference with TV and its paired 95 % interval)."""
     titles = titles or {}
-    lines = ["| network | pruning ratio | regime | PSNR (dB) | SSIM | PSNR − TV (95 % interval) "
+    lines = ["| network | channel ratio r | regime | PSNR (dB) | SSIM | PSNR − TV (95 % interval) "
              "| against TV |", "|---|---:|---|---:|---:|---:|---|"]
     for r in frame.itertuples():
         ratio = "" if r.ratio is None or r.ratio != r.ratio else f"{r.ratio:g}"

@@ -1,0 +1,49 @@
+"""The converged classical baselines shipped with the repository (``shipped/baselines-quick.json``,
+written by ``spade baselines --preset quick``): its header matches the quick preset and today's
+solver settings, every rate the book runs is in it and every solve reached the tolerance, and
+CI re-solves a sample of its cells and checks they agree within TOLERANCE_DB."""
+import numpy as np
+
+from spadelib import classical, get_preset
+from spadelib.metrics import psnr
+from spadelib.tasks import MRI
+
+#: re-solving a shipped cell on another CPU, and in another chunk of slices (the stopping test
+#: sees the whole chunk): a converged solve (relative change < 1e-5) moves by far less than this
+TOLERANCE_DB = 0.1
+
+
+def _shipped():
+    return classical.load_report("quick", data_version=MRI.data_version())
+
+
+def test_the_shipped_report_matches_the_quick_preset_and_is_complete():
+    report = _shipped()
+    header, P = report["header"], get_preset("quick")
+    assert header["command"] == "spade baselines --preset quick"
+    assert set(header["versions"]) >= {"torch", "sigpy", "numpy"} and header["machine"]["cpus"]
+    # made with today's solvers, tolerance, caps and grid (else `spade baselines` re-solves)
+    assert classical.finished_rates(P, MRI.data_version())[0] == report["rates"]
+    assert set(report["rates"]) == {f"{MRI.with_setting(P, r).mri_rate:g}" for r in MRI.settings}
+    n_test = P.mri_split_sizes["test"]
+    for rate in report["rates"].values():
+        for reg in ("tv", "l1-wavelet"):
+            cell = rate[reg]
+            assert len(cell["test"]["psnr"]) == len(cell["test"]["ssim"]) == n_test
+            # the chosen weight's solves reached the tolerance, on validation and on test (a
+            # weight far from it may stop at the cap: Chapter 1's table says which)
+            chosen = next(r for r in cell["grid"] if r["tau"] == cell["tau"])
+            assert all(cell["test"]["converged"]) and all(chosen["converged"])
+            assert [r["tau"] for r in cell["grid"]] == sorted(classical.GRID[reg])
+            assert cell["tau"] == max(cell["grid"], key=lambda r: r["psnr"])["tau"]
+
+
+def test_a_sample_of_the_shipped_report_re_solves_within_tolerance(data_dir):
+    """TV at the preset's rate on two test slices, at the shipped weight, against the shipped
+    per-slice PSNR (the data are rebuilt here, from the preset's seed)."""
+    P = get_preset("quick")
+    cell = _shipped()["rates"][f"{P.mri_rate:g}"]["tv"]
+    b = MRI.test_data(P).batch([0, 1])
+    got = np.atleast_1d(psnr(classical.solve(b, "tv", cell["tau"], workers=1).recon, b.target,
+                             complex_input=True))
+    assert np.abs(got - np.array(cell["test"]["psnr"][:2])).max() < TOLERANCE_DB
