@@ -102,7 +102,7 @@ def _start(x0, shape, dtype):
 
 
 def _admm_tv(ys, maps, masks, lamda, tol, max_iter, x0):
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), loaded by the first solve
 
     A, y = _operators(ys, maps, masks)
     G = sp.linop.FiniteDifference(A.ishape, axes=(-2, -1))
@@ -126,7 +126,7 @@ def _admm_tv(ys, maps, masks, lamda, tol, max_iter, x0):
 def _fista_wavelet(ys, maps, masks, lamda, tol, max_iter, x0):
     """FISTA with gradient-based adaptive restart: the momentum is dropped whenever it points
     against the last proximal step, which stops the oscillation of plain FISTA."""
-    import sigpy as sp
+    import sigpy as sp  # optional heavy dependency (sigpy), loaded by the first solve
 
     A, y = _operators(ys, maps, masks)
     W = sp.linop.Wavelet(A.ishape, axes=(-2, -1))

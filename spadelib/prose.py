@@ -28,6 +28,11 @@ numbers it describes (``tests/test_prose_numbers.py`` feeds each rule two sets o
   :func:`iteration_cost_sentence`, :func:`returned_iterate_sentence`,
   :func:`reductions_text` (Chapter 6), :func:`macs_lag_summary`, :func:`weakest_regime_sentence`,
   :func:`selfsup_advice` (Chapter 8).
+
+:func:`spadelib.prose_check.contradictions` reads those rules backwards: it finds the places
+where a sentence or a table contradicts the numbers it carries (an "above" whose interval
+reaches zero, a ranking out of order, "most of" for 30 %); CI applies it to every glued sentence
+and Markdown output of the executed book (``tests/test_glued_prose.py``).
 """
 from __future__ import annotations
 
@@ -484,4 +489,5 @@ def convergence_sentence(summaries: dict, tol: float, budget: int) -> str:
                      f"{state} at the end ({rate:.2f} per iteration)")
     return (f"Within at most {budget} iterations, against the tolerance {tol:g}: "
             + "; ".join(parts) + ".") if parts else "No DEQ was measured."
+
 

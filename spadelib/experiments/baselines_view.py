@@ -43,8 +43,9 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
                "psnr": float(per_image.mean()), "ssim": float(ssim_mean), "n": len(per_image)}
         if len(per_image) == len(tv) and network != BASELINE_NAMES["tv"]:
             iv = paired_interval(per_image, tv)
+            low, high = round(iv.low, 2), round(iv.high, 2)     # decided on the ends as shown
             row.update(vs_tv=iv.estimate, vs_tv_low=iv.low, vs_tv_high=iv.high,
-                       verdict=("above TV" if iv.low > 0 else "below TV" if iv.high < 0
+                       verdict=("above TV" if low > 0 else "below TV" if high < 0
                                 else "no difference resolved"))
         out.append(row)
 

@@ -116,14 +116,16 @@ def interval_comparison(name: str, other: str, interval, unit: str = " dB",
     """``name`` against ``other`` from a paired interval of ``name - other`` (an object with
     ``estimate``, ``low``, ``high``, ``n``, e.g. :class:`spadelib.experiments.intervals.Interval`):
     ``"VarNet is 1.23 dB above TV (95 % interval 0.80 to 1.60 dB over 16 test images)"`` when
-    the whole interval lies on one side of zero, else ``"no difference resolved between VarNet
-    and TV (...)"``."""
+    the whole interval lies on one side of zero at the shown precision (an end shown as
+    ``-0.00`` reaches zero), else ``"no difference resolved between VarNet and TV (...)"``."""
     if interval is None or not np.isfinite(interval.estimate):
         return f"{name} was not measured against {other}"
     f = f"{{:.{digits}f}}"
     span = (f"95 % interval {f.format(interval.low)} to {f.format(interval.high)}{unit} over "
             f"{interval.n} test images")
-    if interval.low > 0 or interval.high < 0:
+    # decided on the ends as shown: an end that rounds to zero ("-0.00") does not resolve
+    low, high = round(interval.low, digits), round(interval.high, digits)
+    if low > 0 or high < 0:
         side = "above" if interval.estimate > 0 else "below"
         return f"{name} is {f.format(abs(interval.estimate))}{unit} {side} {other} ({span})"
     return (f"no difference resolved between {name} and {other} "

@@ -1,0 +1,145 @@
+"""No sentence of the book contradicts the numbers it carries, on any machine.
+
+The chapters build their words from the numbers (``spadelib.prose``, ``interval_comparison``,
+``classical_summary``); :func:`spadelib.prose_check.contradictions` reads those rules backwards. Here it
+is shown to catch each kind of contradiction, then applied to
+
+* the prose built from second, third ... sets of numbers: random per-image PSNRs, a results
+  store whose rows are perturbed against the shipped converged TV (Chapters 5 and 6's table and
+  sentence), random regime values for the rankings, random solver summaries for Chapter 5's
+  convergence sentence;
+* every glued sentence and Markdown output of the executed book. CI runs this after
+  ``pytest --nbmake --overwrite`` with ``SPADE_EXECUTED_BOOK=1`` (a chapter without outputs then
+  fails instead of being skipped), so each CI machine checks the words its own numbers produced.
+"""
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spadelib import classical
+from spadelib.experiments.baselines_view import classical_markdown, classical_rows, classical_summary
+from spadelib.experiments.intervals import interval_comparison, paired_interval
+from spadelib.experiments.store import ResultStore
+from spadelib.prose import convergence_sentence, ranking
+from spadelib.prose_check import contradictions
+from spadelib.tasks import MRI
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+#: the outputs that carry the book's words: glued values and displayed Markdown
+TEXT_TYPES = ("text/markdown", "application/papermill.record/text/plain",
+              "application/papermill.record/text/markdown")
+
+
+@pytest.mark.parametrize("text", [
+    "VarNet is 0.85 dB above the converged TV (95 % interval -1.43 to -0.28 dB over 16 test images)",
+    "VarNet is 0.85 dB below TV (95 % interval -1.43 to 0.28 dB over 16 test images)",
+    "VarNet is 2.85 dB below TV (95 % interval -1.43 to -0.28 dB over 16 test images)",
+    "no difference resolved between VarNet and TV (0.50 dB, 95 % interval 0.20 to 0.80 dB over 16 "
+    "test images)",
+    "| DEQ | 0 | none | 27.60 | 0.897 | -1.70 (-2.06 to -1.34) | above TV |",
+    "| DEQ | 0 | none | 27.60 | 0.897 | -1.70 (-2.06 to 0.34) | below TV |",
+    "at 39 % pruned, school 27.47 dB > supervised 27.50 dB",
+    "school 27.50 dB ≈ supervised 27.47 dB",
+    "self-supervised 27.47 dB > school 27.47 dB",
+    "the DEQ reaches it on most of the test images (25 %)",
+    "the DEQ reaches it on all of the test images (94 %)",
+    "the DEQ reaches it on none of the test images (6 %)",
+    "So 7 of the 6 pruned DEQs are slower than the unpruned one",
+    "Of the 13 network cells at this rate, 0 are above the converged TV, 12 below it and 0 not "
+    "resolved from it",
+])
+def test_each_kind_of_contradiction_is_found(text):
+    assert contradictions(text)
+
+
+@pytest.mark.parametrize("text", [
+    "VarNet is 0.85 dB below the converged TV (95 % interval -1.43 to -0.28 dB over 16 test images)",
+    "no difference resolved between VarNet and TV (0.10 dB, 95 % interval -0.20 to 0.40 dB over "
+    "16 test images)",
+    "| DEQ | 0 | none | 27.60 | 0.897 | -1.70 (-2.06 to -1.34) | below TV |",
+    "at 39 % pruned, school 27.50 dB > supervised 27.47 dB ≈ self-supervised 27.47 dB",
+    "the DEQ reaches it on about half of the test images (44 %)",
+    "So 2 of the 6 pruned DEQs are slower than the unpruned one",
+    "Of the 13 network cells at this rate, 0 are above the converged TV, 13 below it and 0 not "
+    "resolved from it",
+])
+def test_consistent_sentences_pass(text):
+    assert contradictions(text) == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_interval_words_from_other_numbers(seed):
+    rng = np.random.default_rng(seed)
+    for shift in (-2.0, -0.05, 0.0, 0.05, 2.0):
+        a = 28 + rng.normal(0, 1, 16)
+        b = a - shift + rng.normal(0, 0.3, 16)
+        text = interval_comparison("VarNet", "TV", paired_interval(a, b))
+        assert "interval" in text and contradictions(text) == [], text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rankings_and_convergence_words_from_other_numbers(seed):
+    rng = np.random.default_rng(seed)
+    values = {k: float(v) for k, v in zip(("supervised", "school", "self-supervised"),
+                                          np.round(27 + rng.normal(0, 0.02, 3), 3))}
+    text = "at 39 % pruned, " + ranking(values)
+    assert contradictions(text) == [], text
+    shares = rng.choice([0.0, 1 / 16, 0.25, 7 / 16, 0.75, 15 / 16, 1.0], size=4)
+    summaries = {f"network {i}": {"converged_share": float(s), "diverging_share": 0.0,
+                                  "residual_rate": float(rng.uniform(0.5, 1.1)),
+                                  "residual_median": float(rng.uniform(1e-4, 1e-1))}
+                 for i, s in enumerate(shares)}
+    text = convergence_sentence(summaries, 1e-3, 20)
+    assert contradictions(text) == [], text
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_chapters_5_and_6_tables_from_a_perturbed_store(tmp_path, seed):
+    """The store's rows moved against the shipped converged TV (some clearly above, some level,
+    some below): the table's verdicts and the sentence that counts them agree with their
+    intervals."""
+    P = MRI.with_setting("quick", 0.167)
+    tv = np.array(classical.load_report("quick", data_version=MRI.data_version())
+                  ["rates"]["0.167"]["tv"]["test"]["psnr"])
+    rng = np.random.default_rng(seed)
+    store = ResultStore(tmp_path / "store.spade")
+    shifts = rng.permutation([-3.0, -0.4, 0.0, 0.0, 0.3, 1.5])
+    for i, shift in enumerate(shifts):
+        cell = {"network": ("deq", "varnet")[i % 2], "setting": P.mri_rate, "ratio": (0.0, 0.2, 0.4)[i // 2],
+                "regime": "supervised", "criterion": "l1", "seed": 0, "round_to": 0, "task": "mri"}
+        per_image = tv + shift + rng.normal(0, 0.5, len(tv))
+        store.add({"key": f"c{i}", "cell": cell, "status": "ok", "psnr": float(per_image.mean()),
+                   "ssim": 0.8, "psnr_per_sample": list(per_image)})
+    frame = classical_rows("quick", store, P.mri_rate, networks=("deq", "varnet"),
+                           data_version=MRI.data_version())
+    table = classical_markdown(frame, {"deq": "DEQ", "varnet": "VarNet"})
+    summary = classical_summary(frame, {"deq": "DEQ", "varnet": "VarNet"})
+    checked = len(re.findall(r"\(\S+ to \S+\) \| (?:above TV|below TV|no difference resolved) \|",
+                             table))
+    assert checked == len(shifts) + 1                                  # + the wavelet's row
+    assert contradictions(table) == [] and contradictions(summary) == [], (table, summary)
+    assert summary.startswith(f"Of the {len(shifts)} network cells")
+
+
+def _texts(path):
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        for out in cell.get("outputs", []):
+            for kind in TEXT_TYPES:
+                if kind in out.get("data", {}):
+                    value = out["data"][kind]
+                    yield i, "".join(value) if isinstance(value, list) else str(value)
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
+def test_the_executed_book_contradicts_none_of_its_numbers(path):
+    texts = list(_texts(path))
+    if not texts:
+        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
+            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
+        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    found = [f"cell {i}: {c}" for i, text in texts for c in contradictions(text)]
+    assert not found, "\n".join(found)
