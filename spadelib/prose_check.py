@@ -9,9 +9,11 @@ applies it to every glued sentence and Markdown output of the executed book
 """
 from __future__ import annotations
 
+import html
+import operator
 import re
 
-__all__ = ["contradictions", "SHARE_BOUNDS"]
+__all__ = ["contradictions", "claims_table_contradictions", "SHARE_BOUNDS"]
 
 
 _NUM = r"([+-]?\d+(?:\.\d+)?)"
@@ -47,8 +49,11 @@ def contradictions(text: str) -> list[str]:
       and the two to differ at the shown precision, ``≈`` needs them equal at it;
     * a share word and its percentage, ``"most of the test images (75 %)"`` (:data:`SHARE_BOUNDS`);
     * ``"k of the n"`` needs ``k <= n``; ``"Of the n ..., a are above ..., b below ... and c not
-      resolved"`` needs ``a + b + c == n``.
+      resolved"`` needs ``a + b + c == n``;
+    * a claims table (HTML, :func:`claims_table_contradictions`).
     """
+    if text.lstrip().startswith("<"):
+        return claims_table_contradictions(text) if "spade-claims" in text else []
     found = []
     for m in _INTERVAL_SIDE.finditer(text):
         size, side, low, high = float(m[1]), m[2], float(m[3]), float(m[4])
@@ -85,4 +90,62 @@ def contradictions(text: str) -> list[str]:
     for m in _TALLY.finditer(text):
         if int(m[2]) + int(m[3]) + int(m[4]) != int(m[1]):
             found.append(f"the parts do not add up to the whole: {m[0]!r}")
+    return found
+
+
+_OPS = {"<": operator.lt, "≤": operator.le, ">": operator.gt, "≥": operator.ge}
+_THRESHOLD = re.compile(r"([<≤>≥]) (-?\d+(?:\.\d+)?) (%|dB)")
+_ITEM = re.compile(r"(-?\d+(?:\.\d+)?) (%|dB)[^\[\];]*?\[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]"
+                   r"( ✗| \(not resolved\))?")
+_TALLY_HOLD = re.compile(r"(\d+) of (\d+) hold")
+_VERDICTS = ("does not hold", "not resolved", "cannot be checked", "holds")
+
+
+def _cells(row: str) -> list[str]:
+    return [html.unescape(re.sub(r"<br>", " ", re.sub(r"<(?!br>)[^>]+>", "", c)))
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+
+
+def claims_table_contradictions(table: str) -> list[str]:
+    """Contradictions in a claims table (:func:`spadelib.experiments.claims.claims_table`):
+
+    * an item ``"DEQ, 65 %: 5.56 % [4.57, 6.69] ✗"`` against the row's one numeric threshold
+      (``"< 4 %"``): no mark when the whole interval meets it, ``✗`` when none of it does,
+      ``(not resolved)`` when it straddles the threshold;
+    * a verdict against its evidence: ``"k of n hold"`` needs ``k <= n``, and ``holds`` with it
+      ``k == n``; where the test asks for *every* case, ``holds`` needs no ``✗`` and no
+      ``(not resolved)`` among the items, and an item marked ``✗`` needs ``does not hold``.
+    """
+    found = []
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = _cells(row)
+        if len(cells) != 4:
+            continue
+        claim, test = cells[0].split("“")[0].strip(), cells[1]
+        thresholds = _THRESHOLD.findall(test)
+        every = "every" in test and "one network" not in test and "suffices" not in test
+        for cell in cells[2:]:
+            verdict = next((v for v in _VERDICTS if cell.startswith(v)), None)
+            evidence = cell[len(verdict):] if verdict else cell
+            items = evidence.split("; ")
+            for m in _TALLY_HOLD.finditer(evidence):
+                k, n = int(m[1]), int(m[2])
+                if k > n or (verdict == "holds" and every and k != n):
+                    found.append(f"{claim}: {verdict!r} with {m[0]!r}")
+            if len(thresholds) == 1:
+                op, limit, unit = _OPS[thresholds[0][0]], float(thresholds[0][1]), thresholds[0][2]
+                for item in items:
+                    marks = _ITEM.findall(item)
+                    if len(marks) != 1 or marks[0][1] != unit:
+                        continue
+                    _, _, low, high, mark = marks[0]
+                    meets = [op(float(low), limit), op(float(high), limit)]
+                    want = "" if all(meets) else " ✗" if not any(meets) else " (not resolved)"
+                    if mark != want:
+                        found.append(f"{claim}: {item!r} against '{thresholds[0][0]} "
+                                     f"{thresholds[0][1]} {unit}' should be marked {want!r}")
+            if every and verdict == "holds" and ("✗" in evidence or "(not resolved)" in evidence):
+                found.append(f"{claim}: 'holds' beside a case that does not: {evidence[:120]!r}")
+            if every and verdict in ("holds", "not resolved") and " ✗" in evidence:
+                found.append(f"{claim}: {verdict!r} beside a case marked ✗: {evidence[:120]!r}")
     return found
