@@ -22,7 +22,7 @@ import pytest
 
 from spadelib import classical
 from spadelib.experiments.baselines_view import classical_markdown, classical_rows, classical_summary
-from spadelib.experiments.intervals import interval_comparison, paired_interval
+from spadelib.experiments.intervals import interval_comparison, interval_ranking, paired_interval
 from spadelib.experiments.store import ResultStore
 from spadelib.prose import convergence_sentence, ranking
 from spadelib.prose_check import contradictions
@@ -121,6 +121,23 @@ def test_rankings_and_convergence_words_from_other_numbers(seed):
                  for i, s in enumerate(shares)}
     text = convergence_sentence(summaries, 1e-3, 20)
     assert contradictions(text) == [], text
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_interval_rankings_from_other_numbers(seed):
+    """Chapter 5's orderings of the regimes: a pair whose paired interval reaches zero is not
+    ranked, and the text never contradicts its numbers."""
+    rng = np.random.default_rng(seed)
+    base = 27 + rng.normal(0, 1, 16)
+    per_image = {"supervised": base + rng.normal(0, 0.05, 16),
+                 "school": base + rng.normal(0, 0.05, 16),               # a toss-up with it
+                 "self-supervised": base - 2 + rng.normal(0, 0.3, 16)}   # clearly below both
+    text = interval_ranking(per_image)
+    assert contradictions(text) == [], text
+    assert text.endswith(" > self-supervised " + f"{np.mean(per_image['self-supervised']):.2f} dB")
+    a, b = per_image["supervised"], per_image["school"]
+    resolved = min(paired_interval(a, b).high, paired_interval(b, a).high) < -0.005
+    assert ("(difference not resolved)" in text) != resolved, text
 
 
 @pytest.mark.parametrize("seed", range(4))

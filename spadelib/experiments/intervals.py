@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "RESAMPLES", "LEVEL", "SEED",
+__all__ = ["interval_ranking", "Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "RESAMPLES", "LEVEL", "SEED",
            "paired_interval", "mean_difference", "relative_loss", "decide", "combine",
            "interval_comparison"]
 
@@ -130,3 +130,20 @@ def interval_comparison(name: str, other: str, interval, unit: str = " dB",
         return f"{name} is {f.format(abs(interval.estimate))}{unit} {side} {other} ({span})"
     return (f"no difference resolved between {name} and {other} "
             f"({f.format(interval.estimate)}{unit}, {span})")
+
+
+def interval_ranking(per_image: dict, unit: str = " dB", digits: int = 2) -> str:
+    """``{label: per-image values}`` (paired: the same test images) ranked by their means, best
+    first: ``"a 27.50 dB > b 26.63 dB"`` where the paired interval of the difference lies above
+    zero at the shown precision, ``"a 27.50 dB ≈ b 27.47 dB (difference not resolved)"`` where
+    it reaches zero. A ranking of means alone would order two cells their interval cannot."""
+    means = {k: float(np.mean(v)) for k, v in per_image.items()}
+    order = sorted(means, key=lambda k: -means[k])
+    f = f"{{:.{digits}f}}"
+    parts = [f"{order[0]} {f.format(means[order[0]])}{unit}"] if order else []
+    for better, label in zip(order, order[1:]):
+        iv = paired_interval(per_image[better], per_image[label])
+        shown = f"{label} {f.format(means[label])}{unit}"
+        parts.append(f" > {shown}" if round(iv.low, digits) > 0
+                     else f" ≈ {shown} (difference not resolved)")
+    return "".join(parts)
