@@ -142,7 +142,8 @@ def _cmd_baselines(args) -> int:
         new = classical.baseline_report(
             {Q.mri_rate: split}, regularisers=missing, workers=args.workers,
             progress=lambda line: print(f"  {line}", flush=True))[key]
-        done[key] = {reg: {**done.get(key, {}), **new}[reg] for reg in REGULARISERS}
+        merged = {**done.get(key, {}), **new}
+        done[key] = {reg: merged[reg] for reg in REGULARISERS}       # in a fixed order
         spent += time.perf_counter() - start
         whole = {r for r, cells in done.items() if set(cells) == set(REGULARISERS)}
         command = "spade baselines --preset " + P.name + ("" if whole >= wanted else " --rates " + (

@@ -489,5 +489,3 @@ def convergence_sentence(summaries: dict, tol: float, budget: int) -> str:
                      f"{state} at the end ({rate:.2f} per iteration)")
     return (f"Within at most {budget} iterations, against the tolerance {tol:g}: "
             + "; ".join(parts) + ".") if parts else "No DEQ was measured."
-
-

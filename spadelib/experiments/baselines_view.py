@@ -11,7 +11,7 @@ import numpy as np
 
 from ..classical import load_report
 from ..presets import Preset, get_preset
-from .intervals import paired_interval
+from .intervals import paired_interval, side_of_zero
 from .store import ResultStore
 
 __all__ = ["classical_rows", "classical_markdown", "classical_summary", "BASELINE_NAMES"]
@@ -43,10 +43,9 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
                "psnr": float(per_image.mean()), "ssim": float(ssim_mean), "n": len(per_image)}
         if len(per_image) == len(tv) and network != BASELINE_NAMES["tv"]:
             iv = paired_interval(per_image, tv)
-            low, high = round(iv.low, 2), round(iv.high, 2)     # decided on the ends as shown
             row.update(vs_tv=iv.estimate, vs_tv_low=iv.low, vs_tv_high=iv.high,
-                       verdict=("above TV" if low > 0 else "below TV" if high < 0
-                                else "no difference resolved"))
+                       verdict={1: "above TV", -1: "below TV", 0: "no difference resolved"}[
+                           side_of_zero(iv, 2)])          # the table prints 2 decimals
         out.append(row)
 
     for reg, name in BASELINE_NAMES.items():

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["interval_ranking", "Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "RESAMPLES", "LEVEL", "SEED",
+__all__ = ["Interval", "HOLDS", "FAILS", "UNRESOLVED", "UNDECIDED", "RESAMPLES", "LEVEL", "SEED",
            "paired_interval", "mean_difference", "relative_loss", "decide", "combine",
-           "interval_comparison"]
+           "side_of_zero", "interval_comparison", "interval_ranking"]
 
 HOLDS, FAILS, UNRESOLVED, UNDECIDED = ("holds", "does not hold", "not resolved",
                                        "cannot be checked")
@@ -111,6 +111,14 @@ def combine(verdicts, every: bool = True) -> str:
     return HOLDS if HOLDS in verdicts else FAILS if set(verdicts) == {FAILS} else UNRESOLVED
 
 
+def side_of_zero(interval, digits: int = 2) -> int:
+    """``1`` when the interval lies above zero, ``-1`` below it, ``0`` when it reaches zero,
+    all decided on its ends as shown with ``digits`` decimals (an end shown as ``-0.00``
+    reaches zero), so the words never disagree with the printed interval."""
+    low, high = round(interval.low, digits), round(interval.high, digits)
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
 def interval_comparison(name: str, other: str, interval, unit: str = " dB",
                         digits: int = 2) -> str:
     """``name`` against ``other`` from a paired interval of ``name - other`` (an object with
@@ -123,10 +131,9 @@ def interval_comparison(name: str, other: str, interval, unit: str = " dB",
     f = f"{{:.{digits}f}}"
     span = (f"95 % interval {f.format(interval.low)} to {f.format(interval.high)}{unit} over "
             f"{interval.n} test images")
-    # decided on the ends as shown: an end that rounds to zero ("-0.00") does not resolve
-    low, high = round(interval.low, digits), round(interval.high, digits)
-    if low > 0 or high < 0:
-        side = "above" if interval.estimate > 0 else "below"
+    side = side_of_zero(interval, digits)
+    if side:
+        side = "above" if side > 0 else "below"
         return f"{name} is {f.format(abs(interval.estimate))}{unit} {side} {other} ({span})"
     return (f"no difference resolved between {name} and {other} "
             f"({f.format(interval.estimate)}{unit}, {span})")
@@ -144,6 +151,6 @@ def interval_ranking(per_image: dict, unit: str = " dB", digits: int = 2) -> str
     for better, label in zip(order, order[1:]):
         iv = paired_interval(per_image[better], per_image[label])
         shown = f"{label} {f.format(means[label])}{unit}"
-        parts.append(f" > {shown}" if round(iv.low, digits) > 0
+        parts.append(f" > {shown}" if side_of_zero(iv, digits) > 0
                      else f" ≈ {shown} (difference not resolved)")
     return "".join(parts)
