@@ -3,6 +3,7 @@ written by ``spade baselines --preset quick``): its header matches the quick pre
 solver settings, every rate the book runs is in it and every solve reached the tolerance, and
 CI re-solves a sample of its cells and checks they agree within TOLERANCE_DB."""
 import numpy as np
+import pytest
 
 from spadelib import classical, get_preset
 from spadelib.metrics import psnr
@@ -38,12 +39,17 @@ def test_the_shipped_report_matches_the_quick_preset_and_is_complete():
             assert cell["tau"] == max(cell["grid"], key=lambda r: r["psnr"])["tau"]
 
 
-def test_a_sample_of_the_shipped_report_re_solves_within_tolerance(data_dir):
-    """TV at the preset's rate on two test slices, at the shipped weight, against the shipped
-    per-slice PSNR (the data are rebuilt here, from the preset's seed)."""
+@pytest.mark.parametrize("reg", ["tv", pytest.param("l1-wavelet", marks=pytest.mark.xfail(
+    strict=True, reason="known defect (measured 2026-12-06): the restarted FISTA stops on a "
+    "fixed-point residual below 1e-5 that is not yet the minimiser; re-solving 2 slices instead "
+    "of the shipped chunk of 8 moves their PSNR by 0.25-0.27 dB. A stricter stopping test (or a "
+    "longer cap) and a re-made report are needed"))])
+def test_a_sample_of_the_shipped_report_re_solves_within_tolerance(data_dir, reg):
+    """Each regulariser at the preset's rate on two test slices, at the shipped weight, against
+    the shipped per-slice PSNR (the data are rebuilt here, from the preset's seed)."""
     P = get_preset("quick")
-    cell = _shipped()["rates"][f"{P.mri_rate:g}"]["tv"]
+    cell = _shipped()["rates"][f"{P.mri_rate:g}"][reg]
     b = MRI.test_data(P).batch([0, 1])
-    got = np.atleast_1d(psnr(classical.solve(b, "tv", cell["tau"], workers=1).recon, b.target,
+    got = np.atleast_1d(psnr(classical.solve(b, reg, cell["tau"], workers=1).recon, b.target,
                              complex_input=True))
     assert np.abs(got - np.array(cell["test"]["psnr"][:2])).max() < TOLERANCE_DB
