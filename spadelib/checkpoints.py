@@ -30,32 +30,52 @@ sets (:func:`data_digest`) live here too, so every cache key is made the same wa
 """
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
 import os
+import platform
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 
 from . import checks
 
 __all__ = ["CheckpointError", "FORMAT_VERSION", "KINDS", "cache_dir", "jsonable", "config_key",
            "state_digest", "data_digest", "write", "read", "read_header", "check_header",
-           "load_cached", "cached", "move_aside"]
+           "load_cached", "cached", "move_aside", "provenance", "SHIPPED"]
 
 ENV_VAR = "SPADE_DATA_DIR"
 MAGIC = b"SPADELIB"
 FORMAT_VERSION = 1
 KINDS = ("pretrained", "pruned", "finetuned", "dataset", "partial", "results")
+#: the repository's folder of files made by the ``spade`` command and committed with the code
+#: (the converged classical baselines, the pre-trained quick networks)
+SHIPPED = Path(__file__).resolve().parents[1] / "shipped"
 
 
 class CheckpointError(ValueError):
     """A file that cannot be used: truncated, corrupted, foreign, or made for another setup.
     The message names the file and what is wrong."""
+
+
+def provenance(command: str, seconds: float, **versions: str) -> dict:
+    """Who made a shipped file, for its header: the ``spade`` command, the versions (Python,
+    numpy, torch and those passed as ``versions``), the machine, the date and the seconds the
+    work took. The same record heads the baseline report and the shipped networks."""
+    return {"command": command,
+            "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                         "torch": torch.__version__, **versions},
+            "machine": {"platform": platform.platform(), "processor": platform.processor()
+                        or platform.machine(), "cpus": os.cpu_count(),
+                        "torch_threads": torch.get_num_threads()},
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "seconds": round(float(seconds), 1)}
 
 
 # --------------------------------------------------------------------------------------------

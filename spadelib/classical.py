@@ -29,11 +29,9 @@ Taught in Chapter 1 (``book/01_inverse_problems.ipynb``); Chapters 2, 5 and 6 sh
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import multiprocessing
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -42,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import checks
+from . import checkpoints, checks
 from .baselines import REGULARISERS, _complex, default_workers
 from .metrics import psnr, ssim
 from .physics.mri import from_torch_complex
@@ -275,30 +273,23 @@ def header_fields(preset: Preset | str | None = None) -> dict:
 def report_path(preset: Preset | str | None = None, directory=None) -> Path:
     """``shipped/baselines-<preset>.json`` of the repository (or of ``directory``)."""
     folder = (Path(directory) if directory is not None
-              else Path(__file__).resolve().parents[1] / "shipped")
+              else checkpoints.SHIPPED)
     return folder / f"baselines-{get_preset(preset).name}.json"
-
-
-def _versions() -> dict:
-    import sigpy  # optional heavy dependency (sigpy): its version goes into the header
-
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "sigpy": sigpy.__version__}
 
 
 def write_report(rates: dict, preset, command: str, data_version: int, seconds: float,
                  path=None) -> Path:
     """Write ``rates`` (:func:`baseline_report`) with a header: the command that made it, the
-    preset fields, the data version, the solver settings, versions, machine, date and time."""
+    preset fields, the data version, the solver settings, versions, machine, date and time
+    (:func:`spadelib.checkpoints.provenance`)."""
+    import sigpy  # optional heavy dependency (sigpy): its version goes into the header
+
     P = get_preset(preset)
+    made = checkpoints.provenance(command, seconds, sigpy=sigpy.__version__)
     header = {"format": FORMAT, "command": command, "preset": P.name,
               "fields": header_fields(P), "data_version": data_version,
               "solvers": SOLVERS, "tol": TOL, "max_iter": MAX_ITER, "grid": _grid(),
-              "versions": _versions(),
-              "machine": {"platform": platform.platform(), "processor": platform.processor()
-                          or platform.machine(), "cpus": os.cpu_count()},
-              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "seconds": round(float(seconds), 1)}
+              **{k: made[k] for k in ("versions", "machine", "date", "seconds")}}
     path = Path(path) if path is not None else report_path(P)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -5,7 +5,7 @@
     spade run table1 [--preset paper] [--executor local|ray] [--redo]   # resumable; Ctrl-C saves
     spade status [table1]                                      # done / failed / pending
     spade table 1 [--format text|md|csv|latex]                 # the paper's layout, ours above
-    spade pretrain deq [--devices 4] [--setting 0.125]         # one network, cached
+    spade pretrain deq [--devices 4] [--setting 0.125] [--ship]  # one network, cached
     spade data build                                           # the preset's data sets
     spade baselines                                            # converged, tuned TV / wavelet
     spade inputs                                               # real data / weights in use
@@ -110,6 +110,8 @@ def _cmd_pretrain(args) -> int:
         net = zoo.pretrained(args.network, P, device=args.device, retrain=args.retrain)
     print(f"{args.network} ({P.name}): ready in {time.perf_counter() - start:.0f} s; on the test "
           f"split: {evaluate(net, task.test_data(P))}")
+    if args.ship:
+        print(f"shipped with the repository as {zoo.ship(args.network, P)}")
     return 0
 
 
@@ -211,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("network", choices=NAMES)
     c.add_argument("--device", default=None)
     c.add_argument("--retrain", action="store_true", help="ignore a cached checkpoint")
+    c.add_argument("--ship", action="store_true",
+                   help="also write it to shipped/models/ (committed with the repository; the "
+                        "header records this command, the versions and the machine)")
     c.add_argument("--setting", type=float, default=None,
                    help="the sampling rate (MRI: 0.167, 0.125, 0.1) or SR scale (2, 3, 4) to "
                         "pre-train at (default: the preset's)")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from . import __version__ as SPADELIB_VERSION
 from . import checkpoints, checks, inputs
 from .checkpoints import CheckpointError
 from .data.common import SampleSet
@@ -29,12 +30,14 @@ from .models import NETWORKS, NetworkSpec, spec
 from .models.base import weights_mismatch
 from .models.usrnet_official import load_usrnet_official
 from .presets import PRESETS, Preset, get_preset, require_cli
+
 from .tasks import KEYED_IF_CHANGED, Task, depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
            "training_data", "fit_config", "pretraining_phases", "save_checkpoint",
-           "load_checkpoint", "pretrained", "load_usrnet_official"]
+           "load_checkpoint", "pretrained", "load_usrnet_official", "shipped_path", "ship",
+           "ship_command"]
 
 KIND = "pretrained"
 
@@ -61,6 +64,27 @@ def _header(s: NetworkSpec, task: Task, P: Preset) -> dict:
 def _path(s: NetworkSpec, task: Task, P: Preset) -> Path:
     return checkpoints.cache_dir() / (f"model-{s.name}-{P.name}-"
                                       f"{checkpoints.config_key(_header(s, task, P))}.pt")
+
+
+def _shipped(s: NetworkSpec, task: Task, P: Preset) -> Path:
+    return checkpoints.SHIPPED / "models" / _path(s, task, P).name
+
+
+def _load_shipped(s: NetworkSpec, task: Task, P: Preset, header: dict):
+    """The network shipped with the repository for ``P``, or ``None`` (no such file, or a file
+    that does not fit: then a warning says why and the caller trains)."""
+    path = _shipped(s, task, P)
+    if not path.exists():
+        return None
+    try:
+        stored, payload = checkpoints.read(path, KIND, **header)
+        net = _network_from(stored, payload, path)
+    except CheckpointError as err:
+        warnings.warn(f"the shipped weights cannot be used ({err}); training {s.name} instead",
+                      stacklevel=3)
+        return None
+    net.made_by = stored.get("made_by")
+    return net
 
 
 def _pretrain_command(s: NetworkSpec, task: Task, P: Preset) -> str:
@@ -332,9 +356,14 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
         hit = checkpoints.load_cached(path, KIND, **header)
         if hit is not None:
             try:
-                return _network_from(*hit, path).to(device).eval()
+                net = _network_from(*hit, path)
+                net.made_by = hit[0].get("made_by")
+                return net.to(device).eval()
             except CheckpointError as err:
                 checkpoints.move_aside(path, str(err).replace(f"{path} ", ""))
+        net = _load_shipped(s, task, P, header)
+        if net is not None:
+            return net.to(device).eval()
     require_cli(P, f"pre-training {s.name}", _pretrain_command(s, task, P))
     hook = _phases(s, P)
     torch.manual_seed(P.seed)
@@ -346,5 +375,46 @@ def pretrained(name: str, preset: Preset | str | None = None, *, retrain: bool =
     if hasattr(net, "unrolled_steps"):
         net.unrolled_steps = None        # a warm-up that filled the budget ends here too
     checkpoints.write(path, KIND, _payload(net, history), header)
-    net.history = history
+    net.history, net.made_by = history, None
     return net.eval()
+
+
+def shipped_path(name: str, preset: Preset | str | None = None) -> Path:
+    """Where the repository ships the pre-trained ``name`` of ``preset``:
+    ``shipped/models/`` and the cache's file name (:func:`checkpoint_path`).
+    :func:`pretrained` loads it when the cache has no such network.
+
+    Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
+    """
+    s = spec(name)
+    return _shipped(s, task_of(s), _preset(preset))
+
+
+def ship_command(name: str, preset: Preset | str | None = None) -> str:
+    """The command that makes the shipped weights of ``name`` (``spade pretrain NAME --preset
+    P --ship``)."""
+    s = spec(name)
+    return _pretrain_command(s, task_of(s), _preset(preset)) + " --ship"
+
+
+def ship(name: str, preset: Preset | str | None = None, *, command: str | None = None) -> Path:
+    """Copy the cached pre-trained ``name`` of ``preset`` to :func:`shipped_path`, its header
+    extended by ``made_by``: the command, the versions, the machine, the date and the seconds
+    its pre-training took (:func:`spadelib.checkpoints.provenance`).
+
+    Raises:
+        FileNotFoundError: the cache holds no such network (pre-train it first).
+    """
+    s, P = spec(name), _preset(preset)
+    task = task_of(s)
+    path, header = _path(s, task, P), _header(s, task, P)
+    if not path.exists():
+        raise FileNotFoundError(f"no pre-trained {s.name} ({P.name}) in the cache at {path}; "
+                                f"run `{_pretrain_command(s, task, P)}` first")
+    stored, payload = checkpoints.read(path, KIND, **header)
+    history = payload.get("history") or {}
+    seconds = (history.get("seconds") or [float("nan")])[-1]
+    made = checkpoints.provenance(command or _pretrain_command(s, task, P) + " --ship", seconds,
+                                  spadelib=SPADELIB_VERSION)
+    stored = {k: v for k, v in stored.items() if k != "kind"}
+    return checkpoints.write(_shipped(s, task, P), KIND, payload, {**stored, "made_by": made})
