@@ -12,10 +12,7 @@ Chapter 1 (``book/01_inverse_problems.ipynb``).
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
@@ -24,6 +21,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .physics.mri import from_torch_complex, zero_filled  # noqa: F401  (re-exported)
 from .physics.sr import bicubic_upsample  # noqa: F401  (re-exported: the SR baseline)
+from .workers import pool_size, process_pool
 
 __all__ = ["zero_filled", "mri_zero_filled", "mri_regularised", "default_workers",
            "bicubic_upsample"]
@@ -117,15 +115,14 @@ def mri_regularised(batch, regulariser: str = "tv", lamda: float | None = None,
     masks = batch.measured.detach().cpu().double().numpy()[..., 0]     # (B, 1, 1, W)
     jobs = [(regulariser, y, s, m, float(lamda), max_iter) for y, s, m in zip(ys, maps, masks)]
     bar = tqdm(total=len(jobs), disable=not progress, desc=f"{regulariser} reconstruction")
-    workers = min(workers, len(jobs))
-    if workers <= 1 or not sys.platform.startswith("linux"):     # fork is safe on Linux only
+    workers = pool_size(workers, len(jobs))
+    if workers <= 1:
         out = []
         for job in jobs:
             out.append(_solve_one(*job))
             bar.update()
     else:
-        # fork: the workers inherit sigpy and the data; they touch no torch thread pool
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+        with process_pool(workers) as ex:
             futures = [ex.submit(_solve_one, *job) for job in jobs]
             out = []
             for f in futures:

@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +42,7 @@ from .baselines import REGULARISERS, _complex, default_workers
 from .metrics import psnr, ssim
 from .physics.mri import from_torch_complex
 from .presets import Preset, get_preset
+from .workers import pool_size, process_pool
 
 __all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "baseline_report",
            "report_path", "write_report", "load_report", "finished_rates", "ReportError",
@@ -187,11 +185,11 @@ def solve(batch, regulariser: str, lamda: float, *, tol: float = TOL,
     parts = [slice(i, min(i + CHUNK, n)) for i in range(0, n, CHUNK)]
     jobs = [(regulariser, ys[p], maps[p], masks[p], float(lamda), tol, max_iter,
              None if x0 is None else x0[p]) for p in parts]
-    if min(workers, len(jobs)) <= 1 or not sys.platform.startswith("linux"):
+    workers = pool_size(workers, len(jobs))
+    if workers <= 1:
         out = [_solve_chunk(*job) for job in jobs]
     else:
-        ctx = multiprocessing.get_context("fork")       # the workers touch no torch thread pool
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as ex:
+        with process_pool(workers) as ex:
             out = [f.result() for f in [ex.submit(_solve_chunk, *job) for job in jobs]]
     x = np.concatenate([o[0] for o in out])
     recon = from_torch_complex(torch.from_numpy(x)).float()

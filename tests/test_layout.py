@@ -42,7 +42,7 @@ LAYERS = [
     ["inputs", "models", "evaluation", "classical"],
     ["data", "baselines", "timing"],                          # timing: the one protocol
     ["checkpoints", "metrics", "physics", "kernels", "reinit", "spadelib"],
-    ["checks", "presets", "transforms", "widgets", "prose", "prose_check"],
+    ["checks", "presets", "transforms", "widgets", "prose", "prose_check", "workers"],
 ]
 MAX_FUNCTION_IMPORTS = 30
 

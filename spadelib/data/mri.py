@@ -32,9 +32,6 @@ Layouts (per sample; a batch adds a leading axis): ``kspace`` and ``coil_maps`` 
 from __future__ import annotations
 
 import functools
-import multiprocessing as mp
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -48,6 +45,7 @@ from ..physics.masks import cartesian_mask, mask_spec
 from ..physics.mri import MultiCoilMRI
 from ..presets import Preset, get_preset
 from .common import SampleSet, batch_like
+from ..workers import pool_size, process_pool
 
 SPLITS = ("train", "val", "test")
 DATA_VERSION = 2  # bump when the synthesis changes, so caches are rebuilt
@@ -329,10 +327,11 @@ def _subject_ids(split: str, preset: Preset) -> range:
     return range(start, start + dict(zip(SPLITS, preset.mri_subjects))[split])
 
 
-def _subject_rows(sid: int, preset: Preset) -> list[tuple]:
-    """Every slice of subject ``sid``: ``(k-space, ESPIRiT maps, target, sid, z)``. A subject
-    draws from its own seeded generator, so subjects can be built in any order, anywhere."""
-    subject = _draw_subject(preset.seed * 100_003 + sid, preset.mri_slices_per_subject)
+def _subject_rows(sid: int, preset: Preset, n_slices: int) -> list[tuple]:
+    """``n_slices`` slices of subject ``sid``: ``(k-space, ESPIRiT maps, target, sid, z)``. A
+    subject draws from its own seeded generator, so subjects can be built in any order,
+    anywhere."""
+    subject = _draw_subject(preset.seed * 100_003 + sid, n_slices)
     rng = np.random.default_rng(subject.seed + 7)
     rows = []
     for z in subject.slices:
@@ -343,17 +342,18 @@ def _subject_rows(sid: int, preset: Preset) -> list[tuple]:
     return rows
 
 
-def _map_subjects(ids: list[int], preset: Preset, workers: int | None):
+def _map_subjects(ids: list[int], preset: Preset, n_slices: int, workers: int | None):
     """The rows of each subject, in order: in this process, or spread over ``workers``
     processes (ESPIRiT dominates the cost and each subject is independent)."""
-    workers = min(os.cpu_count() or 1, len(ids)) if workers is None else \
+    if workers is not None:
         checks.positive_int(workers, "workers")
-    if workers <= 1 or len(ids) <= 1:
+    workers = pool_size(workers, len(ids))
+    if workers <= 1:
         for sid in ids:
-            yield _subject_rows(sid, preset)
+            yield _subject_rows(sid, preset, n_slices)
         return
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-        yield from pool.map(_subject_rows, ids, [preset] * len(ids))
+    with process_pool(workers) as pool:
+        yield from pool.map(_subject_rows, ids, [preset] * len(ids), [n_slices] * len(ids))
 
 
 def build_synthetic(split: str, preset: Preset | str | None = None, progress: bool = True,
@@ -369,17 +369,18 @@ def build_synthetic(split: str, preset: Preset | str | None = None, progress: bo
     """
     _check_split(split)
     preset = get_preset(preset)
+    n_slices = preset.slices_per_subject(split)
     config = {"version": DATA_VERSION, "split": split, "seed": preset.seed,
               "size": preset.mri_size, "coils": preset.mri_coils,
-              "subjects": preset.mri_subjects, "slices": preset.mri_slices_per_subject,
+              "subjects": preset.mri_subjects, "slices": n_slices,
               "noise": preset.mri_noise, "calib": preset.espirit_calib}
 
     def build() -> dict:
         out = ([], [], [], [], [])
         ids = list(_subject_ids(split, preset))
-        bar = tqdm(total=len(ids) * preset.mri_slices_per_subject, disable=not progress,
+        bar = tqdm(total=len(ids) * n_slices, disable=not progress,
                    desc=f"synthetic MRI {split} ({preset.name})", unit="slice")
-        for rows in _map_subjects(ids, preset, workers):
+        for rows in _map_subjects(ids, preset, n_slices, workers):
             for row in rows:
                 for lst, v in zip(out, row):
                     lst.append(v)
