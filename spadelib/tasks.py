@@ -32,7 +32,7 @@ from .presets import PRESETS, Preset, get_preset
 from .timing import fix_iterations
 
 __all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "KEYED_IF_CHANGED", "task_of",
-           "depends_on", "preset_from", "timed_network"]
+           "depends_on", "changed_only", "preset_from", "timed_network"]
 
 #: preset fields the pre-training of every network depends on (its name, seed and budget)
 PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
@@ -42,7 +42,8 @@ PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
 #: and :func:`preset_from` reads a missing one as that value. So the networks cached before a
 #: field existed (the quick preset's) keep their keys, and a network that uses another value
 #: (the paper preset's DEQ: forward iteration, alpha = 1) gets a key of its own.
-KEYED_IF_CHANGED: dict = {"deq_solver": "anderson", "deq_alpha": 0.5}
+KEYED_IF_CHANGED: dict = {"deq_solver": "anderson", "deq_alpha": 0.5,
+                           "mri_train_slices_per_subject": None}
 
 
 @dataclass(frozen=True)
@@ -260,8 +261,9 @@ class _SRTask(Task):
 
 
 MRI = _MRITask("mri", "compressed-sensing MRI", MRIMeasurement, MRISample,
-               ("mri_size", "mri_coils", "mri_subjects", "mri_slices_per_subject", "mri_noise",
-                "mri_rate", "espirit_calib", "train_lr"),
+               ("mri_size", "mri_coils", "mri_subjects", "mri_slices_per_subject",
+                "mri_train_slices_per_subject", "mri_noise", "mri_rate", "espirit_calib",
+                "train_lr"),
                setting="mri_rate", settings=(0.167, 0.125, 0.10))
 SR = _SRTask("sr", "super-resolution", SRMeasurement, SRSample,
              ("sr_size", "sr_scale", "sr_noise", "sr_crops_per_image", "sr_train_lr"),
@@ -304,12 +306,19 @@ def depends_on(network: str | NetworkSpec, preset: Preset | str | None = None) -
             if f not in KEYED_IF_CHANGED or getattr(P, f) != KEYED_IF_CHANGED[f]}
 
 
+def changed_only(network: str | NetworkSpec) -> set[str]:
+    """The fields of :data:`KEYED_IF_CHANGED` that ``network`` (or its task) depends on: a
+    header lists them only where their value is not the old one."""
+    s = spec(network)
+    return set(KEYED_IF_CHANGED) & set(s.fields + TASKS[s.task].fields)
+
+
 def preset_from(settings: dict, network: str | NetworkSpec | None = None) -> Preset:
     """A :class:`~spadelib.presets.Preset` holding ``settings`` (as :func:`depends_on` gives
     them, possibly read back from a file: lists become tuples). Fields they lack take the
     values of the preset named ``settings["name"]`` when there is one, else the defaults;
-    with ``network`` given, a field of :data:`KEYED_IF_CHANGED` among the network's own that
-    they lack takes its old value instead (:func:`depends_on` left it out for being that
+    with ``network`` given, a field of :data:`KEYED_IF_CHANGED` among the network's (or its
+    task's) own that they lack takes its old value instead (:func:`depends_on` left it out for being that
     value).
 
     Taught in Chapter 2 (``book/02_mbdl_networks.ipynb``).
@@ -323,8 +332,7 @@ def preset_from(settings: dict, network: str | NetworkSpec | None = None) -> Pre
     unknown = sorted(set(settings) - known)
     if unknown:
         raise ValueError(f"settings name fields no preset has: {', '.join(unknown)}")
-    old = {} if network is None else {f: v for f, v in KEYED_IF_CHANGED.items()
-                                      if f in spec(network).fields}
+    old = {} if network is None else {f: KEYED_IF_CHANGED[f] for f in changed_only(network)}
     values = {**old, **{k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}}
     base = PRESETS.get(values["name"])
     return base.replace(**values) if base is not None else Preset(**values)

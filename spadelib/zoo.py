@@ -31,7 +31,7 @@ from .models.base import weights_mismatch
 from .models.usrnet_official import load_usrnet_official
 from .presets import PRESETS, Preset, get_preset, require_cli
 
-from .tasks import KEYED_IF_CHANGED, Task, depends_on, preset_from, task_of
+from .tasks import Task, changed_only, depends_on, preset_from, task_of
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
@@ -126,7 +126,7 @@ def _network_from(header: dict, payload: dict, path: Path) -> torch.nn.Module:
     stored = header["network"]
     settings = header.get("depends_on")
     wanted = set(depends_on(NETWORKS[stored], get_preset("quick")))
-    optional = set(KEYED_IF_CHANGED) & set(NETWORKS[stored].fields)   # listed if changed
+    optional = changed_only(stored)                                   # listed if changed
     if not isinstance(settings, dict) or set(settings) - optional != wanted - optional:
         got = sorted(settings) if isinstance(settings, dict) else settings
         raise CheckpointError(f"{path} records the settings {got}, but a {stored!r} network "

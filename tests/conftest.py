@@ -19,7 +19,8 @@ if os.environ.get("SPADE_TEST_THREADS"):
 def tiny_preset():
     """A preset far smaller than quick, for tests that build data."""
     return get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(2, 1, 1),
-                                       mri_slices_per_subject=2, espirit_calib=12)
+                                       mri_slices_per_subject=2, espirit_calib=12,
+                                       mri_train_slices_per_subject=None)
 
 
 @pytest.fixture
@@ -34,6 +35,7 @@ def P():
     """A tiny fine-tuning preset: one-cascade VarNet, one epoch at a high rate."""
     return get_preset("quick").replace(
         mri_size=(32, 32), mri_subjects=(2, 1, 1), mri_slices_per_subject=2, espirit_calib=12,
+        mri_train_slices_per_subject=None,
         varnet_cascades=1, varnet_chans=4, varnet_pools=1, train_batch=2,
         finetune_epochs=1, finetune_lr=1e-3)
 

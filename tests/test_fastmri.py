@@ -96,7 +96,8 @@ def write_file(path, slices, coils, height, width, acquisition="AXT2", protocol=
 @pytest.fixture(scope="module")
 def P():
     return get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(3, 1, 1),
-                                       mri_slices_per_subject=2, espirit_calib=12)
+                                       mri_slices_per_subject=2, espirit_calib=12,
+                                       mri_train_slices_per_subject=None)
 
 
 @pytest.fixture(scope="module")
@@ -460,3 +461,17 @@ def test_slice_kspace_crops_readout_oversampling_and_odd_widths():
         fastmri_slice_kspace(k, (48, 48))
     with pytest.raises(ValueError, match="expected one complex multi-coil slice"):
         fastmri_slice_kspace(np.abs(k), (32, 32))
+
+
+def test_training_volumes_give_up_to_the_train_slice_count(folder, P):
+    """``mri_train_slices_per_subject`` is an upper bound for real volumes: a training file
+    gives its usable central slices, up to that count; validation and test files are those of
+    the preset without it."""
+    more = fastmri_files(folder, P.replace(mri_train_slices_per_subject=4))
+    base = fastmri_files(folder, P)
+    assert [f.taken for f in more["val"]] == [f.taken for f in base["val"]]
+    assert [f.taken for f in more["test"]] == [f.taken for f in base["test"]]
+    for f in more["train"]:                    # FILES' train volumes hold 8, 6 and 8 slices
+        usable = f.slices - 4                  # two edge slices at each end
+        assert len(f.taken) == min(4, usable) and f.taken[0] >= 2 and f.taken[-1] < f.slices - 2
+    assert [len(f.taken) for f in more["train"]] == [4, 2, 4]

@@ -73,7 +73,8 @@ def test_fastmri_folder_feeds_the_mri_task_and_its_networks(tmp_path, monkeypatc
     from spadelib.presets import get_preset
 
     P = get_preset("quick").replace(mri_size=(32, 32), mri_coils=4, mri_subjects=(3, 1, 1),
-                                    mri_slices_per_subject=2, espirit_calib=12)
+                                    mri_slices_per_subject=2, espirit_calib=12,
+                                    mri_train_slices_per_subject=None)
     folder = tmp_path / "multicoil_val"
     folder.mkdir()
     for i, (s, c, h, w, acq, protocol) in enumerate(FILES):

@@ -10,7 +10,7 @@ import yaml
 from spadelib import get_preset, zoo
 from spadelib.metrics import count_parameters
 from spadelib.models import NAMES, build
-from spadelib.tasks import KEYED_IF_CHANGED, depends_on, preset_from
+from spadelib.tasks import KEYED_IF_CHANGED, changed_only, depends_on, preset_from
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,8 +73,13 @@ def test_the_paper_preset_takes_the_papers_stated_values():
 
 
 def test_changed_only_fields_key_the_paper_deq_and_read_back():
-    assert KEYED_IF_CHANGED == {"deq_solver": "anderson", "deq_alpha": 0.5}
+    assert KEYED_IF_CHANGED == {"deq_solver": "anderson", "deq_alpha": 0.5,
+                                "mri_train_slices_per_subject": None}
+    assert changed_only("deq") == set(KEYED_IF_CHANGED)
+    assert changed_only("varnet") == {"mri_train_slices_per_subject"}
+    assert changed_only("usrnet") == set()
     paper = depends_on("deq", "paper")
+    assert "mri_train_slices_per_subject" not in paper             # None: the old value
     assert (paper["deq_solver"], paper["deq_alpha"]) == ("forward", 1.0)
     assert "deq_solver" not in depends_on("deq", "quick")
     assert "deq_solver" not in depends_on("varnet", "paper")      # not a VarNet setting

@@ -42,7 +42,10 @@ def test_a_preset_object_passes_through_and_describes_itself():
     p = get_preset("quick").replace(mri_size=(32, 32))
     assert get_preset(p) is p
     assert "MRI 32x32" in p.describe() and "x4" in p.describe()
-    assert sum(p.mri_split_sizes.values()) == sum(p.mri_subjects) * p.mri_slices_per_subject
+    n_train, n_val, n_test = p.mri_subjects
+    assert p.mri_split_sizes == {"train": n_train * p.mri_train_slices_per_subject,
+                                 "val": n_val * p.mri_slices_per_subject,
+                                 "test": n_test * p.mri_slices_per_subject}
 
 
 def test_every_field_is_documented():

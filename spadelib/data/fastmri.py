@@ -5,7 +5,8 @@ Each file is one subject. The paper uses the T2-weighted (``AXT2``) brains only,
 only those files count; the contrast comes from the file's ``acquisition`` attribute or, where
 that is missing, from the protocol name in its ``ismrmrd_header`` XML. Files are sorted by name
 and split into train / val / test by subject. From each volume we take the central
-``preset.mri_slices_per_subject`` slices, never one of the :data:`EDGE_SLICES` first or last
+``preset.mri_slices_per_subject`` slices (training volumes up to
+``preset.mri_train_slices_per_subject``), never one of the :data:`EDGE_SLICES` first or last
 (the volume's ends hold little brain), and per slice:
 
 1. drop the readout oversampling and bring k-space to ``preset.mri_size``
@@ -25,6 +26,7 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,7 +310,13 @@ def fastmri_files(folder: str | Path, preset: Preset | str | None = None,
         raise ValueError(f"no .h5 files in {folder}: expected fastMRI multi-coil brain files")
     files = _select(folder, [_scan_or_note(p) for p in paths], wanted, preset)
     edges = np.cumsum([0] + _split_counts(len(files), preset))
-    return {s: files[edges[i]:edges[i + 1]] for i, s in enumerate(SPLITS)}
+    splits = {s: files[edges[i]:edges[i + 1]] for i, s in enumerate(SPLITS)}
+    more = preset.slices_per_subject("train")
+    if more > preset.mri_slices_per_subject:     # training volumes: up to `more` central slices
+        splits["train"] = [f if f.error is not None else dataclasses.replace(
+            f, taken=_central_slices(f, min(more, f.slices - 2 * EDGE_SLICES)))
+            for f in splits["train"]]
+    return splits
 
 
 def fastmri_dataset(folder: str | Path, split: str, preset: Preset | str | None = None,
@@ -389,7 +397,7 @@ def fastmri_dataset(folder: str | Path, split: str, preset: Preset | str | None 
               "files": [(f.path.name, f.path.stat().st_size, int(f.path.stat().st_mtime))
                         for f in chosen],
               "size": preset.mri_size, "coils": preset.mri_coils, "edge": EDGE_SLICES,
-              "slices": preset.mri_slices_per_subject, "calib": preset.espirit_calib}
+              "slices": preset.slices_per_subject(split), "calib": preset.espirit_calib}
 
     def build() -> dict:
         out = ([], [], [], [], [])
