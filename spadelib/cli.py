@@ -8,6 +8,7 @@
     spade pretrain deq [--devices 4] [--setting 0.125] [--ship]  # one network, cached
     spade data build                                           # the preset's data sets
     spade baselines                                            # converged, tuned TV / wavelet
+    spade finetune-budget [--networks varnet]                  # gap against fine-tuning steps
     spade inputs                                               # real data / weights in use
     spade bench pruning                                        # latency against the ratio
     spade bench steps --preset paper                           # seconds per step, paper size
@@ -32,6 +33,7 @@ from typing import Sequence
 from . import bench, classical, inputs, zoo
 from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
+from .experiments import budget
 from .experiments.grid import GRIDS, cells
 from .experiments.runner import EXECUTORS, pending, run_grid
 from .experiments.store import ResultStore, store_path
@@ -159,6 +161,25 @@ def _cmd_baselines(args) -> int:
     return 0
 
 
+def _cmd_finetune_budget(args) -> int:
+    P = _preset(args)
+    path = Path(args.out) if args.out else budget.budget_path(P)
+    report = budget.budget_report(P, args.networks, args.ratios, steps=args.steps, lr=args.lr,
+                                  log=lambda line: print(f"  {line}", flush=True))
+    try:                                 # keep the rows of the networks this run did not redo
+        old = budget.load_budget_report(P, path)
+    except budget.BudgetReportError:
+        old = None
+    same = old is not None and all(old[k] == report[k] for k in ("steps", "lr", "ratios"))
+    rows = {**(old["rows"] if same else {}), **report["rows"]}
+    report["rows"] = {n: rows[n] for n in budget.BUDGET_NETWORKS if n in rows}
+    seconds = sum(r["seconds"] for row in report["rows"].values() for r in row["ratios"].values())
+    command = f"spade finetune-budget --preset {P.name} --steps {args.steps} --lr {args.lr:g}"
+    budget.write_budget_report(report, P, command, seconds, path=path)
+    print(f"fine-tuning budget ({P.name}): {path} holds {', '.join(report['rows'])}")
+    return 0
+
+
 def _cmd_inputs(args) -> int:
     print(inputs.describe())
     print(f"results of preset {_preset(args).name} go to {store_path(_preset(args))}")
@@ -231,6 +252,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--rates", type=float, nargs="+", default=None,
                    help="sampling rates (default: 0.167 0.125 0.1)")
     c.add_argument("--workers", type=int, default=None, help="solver processes (default: cores)")
+    c.add_argument("--out", default=None, help="another path for the report")
+    c = command("finetune-budget", "supervised fine-tuning of the pruned MRI networks for a "
+                "larger budget, the validation PSNR after every epoch; writes "
+                "shipped/finetune-budget-PRESET.json", _cmd_finetune_budget)
+    c.add_argument("--networks", nargs="+", choices=budget.BUDGET_NETWORKS,
+                   default=list(budget.BUDGET_NETWORKS))
+    c.add_argument("--ratios", type=float, nargs="+", default=list(budget.BUDGET_RATIOS))
+    c.add_argument("--steps", type=int, default=1600, help="optimiser steps (default 1600)")
+    c.add_argument("--lr", type=float, default=1e-3, help="Adam's rate (default 1e-3)")
     c.add_argument("--out", default=None, help="another path for the report")
     command("inputs", "which real inputs (fastMRI, official USRNet, kernels, CBSD68) are in use,"
             " from the SPADE_* environment variables", _cmd_inputs)

@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["regime_points", "residual_traces"]
+__all__ = ["regime_points", "residual_traces", "budget_curves"]
 
 
 def regime_points(results: Mapping[str, Mapping[str, Any]], tags: Sequence[str],
@@ -93,4 +93,45 @@ def residual_traces(traces: Mapping[str, Sequence[Sequence[float]]], tol: float 
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("relative residual $\\|T(x_k) - x_k\\| / \\|x_k\\|$")
     axes[0][0].legend(fontsize=8)
+    return fig
+
+
+def budget_curves(rows, book_steps: int | None = None, titles: Mapping[str, str] | None = None):
+    """The validation PSNR gap of each pruned network to the unpruned one against supervised
+    fine-tuning steps (0: pruned, not fine-tuned), one panel per channel ratio, the margin the
+    ratio is checked against as a dashed line and, where given, the grid's own budget as a
+    dotted one.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Args:
+        rows: :func:`spadelib.experiments.budget.budget_rows`.
+        book_steps: the fine-tuning steps of the book's grid, or ``None``.
+        titles: readable network names.
+
+    Returns:
+        The figure.
+    """
+    titles = dict(titles or {})
+    ratios = sorted({r["ratio"] for r in rows})
+    fig, axes = plt.subplots(1, len(ratios), figsize=(5.2 * len(ratios), 3.4),
+                             layout="constrained", squeeze=False, sharey=True)
+    for ax, ratio in zip(axes[0], ratios):
+        margin = None
+        for r in (r for r in rows if r["ratio"] == ratio):
+            per_epoch = r["steps"] / len(r["val_gaps"])
+            x = per_epoch * np.arange(len(r["val_gaps"]) + 1)
+            ax.plot(x, [r["val_gap_pruned"], *r["val_gaps"]], marker="o", ms=3,
+                    label=f"{titles.get(r['network'], r['network'])} "
+                          f"({100 * r['removed']:.0f} % removed)")
+            margin = r["margin"]
+        if margin is not None:
+            ax.axhline(-margin, color="k", ls="--", lw=1, label=f"-{margin:g} dB")
+        if book_steps is not None:
+            ax.axvline(book_steps, color="0.5", ls=":", lw=1, label="the grid's budget")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set(title=f"channel ratio {ratio:g}", xlabel="supervised fine-tuning steps",
+               xscale="symlog", xlim=(0, None))
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("validation PSNR - unpruned (dB)")
     return fig

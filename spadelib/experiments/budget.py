@@ -1,0 +1,187 @@
+"""How much supervised fine-tuning a pruned network needs: the fine-tuning-budget report.
+
+The book's grid fine-tunes every pruned network for the same small budget in every regime
+(``quick``: ``finetune_epochs`` over the test measurements, 80 steps), which is what a notebook
+on a CPU can afford; the paper's margins (35 % fewer parameters within 0.77 dB, 65 % within
+1.13-1.62 dB of the unpruned network) come from far longer fine-tuning. :func:`budget_report`
+measures the difference it makes: it prunes each pre-trained network at ``ratios`` and
+fine-tunes it supervised on the training split for ``steps`` optimiser steps at ``lr``,
+recording the validation PSNR after every epoch (the unpruned network's too) and, for the
+epoch kept (best on validation), the test PSNR of every test image beside the unpruned
+network's, so that a chapter can put a paired interval on the remaining gap.
+
+Every fine-tuning run is cached and resumable (:func:`spadelib.finetune.finetune`). The report
+ships with the repository (``shipped/finetune-budget-<preset>.json``, written by ``spade
+finetune-budget --preset NAME``), its header recording the command, the networks' checkpoint
+files, versions, machine, date and seconds: a chapter reads it instead of spending the CPU
+time (:func:`load_budget_report` checks it was made for the preset's networks).
+
+Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from .. import checkpoints, checks, zoo
+from ..budgets import matched_epochs, steps_per_epoch
+from ..evaluation import evaluate
+from ..finetune import finetune
+from ..presets import Preset, get_preset
+from ..pruning import prune
+from ..tasks import task_of
+from ..training import default_device, validation_psnr
+from .intervals import decide, paired_interval
+
+__all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "budget_report", "budget_path",
+           "write_budget_report", "load_budget_report", "BudgetReportError", "MARGINS",
+           "budget_rows"]
+
+#: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
+#: 35 % and 65 %
+BUDGET_NETWORKS = ("varnet", "e2e-varnet", "deq")
+BUDGET_RATIOS = (0.2, 0.4)
+FORMAT = 1
+
+
+class BudgetReportError(RuntimeError):
+    """A fine-tuning-budget report that is missing, damaged or made for other networks."""
+
+
+def _networks_header(networks: Sequence[str], P: Preset) -> dict:
+    return {n: zoo.checkpoint_path(n, P).name for n in networks}
+
+
+def budget_report(preset: Preset | str | None = None,
+                  networks: Sequence[str] = BUDGET_NETWORKS,
+                  ratios: Sequence[float] = BUDGET_RATIOS, *, steps: int = 1600,
+                  lr: float = 1e-3, progress: bool = True, log=None) -> dict:
+    """The report's rows: per network, its unpruned validation and per-image test PSNR, and per
+    ratio the parameters removed, the validation PSNR before fine-tuning and after each epoch,
+    the steps per epoch and the kept epoch's per-image test PSNR.
+
+    Args:
+        preset: a preset or its name; default: the current one.
+        networks: MRI networks (their pre-trained weights: :func:`spadelib.zoo.pretrained`).
+        ratios: channel ratios to prune at.
+        steps: the fine-tuning budget in optimiser steps (rounded up to whole epochs).
+        lr: Adam's learning rate, held constant.
+        log: a callable taking one line of text per finished run, or ``None``.
+    """
+    P = get_preset(preset)
+    steps = checks.positive_int(steps, "steps")
+    device = default_device()
+    rows = {}
+    for name in networks:
+        task = task_of(name)
+        if task.name != "mri":
+            raise ValueError(f"the fine-tuning-budget report covers the MRI networks; "
+                             f"{name!r} is {task.title}")
+        net = zoo.pretrained(name, P, progress=progress, device=device)
+        train, val = zoo.training_data(name, P)
+        test = task.test_data(P)
+        per_epoch = steps_per_epoch(len(train), P.train_batch)
+        epochs = matched_epochs(steps, len(train), P.train_batch)
+        full = evaluate(net, test)
+        row = {"val_unpruned": validation_psnr(net, val, P.train_batch, device),
+               "test_unpruned": full.psnr_per_sample, "params": full.params,
+               "steps_per_epoch": per_epoch, "epochs": epochs, "ratios": {}}
+        for r in ratios:
+            pruned, _ = prune(net, r)
+            tuned, history = finetune(pruned, "supervised", data=train, val_data=val,
+                                      epochs=epochs, lr=lr, preset=P, device=device,
+                                      progress=progress)
+            out = evaluate(tuned, test)
+            row["ratios"][f"{r:g}"] = {
+                "params": out.params, "removed": 1 - out.params / full.params,
+                "val_pruned": validation_psnr(pruned, val, P.train_batch, device),
+                "val": list(history.val_psnr), "best_epoch": history.best_epoch,
+                "test": out.psnr_per_sample,
+                "seconds": (history.seconds or [0.0])[-1]}     # training time, cached or not
+            if log is not None:
+                log(f"{name} r={r:g}: test {out.psnr:.2f} dB against {full.psnr:.2f} unpruned "
+                    f"after {epochs * per_epoch} steps")
+        rows[name] = row
+    return {"steps": steps, "lr": lr, "ratios": [float(r) for r in ratios], "rows": rows}
+
+
+def budget_path(preset: Preset | str | None = None, directory=None) -> Path:
+    """``shipped/finetune-budget-<preset>.json`` of the repository (or of ``directory``)."""
+    folder = Path(directory) if directory is not None else checkpoints.SHIPPED
+    return folder / f"finetune-budget-{get_preset(preset).name}.json"
+
+
+def write_budget_report(report: dict, preset, command: str, seconds: float,
+                        path=None) -> Path:
+    """Write ``report`` (:func:`budget_report`) with its header: the command, the networks'
+    checkpoint files and :func:`spadelib.checkpoints.provenance`."""
+    P = get_preset(preset)
+    header = {"format": FORMAT, "preset": P.name,
+              "networks": _networks_header(report["rows"], P),
+              **checkpoints.provenance(command, seconds)}
+    path = Path(path) if path is not None else budget_path(P)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"header": header, **report}, indent=1) + "\n")
+    os.replace(tmp, path)                              # never a half-written report
+    return path
+
+
+def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
+    """The shipped report of ``preset``, checked to be made from the networks the preset
+    pre-trains today (their checkpoint files).
+
+    Raises:
+        BudgetReportError: no report, a damaged one, or one made from other networks (the
+            message gives the command that re-makes it).
+    """
+    P = get_preset(preset)
+    path = Path(path) if path is not None else budget_path(P)
+    again = f"spade finetune-budget --preset {P.name}"
+    if not path.exists():
+        raise BudgetReportError(f"no fine-tuning-budget report for the {P.name!r} preset at "
+                                f"{path}; make it with `{again}`")
+    try:
+        report = json.loads(path.read_text())
+        header, rows = report["header"], report["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise BudgetReportError(f"{path} is not a fine-tuning-budget report "
+                                f"({checks.reason(err)}); re-make it with `{again}`") from None
+    wanted = _networks_header(rows, P)
+    if header.get("format") != FORMAT or header.get("networks") != wanted:
+        raise BudgetReportError(f"{path} was made from other networks ({header.get('networks')}"
+                                f", today's: {wanted}); re-make it with `{again}`")
+    return report
+
+
+#: the paper's margins this report checks: at about 35 % fewer parameters supervised fine-tuning
+#: within 0.5 dB of the unpruned network, at about 65 % within 1.5 dB (its own gaps: 0.77 /
+#: 1.13 / 1.62 dB for the DEQ, VarNet and E2E-VarNet at 65 %)
+MARGINS = {0.2: 0.5, 0.4: 1.5}
+
+
+def budget_rows(report: dict, margins: dict | None = None) -> list[dict]:
+    """One row per network and ratio: parameters removed, the steps the run took, the PSNR gap
+    to the unpruned network on the test split with its paired 95 % interval over the test
+    images, the margin it is checked against and the verdict (:func:`~.intervals.decide`:
+    ``holds`` where the whole interval is within the margin, ``does not hold`` where none of it
+    is, else ``not resolved``), and the first step at which the validation gap came within the
+    margin (``None``: never)."""
+    margins = MARGINS if margins is None else margins
+    out = []
+    for name, row in report["rows"].items():
+        for key, cell in row["ratios"].items():
+            margin = margins.get(float(key))
+            gap = paired_interval(cell["test"], row["test_unpruned"])
+            val_gaps = [v - row["val_unpruned"] for v in cell["val"]]
+            reached = next((row["steps_per_epoch"] * (i + 1) for i, g in enumerate(val_gaps)
+                            if margin is not None and g >= -margin), None)
+            out.append({"network": name, "ratio": float(key), "removed": cell["removed"],
+                        "steps": row["epochs"] * row["steps_per_epoch"], "gap": gap,
+                        "margin": margin, "reached_at": reached,
+                        "verdict": None if margin is None else decide(gap, ">=", -margin),
+                        "val_gaps": val_gaps,
+                        "val_gap_pruned": cell["val_pruned"] - row["val_unpruned"]})
+    return out

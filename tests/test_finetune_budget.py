@@ -1,0 +1,114 @@
+"""The fine-tuning-budget report (spadelib.experiments.budget) and `spade finetune-budget`."""
+import json
+
+import numpy as np
+
+import pytest
+
+from spadelib.cli import main
+from spadelib.experiments import budget
+
+
+@pytest.fixture
+def tiny(tiny_varnet_preset):
+    return tiny_varnet_preset.replace(name="quick")
+
+
+def test_report_rows_and_round_trip(tiny, data_dir, tmp_path, monkeypatch):
+    report = budget.budget_report(tiny, ["varnet"], [0.4], steps=3, lr=1e-3, progress=False)
+    row = report["rows"]["varnet"]
+    n_train, n_test = tiny.mri_split_sizes["train"], tiny.mri_split_sizes["test"]
+    assert row["steps_per_epoch"] == n_train // tiny.train_batch
+    assert row["epochs"] * row["steps_per_epoch"] >= 3                     # whole epochs
+    cell = row["ratios"]["0.4"]
+    assert len(cell["val"]) == row["epochs"] and 1 <= cell["best_epoch"] <= row["epochs"]
+    assert len(cell["test"]) == len(row["test_unpruned"]) == n_test
+    assert 0 < cell["removed"] < 1 and cell["params"] < row["params"]
+    path = budget.write_budget_report(report, tiny, "spade finetune-budget", 1.0,
+                                      path=tmp_path / "r.json")
+    back = budget.load_budget_report(tiny, path)
+    assert back["rows"] == json.loads(json.dumps(report["rows"]))
+    assert back["header"]["networks"] == {"varnet": budget.zoo.checkpoint_path(
+        "varnet", tiny).name}
+    assert back["header"]["command"] == "spade finetune-budget"
+    with pytest.raises(budget.BudgetReportError, match="other networks"):
+        budget.load_budget_report(tiny.replace(varnet_epochs=3), path)   # another network
+    with pytest.raises(budget.BudgetReportError, match="spade finetune-budget --preset quick"):
+        budget.load_budget_report(tiny, tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(budget.BudgetReportError, match="not a fine-tuning-budget report"):
+        budget.load_budget_report(tiny, tmp_path / "bad.json")
+
+
+def test_only_mri_networks(tiny, data_dir):
+    with pytest.raises(ValueError, match="MRI networks"):
+        budget.budget_report(tiny, ["usrnet"], [0.4], steps=1, progress=False)
+
+
+def test_the_shipped_quick_report_matches_the_quick_networks():
+    """The report the book reads was made from today's quick networks, with every network and
+    ratio, by the package's own command."""
+    report = budget.load_budget_report("quick")
+    assert list(report["rows"]) == list(budget.BUDGET_NETWORKS)
+    assert report["header"]["command"].startswith("spade finetune-budget --preset quick")
+    for row in report["rows"].values():
+        assert list(row["ratios"]) == [f"{r:g}" for r in report["ratios"]]
+        for cell in row["ratios"].values():
+            assert len(cell["val"]) == row["epochs"]
+            assert len(cell["test"]) == len(row["test_unpruned"]) == 16
+
+
+def test_the_command_keeps_the_rows_of_networks_it_did_not_redo(tmp_path, monkeypatch, capsys):
+    def fake(P, networks, ratios, *, steps, lr, log=None, progress=True):
+        cell = {"val": [1.0], "test": [2.0], "seconds": 5.0}
+        return {"steps": steps, "lr": lr, "ratios": list(ratios),
+                "rows": {n: {"ratios": {f"{r:g}": cell for r in ratios}} for n in networks}}
+
+    monkeypatch.setattr(budget, "budget_report", fake)
+    out = tmp_path / "r.json"
+    assert main(["finetune-budget", "--preset", "quick", "--networks", "deq", "--out",
+                 str(out)]) == 0
+    assert main(["finetune-budget", "--preset", "quick", "--networks", "varnet", "--out",
+                 str(out)]) == 0
+    report = budget.load_budget_report("quick", out)
+    assert list(report["rows"]) == ["varnet", "deq"]          # the package's order
+    assert report["header"]["seconds"] == 4 * 5.0             # 2 networks x 2 ratios
+    assert main(["finetune-budget", "--preset", "quick", "--networks", "varnet", "--steps",
+                 "7", "--out", str(out)]) == 0                # another budget: a new report
+    assert list(budget.load_budget_report("quick", out)["rows"]) == ["varnet"]
+    assert "holds varnet" in capsys.readouterr().out
+
+
+def _fake_report():
+    rng = np.random.default_rng(0)
+    unpruned = list(30 + rng.normal(0, 1, 16))
+    rows = {}
+    for name, shift in (("varnet", 0.0), ("deq", 2.0)):
+        rows[name] = {"val_unpruned": 30.0, "test_unpruned": unpruned, "params": 1000,
+                      "steps_per_epoch": 10, "epochs": 3, "ratios": {
+                          "0.2": {"removed": 0.38, "val_pruned": 20.0, "val": [29.0, 29.6, 29.7],
+                                  "test": [u - 0.2 - shift for u in unpruned]},
+                          "0.4": {"removed": 0.66, "val_pruned": 15.0, "val": [27.0, 28.0, 28.2],
+                                  "test": [u - 1.0 + rng.normal(0, 2) for u in unpruned]}}}
+    return {"rows": rows}
+
+
+def test_rows_decide_each_margin_on_the_paired_interval():
+    rows = {(r["network"], r["ratio"]): r for r in budget.budget_rows(_fake_report())}
+    assert rows[("varnet", 0.2)]["verdict"] == "holds"            # -0.2 dB exactly, margin 0.5
+    assert rows[("deq", 0.2)]["verdict"] == "does not hold"       # -2.2 dB
+    assert rows[("varnet", 0.4)]["verdict"] == "not resolved"     # -1 dB +- noise of 2 dB
+    assert rows[("varnet", 0.2)]["gap"].estimate == pytest.approx(-0.2)
+    assert rows[("varnet", 0.2)]["reached_at"] == 20              # 29.6 >= 30 - 0.5, epoch 2
+    assert rows[("varnet", 0.4)]["reached_at"] is None            # at best 1.8 dB below
+    assert rows[("varnet", 0.2)]["val_gaps"][0] == -1.0 and rows[("varnet", 0.2)]["steps"] == 30
+
+
+def test_budget_curves_draw_every_run():
+    from spadelib.plotting import budget_curves
+
+    fig = budget_curves(budget.budget_rows(_fake_report()), book_steps=8)
+    assert len(fig.axes) == 2
+    lines = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]
+    assert len(lines) == 2 and list(lines[0].get_xdata()) == [0, 10, 20, 30]
+    assert list(lines[0].get_ydata()) == pytest.approx([-10.0, -1.0, -0.4, -0.3])
