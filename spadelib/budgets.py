@@ -9,11 +9,14 @@ Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import checks
 from .models import spec
 from .presets import Preset, get_preset
 
-__all__ = ["steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs"]
+__all__ = ["steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs",
+           "supervised_pairs"]
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -63,3 +66,18 @@ def scratch_epochs(network: str, preset: Preset | str | None, n: int,
         s = spec(network)
         steps = getattr(P, s.epochs_field) * steps_per_epoch(n_train, P.train_batch)
     return matched_epochs(steps, n, P.train_batch)
+
+
+def supervised_pairs(n_train: int, steps: int, batch_size: int, seed: int = 0) -> list[int]:
+    """Which pairs of a training split of ``n_train`` supervised fine-tuning learns from, for
+    ``steps`` optimiser steps: all of them (over :func:`matched_epochs` epochs) when one epoch
+    takes no more than ``steps``; otherwise one epoch over ``steps * batch_size`` pairs drawn
+    without replacement under ``seed`` (sorted), so that it takes exactly the steps of the
+    other regimes instead of a whole, longer epoch. (The quick preset's 640 training slices
+    make an epoch of 320 steps against the grid's 80.) Taught in Chapter 5
+    (``book/05_finetuning.ipynb``)."""
+    n_train = checks.positive_int(n_train, "n_train")
+    if steps_per_epoch(n_train, batch_size) <= steps:
+        return list(range(n_train))
+    take = checks.positive_int(steps, "steps") * batch_size
+    return sorted(int(i) for i in np.random.default_rng(seed).permutation(n_train)[:take])

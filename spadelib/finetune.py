@@ -53,7 +53,8 @@ from torch import nn
 from . import checkpoints, checks, splitting
 from .checkpoints import config_key, data_digest, state_digest
 from .data.common import SampleSet, has_ground_truth
-from .budgets import finetune_steps, matched_epochs, scratch_epochs, steps_per_epoch
+from .budgets import (finetune_steps, matched_epochs, scratch_epochs, steps_per_epoch,
+                      supervised_pairs)
 from .evaluation import reconstruct
 from .losses import (check_ei_options, check_measurements_only, ei_measurement, measured_loss,
                      rotate_maps_for, school_loss, self_supervised_loss, with_teacher_outputs)
@@ -64,6 +65,7 @@ from .transforms import ROTATIONS, check_rotations, draw_rotations, rotate
 
 __all__ = ["REGIMES", "Regime", "ROTATIONS", "finetune", "scratch_baseline", "reinitialise",
            "steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs",
+           "supervised_pairs",
            "school_loss", "self_supervised_loss", "ei_measurement", "draw_rotations", "rotate",
            "measured_loss", "teacher_outputs", "with_teacher_outputs"]
 

@@ -28,3 +28,18 @@ def test_the_field_keys_networks_only_where_set():
     # a quick network of 4 training slices per subject has another file than today's
     assert (zoo.checkpoint_path("varnet", quick.replace(mri_train_slices_per_subject=None))
             != zoo.checkpoint_path("varnet", quick))
+
+
+def test_supervised_fine_tuning_takes_the_grid_steps_on_a_larger_training_split():
+    from spadelib.finetune import finetune_steps, matched_epochs, supervised_pairs, steps_per_epoch
+
+    P = get_preset("quick")
+    steps = finetune_steps(P, P.mri_split_sizes["test"])                   # 80
+    pairs = supervised_pairs(P.mri_split_sizes["train"], steps, P.train_batch, P.seed)
+    assert len(pairs) == steps * P.train_batch and len(set(pairs)) == len(pairs)
+    assert pairs == sorted(pairs) and max(pairs) < P.mri_split_sizes["train"]
+    assert matched_epochs(steps, len(pairs), P.train_batch) * steps_per_epoch(
+        len(pairs), P.train_batch) == steps                                # exactly the steps
+    assert pairs == supervised_pairs(640, steps, 2, 0)                     # seeded
+    assert supervised_pairs(160, 80, 2) == list(range(160))                # one epoch fits
+    assert supervised_pairs(1160, 1000, 4) == list(range(1160))            # paper: 4 epochs

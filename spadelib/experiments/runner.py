@@ -60,8 +60,9 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
     fine-tuning (and its scratch baseline) learns from
     the whole training split, school and self-supervised from the test split's measurements
     only. Budgets: school and self-supervised take ``preset.finetune_epochs`` over the test
-    measurements, supervised fine-tuning the same number of steps over the training split
-    (:func:`spadelib.finetune.matched_epochs`), a scratch baseline ``preset.scratch_steps``
+    measurements, supervised fine-tuning the same number of steps over the training split (or
+    over as many of its pairs as those steps take, where one epoch of it is longer:
+    :func:`spadelib.finetune.supervised_pairs`), a scratch baseline ``preset.scratch_steps``
     steps or, in the paper preset, the network's whole pre-training budget
     (:func:`spadelib.finetune.scratch_epochs`). Every step is cached, so a chapter that shows
     a cell's reconstructions gets the very network its row was measured on.
@@ -87,9 +88,10 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
     kwargs = {"preset": P, "device": device, "progress": progress}
     train = task.training_data(P, progress)[0]
     if regime == "supervised":
-        kwargs["data"] = train
-        kwargs["epochs"] = finetune.matched_epochs(finetune.finetune_steps(P, len(test)),
-                                                   len(train), P.train_batch)
+        steps = finetune.finetune_steps(P, len(test))
+        pairs = finetune.supervised_pairs(len(train), steps, P.train_batch, P.seed)
+        kwargs["data"] = train if len(pairs) == len(train) else train.subset(pairs)
+        kwargs["epochs"] = finetune.matched_epochs(steps, len(pairs), P.train_batch)
     else:
         kwargs["data"] = test.measurements_only()
     if regime == "school":

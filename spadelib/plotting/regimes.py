@@ -131,7 +131,7 @@ def budget_curves(rows, book_steps: int | None = None, titles: Mapping[str, str]
             ax.axvline(book_steps, color="0.5", ls=":", lw=1, label="the grid's budget")
         ax.axhline(0, color="k", lw=0.5)
         ax.set(title=f"channel ratio {ratio:g}", xlabel="supervised fine-tuning steps",
-               xscale="symlog", xlim=(0, None))
+               xlim=(0, None))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("validation PSNR - unpruned (dB)")
     return fig
