@@ -18,21 +18,22 @@ ROOT = Path(__file__).resolve().parents[1]
 # exact values, the same on every machine. Adding a preset field must not retrain the quick
 # networks (deq_solver and deq_alpha are keyed only where they differ from quick's values). The
 # budgets were raised on 2026-12-06, when the quick networks began to ship
-# (shipped/models/, tests/test_shipped_models.py): these are the shipped files' keys.
+# (shipped/models/, tests/test_shipped_models.py), and the same day the MRI networks moved to
+# 16 slices per training subject: these are the shipped files' keys.
 _MRI = {"mri_size": (64, 64), "mri_coils": 4, "mri_subjects": (40, 4, 4),
-        "mri_slices_per_subject": 4, "mri_noise": 0.01, "mri_rate": 0.167,
+        "mri_slices_per_subject": 4, "mri_train_slices_per_subject": 16, "mri_noise": 0.01, "mri_rate": 0.167,
         "espirit_calib": 16, "train_lr": 0.003}
 _COMMON = {"name": "quick", "seed": 0, "train_batch": 2, "train_schedule": "cosine"}
 _VARNET = {"varnet_cascades": 4, "varnet_chans": 8, "varnet_pools": 2}
 QUICK_HEADERS = {
     "deq": {"network": "deq", "model_version": 1, "data_version": 2, "depends_on": {
         **_COMMON, **_MRI, "deq_blocks": 4, "deq_features": 32, "deq_max_iter": 20,
-        "deq_tol": 0.001, "deq_warmup": 0.8, "deq_warmup_steps": 3, "deq_epochs": 50}},
+        "deq_tol": 0.001, "deq_warmup": 0.8, "deq_warmup_steps": 3, "deq_epochs": 12}},
     "varnet": {"network": "varnet", "model_version": 1, "data_version": 2, "depends_on": {
-        **_COMMON, **_MRI, **_VARNET, "varnet_epochs": 80}},
+        **_COMMON, **_MRI, **_VARNET, "varnet_epochs": 30}},
     "e2e-varnet": {"network": "e2e-varnet", "model_version": 2, "data_version": 2,
                    "depends_on": {**_COMMON, **_MRI, **_VARNET, "sens_chans": 4,
-                                  "sens_pools": 2, "e2e_varnet_epochs": 70}},
+                                  "sens_pools": 2, "e2e_varnet_epochs": 25}},
     "usrnet": {"network": "usrnet", "model_version": 2, "data_version": 2, "depends_on": {
         **_COMMON, "sr_size": 96, "sr_scale": 4, "sr_noise": 0.01, "sr_crops_per_image": 48,
         "sr_train_lr": 0.001, "usrnet_channels": (16, 32, 64, 128), "usrnet_blocks": 1,
@@ -40,9 +41,9 @@ QUICK_HEADERS = {
 }
 # the file names hash the headers above (JSON of exact ints, strings and literal floats, no
 # data or weights), so they are the same on every machine: config_key of a literal dict
-QUICK_FILES = {"deq": "model-deq-quick-556061b2ef03.pt",
-               "varnet": "model-varnet-quick-90ee7276635a.pt",
-               "e2e-varnet": "model-e2e-varnet-quick-93a4dee8995a.pt",
+QUICK_FILES = {"deq": "model-deq-quick-2bff45e6e503.pt",
+               "varnet": "model-varnet-quick-e45db36d30b7.pt",
+               "e2e-varnet": "model-e2e-varnet-quick-fa80d54f5ed0.pt",
                "usrnet": "model-usrnet-quick-abedbb392274.pt"}
 
 
