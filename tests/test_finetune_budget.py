@@ -112,3 +112,30 @@ def test_budget_curves_draw_every_run():
     lines = [ln for ln in fig.axes[0].lines if ln.get_marker() == "o"]
     assert len(lines) == 2 and list(lines[0].get_xdata()) == [0, 10, 20, 30]
     assert list(lines[0].get_ydata()) == pytest.approx([-10.0, -1.0, -0.4, -0.3])
+
+
+def test_summary_words_follow_the_numbers():
+    from spadelib.prose_check import contradictions
+
+    rows = budget.budget_rows(_fake_report())
+    text = budget.budget_summary(rows, {"varnet": "VarNet", "deq": "the DEQ"})
+    assert text.startswith("After 30 steps of supervised fine-tuning: VarNet with 38 %")
+    assert "0.20 dB below the unpruned network" in text
+    assert "within 0.5 dB of it on the test images: holds (its validation gap came within it " \
+           "after 20 steps)" in text
+    assert "never came within it" in text
+    holds = sum(r["verdict"] == "holds" for r in rows)
+    assert holds >= 1 and text.endswith(f"{holds} of the 4 pruned networks are within the "
+                                        "paper's margin on the whole interval.")
+    assert not contradictions(text)
+
+
+def test_summary_explains_a_pruned_network_above_the_unpruned_one():
+    report = _fake_report()
+    cell = report["rows"]["deq"]["ratios"]["0.2"]
+    cell["test"] = [u + 1.0 for u in report["rows"]["deq"]["test_unpruned"]]
+    text = budget.budget_summary(budget.budget_rows(report), {"varnet": "VarNet", "deq": "DEQ"})
+    assert "1.00 dB above the unpruned network" in text
+    assert "(DEQ), the unpruned network had not finished training" in text
+    plain = budget.budget_summary(budget.budget_rows(_fake_report()), {})
+    assert "had not finished training" not in plain

@@ -33,11 +33,11 @@ from ..presets import Preset, get_preset
 from ..pruning import prune
 from ..tasks import task_of
 from ..training import default_device, validation_psnr
-from .intervals import decide, paired_interval
+from .intervals import HOLDS, decide, interval_comparison, paired_interval, side_of_zero
 
 __all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "budget_report", "budget_path",
            "write_budget_report", "load_budget_report", "BudgetReportError", "MARGINS",
-           "budget_rows"]
+           "budget_rows", "budget_summary"]
 
 #: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
 #: 35 % and 65 %
@@ -185,3 +185,37 @@ def budget_rows(report: dict, margins: dict | None = None) -> list[dict]:
                         "val_gaps": val_gaps,
                         "val_gap_pruned": cell["val_pruned"] - row["val_unpruned"]})
     return out
+
+
+def budget_summary(rows: list[dict], titles: dict | None = None) -> str:
+    """The rows of :func:`budget_rows` in words, every word decided by the numbers: each
+    network's gap as :func:`~.intervals.interval_comparison` writes it, whether the whole
+    interval is within the paper's margin, when the validation gap first came within it, and a
+    tally."""
+    titles = dict(titles or {})
+    parts, within = [], 0
+    for r in rows:
+        name = (f"{titles.get(r['network'], r['network'])} with "
+                f"{100 * r['removed']:.0f} % of its parameters removed")
+        text = interval_comparison(name, "the unpruned network", r["gap"])
+        if r["margin"] is not None:
+            within += r["verdict"] == HOLDS
+            reached = (f"its validation gap came within it after {r['reached_at']:,} steps"
+                       if r["reached_at"] is not None else
+                       "its validation gap never came within it")
+            text += (f"; within {r['margin']:g} dB of it on the test images: {r['verdict']} "
+                     f"({reached})")
+        parts.append(text)
+    checked = sum(r["margin"] is not None for r in rows)
+    steps = sorted({r["steps"] for r in rows})
+    budget = " or ".join(f"{s:,}" for s in steps)
+    above = sorted({titles.get(r["network"], r["network"]) for r in rows
+                    if side_of_zero(r["gap"]) > 0})
+    note = ("" if not above else
+            f" Where a pruned network ends above the unpruned one ({', '.join(above)}), the "
+            "unpruned network had not finished training: the extra steps train the smaller "
+            "network further than pre-training took the larger one, so that gap measures the "
+            "pre-training budget, not what pruning costs.")
+    return (f"After {budget} steps of supervised fine-tuning: " + "; ".join(parts) +
+            f". {within} of the {checked} pruned networks are within the paper's margin on the "
+            "whole interval." + note)
