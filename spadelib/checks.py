@@ -135,3 +135,26 @@ def reason(err: BaseException, limit: int = 300) -> str:
         end = cut.rfind(". ")
         text = (cut[:end + 1] if end > limit // 3 else cut.rsplit(" ", 1)[0]) + " ..."
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def json_report(path, what: str, preset_name: str, again: str, error: type[Exception],
+                keys: Sequence[str] = ("header",)) -> dict:
+    """A shipped JSON report read from ``path``, with ``keys`` present at its top level.
+
+    Raises ``error`` with a message that names the report (``what``), the preset and the
+    command that (re-)makes it (``again``) when the file is missing or is not such a report;
+    checking the header against today's settings is the caller's.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.exists():
+        raise error(f"no {what} for the {preset_name!r} preset at {path}; make it with `{again}`")
+    try:
+        report = json.loads(path.read_text())
+        for key in keys:
+            report[key]
+    except (ValueError, KeyError, TypeError) as err:
+        raise error(f"{path} is not a {what} ({reason(err)}); re-make it with `{again}`") from None
+    return report

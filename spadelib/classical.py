@@ -334,15 +334,8 @@ def load_report(preset: Preset | str | None = None, data_version: int | None = N
     P = get_preset(preset)
     path = Path(path) if path is not None else report_path(P)
     again = f"spade baselines --preset {P.name}"
-    if not path.exists():
-        raise ReportError(f"no converged-baseline report for the {P.name!r} preset at {path}; "
-                          f"make it with `{again}`")
-    try:
-        report = json.loads(path.read_text())
-        header = report["header"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ReportError(f"{path} is not a baseline report ({checks.reason(err)}); "
-                          f"re-make it with `{again}`") from None
+    report = checks.json_report(path, "converged-baseline report", P.name, again, ReportError)
+    header = report["header"]
     wanted = header_fields(P)
     if header.get("fields") != wanted or header.get("format") != FORMAT:
         diff = sorted(k for k in wanted if header.get("fields", {}).get(k) != wanted[k])

@@ -73,7 +73,7 @@ def test_a_report_of_other_settings_is_refused_with_the_command(tmp_path, tiny_p
     with pytest.raises(classical.ReportError, match="spade baselines --preset quick"):
         classical.load_report("quick", path=path)
     path.write_text("{not json")
-    with pytest.raises(classical.ReportError, match="not a baseline report"):
+    with pytest.raises(classical.ReportError, match="not a converged-baseline report"):
         classical.load_report("quick", path=path)
     classical.write_report({}, tiny_preset, "spade baselines", 2, 1.0, path=path)
     with pytest.raises(classical.ReportError, match="mri_size"):

@@ -140,15 +140,9 @@ def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
     P = get_preset(preset)
     path = Path(path) if path is not None else budget_path(P)
     again = f"spade finetune-budget --preset {P.name}"
-    if not path.exists():
-        raise BudgetReportError(f"no fine-tuning-budget report for the {P.name!r} preset at "
-                                f"{path}; make it with `{again}`")
-    try:
-        report = json.loads(path.read_text())
-        header, rows = report["header"], report["rows"]
-    except (ValueError, KeyError, TypeError) as err:
-        raise BudgetReportError(f"{path} is not a fine-tuning-budget report "
-                                f"({checks.reason(err)}); re-make it with `{again}`") from None
+    report = checks.json_report(path, "fine-tuning-budget report", P.name, again,
+                                BudgetReportError, keys=("header", "rows"))
+    header, rows = report["header"], report["rows"]
     wanted = _networks_header(rows, P)
     if header.get("format") != FORMAT or header.get("networks") != wanted:
         raise BudgetReportError(f"{path} was made from other networks ({header.get('networks')}"
