@@ -11,9 +11,11 @@ A ``bool`` is never accepted as a number (``True`` is an ``int`` to Python, not 
 """
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import re
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -145,9 +147,6 @@ def json_report(path, what: str, preset_name: str, again: str, error: type[Excep
     command that (re-)makes it (``again``) when the file is missing or is not such a report;
     checking the header against today's settings is the caller's.
     """
-    import json
-    from pathlib import Path
-
     path = Path(path)
     if not path.exists():
         raise error(f"no {what} for the {preset_name!r} preset at {path}; make it with `{again}`")

@@ -164,17 +164,16 @@ def _cmd_baselines(args) -> int:
 def _cmd_finetune_budget(args) -> int:
     P = _preset(args)
     path = Path(args.out) if args.out else budget.budget_path(P)
+    old = budget.reusable_rows(P, path, steps=args.steps, lr=args.lr, ratios=args.ratios)
     report = budget.budget_report(P, args.networks, args.ratios, steps=args.steps, lr=args.lr,
+                                  scratch=args.scratch, reuse=None if args.redo else old,
                                   log=lambda line: print(f"  {line}", flush=True))
-    try:                                 # keep the rows of the networks this run did not redo
-        old = budget.load_budget_report(P, path)
-    except budget.BudgetReportError:
-        old = None
-    same = old is not None and all(old[k] == report[k] for k in ("steps", "lr", "ratios"))
-    rows = {**(old["rows"] if same else {}), **report["rows"]}
+    rows = {**old, **report["rows"]}     # keep the rows of the networks this run did not redo
     report["rows"] = {n: rows[n] for n in budget.BUDGET_NETWORKS if n in rows}
-    seconds = sum(r["seconds"] for row in report["rows"].values() for r in row["ratios"].values())
-    command = f"spade finetune-budget --preset {P.name} --steps {args.steps} --lr {args.lr:g}"
+    seconds = sum(r["seconds"] + r.get("scratch", {}).get("seconds", 0.0)
+                  for row in report["rows"].values() for r in row["ratios"].values())
+    command = (f"spade finetune-budget --preset {P.name} --steps {args.steps} --lr {args.lr:g}"
+               + (" --scratch" if args.scratch else ""))
     budget.write_budget_report(report, P, command, seconds, path=path)
     print(f"fine-tuning budget ({P.name}): {path} holds {', '.join(report['rows'])}")
     return 0
@@ -261,6 +260,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--ratios", type=float, nargs="+", default=list(budget.BUDGET_RATIOS))
     c.add_argument("--steps", type=int, default=1600, help="optimiser steps (default 1600)")
     c.add_argument("--lr", type=float, default=1e-3, help="Adam's rate (default 1e-3)")
+    c.add_argument("--scratch", action="store_true",
+                   help="also train each pruned architecture from scratch for the unpruned "
+                        "network's whole pre-training budget (Table 3's baseline)")
+    c.add_argument("--redo", action="store_true",
+                   help="re-run the listed networks' fine-tuning instead of keeping the rows of "
+                        "the existing report made from the same networks")
     c.add_argument("--out", default=None, help="another path for the report")
     command("inputs", "which real inputs (fastMRI, official USRNet, kernels, CBSD68) are in use,"
             " from the SPADE_* environment variables", _cmd_inputs)

@@ -35,9 +35,7 @@ they accept no validation split and keep the last epoch.
 that the key hashes: the pruned network (architecture and initial weights), the regime, the
 options, the budget, the data and (school) the teacher. A cached file that cannot be used is
 moved aside with a warning and the network is fine-tuned again. An interrupted run resumes from
-``finetune-{regime}-{key}.partial``.
-
-Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+``finetune-{regime}-{key}.partial``. Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 """
 from __future__ import annotations
 
@@ -50,7 +48,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from . import checkpoints, checks, splitting
+from . import checkpoints, checks, splitting, zoo
 from .checkpoints import config_key, data_digest, state_digest
 from .data.common import SampleSet, has_ground_truth
 from .budgets import (finetune_steps, matched_epochs, scratch_epochs, steps_per_epoch,
@@ -63,11 +61,10 @@ from .reinit import reinitialise
 from .training import LOSSES, FitConfig, History, default_device, fit, supervised_loss
 from .transforms import ROTATIONS, check_rotations, draw_rotations, rotate
 
-__all__ = ["REGIMES", "Regime", "ROTATIONS", "finetune", "scratch_baseline", "reinitialise",
-           "steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs",
-           "supervised_pairs",
-           "school_loss", "self_supervised_loss", "ei_measurement", "draw_rotations", "rotate",
-           "measured_loss", "teacher_outputs", "with_teacher_outputs"]
+__all__ = ["REGIMES", "Regime", "ROTATIONS", "finetune", "scratch_baseline", "pretraining_scratch",
+           "reinitialise", "steps_per_epoch", "matched_epochs", "finetune_steps", "scratch_epochs",
+           "supervised_pairs", "school_loss", "self_supervised_loss", "ei_measurement",
+           "draw_rotations", "rotate", "measured_loss", "teacher_outputs", "with_teacher_outputs"]
 
 #: enters every cache key: bump it when a regime's training changes, so old caches are redone
 FORMAT_VERSION = 1
@@ -290,6 +287,23 @@ def _from_cache(path: Path, pruned: nn.Module, key_config: dict):
     return net, history
 
 
+def _cached_run(path: Path | None, start: nn.Module, key_config: dict, regime: str,
+                train: Callable, device) -> tuple[nn.Module, History]:
+    """The run cached at ``path``, else ``train(net, checkpoint)`` on a copy of ``start``."""
+    hit = _from_cache(path, start, key_config) if path is not None else None
+    if hit is None:
+        net = copy.deepcopy(start)
+        history = train(net, path.with_suffix(".partial") if path is not None else None)
+        if path is not None:
+            state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+            checkpoints.write(path, "finetuned", {"state_dict": state, "history": dataclasses.
+                              asdict(history)}, {"regime": regime, "config": key_config})
+        hit = net, history
+    net, history = hit
+    net.history = history
+    return net.to(device).eval(), history
+
+
 # --------------------------------------------------------------------------------------------
 # the entry points
 # --------------------------------------------------------------------------------------------
@@ -411,27 +425,15 @@ def finetune(pruned: nn.Module, regime: str, *, data: SampleSet,
     }
     path = (checkpoints.cache_dir() / f"finetune-{spec.name}-{config_key(key_config)}.pt"
             if cache else None)
-    hit = _from_cache(path, pruned, key_config) if path is not None else None
-    if hit is not None:
-        net, history = hit
-        net.history = history
-        return net.to(device).eval(), history
 
-    require_cli(P, f"{spec.name} fine-tuning", f"spade run all --preset {P.name}")
-    net = copy.deepcopy(pruned)
-    train_set, loss_fn = spec.prepare(run)
-    # a NonFiniteLossError propagates from here: nothing below runs, nothing is written
-    history = fit(net, train_set, loss_fn, config, val_data=val_data,
-                  checkpoint=path.with_suffix(".partial") if path is not None else None,
-                  device=device, progress=progress, desc=f"{spec.name} fine-tuning")
-    if path is not None:
-        checkpoints.write(path, "finetuned",
-                          {"state_dict": {k: v.detach().cpu()
-                                          for k, v in net.state_dict().items()},
-                           "history": dataclasses.asdict(history)},
-                          {"regime": spec.name, "config": key_config})
-    net.history = history
-    return net.eval(), history
+    def train(net, checkpoint):
+        require_cli(P, f"{spec.name} fine-tuning", f"spade run all --preset {P.name}")
+        train_set, loss_fn = spec.prepare(run)
+        # a NonFiniteLossError propagates from here: nothing below runs, nothing is written
+        return fit(net, train_set, loss_fn, config, val_data=val_data, checkpoint=checkpoint,
+                   device=device, progress=progress, desc=f"{spec.name} fine-tuning")
+
+    return _cached_run(path, pruned, key_config, spec.name, train, device)
 
 
 def scratch_baseline(pruned: nn.Module, regime: str, *, seed: int | None = None,
@@ -459,3 +461,39 @@ def scratch_baseline(pruned: nn.Module, regime: str, *, seed: int | None = None,
     if seed is None:
         seed = get_preset(kwargs.get("preset")).seed
     return finetune(reinitialise(pruned, seed), regime, **kwargs)
+
+
+def pretraining_scratch(name: str, pruned: nn.Module, *, preset: Preset | str | None = None,
+                        seed: int | None = None, device: str | torch.device | None = None,
+                        progress: bool = True, cache: bool = True) -> tuple[nn.Module, History]:
+    """Table 3's baseline at a fair budget, ``(net, history)``: ``pruned``'s architecture,
+    every parameter drawn afresh (:func:`reinitialise`), trained exactly as network ``name``
+    was pre-trained (its training split, supervised loss, epochs, rate, schedule and the DEQ's
+    unrolled warm-up: :func:`spadelib.zoo.fit_config`, :func:`~spadelib.zoo.pretraining_phases`)
+    where :func:`scratch_baseline` gets the fine-tuning's budget. Cached as
+    ``finetune-pretraining-scratch-{key}.pt``, resumable. Taught in Chapter 5."""
+    checks.module(pruned, "pruned")
+    P = get_preset(preset)
+    seed = P.seed if seed is None else checks.nonnegative_int(seed, "seed")
+    config = zoo.fit_config(name, P)
+    hook = zoo.pretraining_phases(name, P)
+    train_set, val = zoo.training_data(name, P)
+    device = torch.device(device) if device is not None else default_device()
+    start = reinitialise(pruned, seed)
+    key_config = {"v": FORMAT_VERSION, "regime": "pretraining-scratch", "of": name,
+                  "network": state_digest(start), "budget": config.budget(),
+                  "warmup": [P.deq_warmup, P.deq_warmup_steps] if hook is not None else None,
+                  "data": data_digest(train_set), "val": data_digest(val)}
+    path = (checkpoints.cache_dir() / f"finetune-pretraining-scratch-{config_key(key_config)}.pt"
+            if cache else None)
+
+    def train(net, checkpoint):
+        require_cli(P, "a scratch baseline", f"spade finetune-budget --preset {P.name} --scratch")
+        history = fit(net, train_set, supervised_loss, config, val_data=val, checkpoint=checkpoint,
+                      device=device, progress=progress, before_epoch=hook, desc=f"{name} from "
+                      f"scratch ({P.name})")
+        if hasattr(net, "unrolled_steps"):
+            net.unrolled_steps = None          # it ends as a DEQ, as the pre-trained one does
+        return history
+
+    return _cached_run(path, start, key_config, "pretraining-scratch", train, device)

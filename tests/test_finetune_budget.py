@@ -59,24 +59,91 @@ def test_the_shipped_quick_report_matches_the_quick_networks():
 
 
 def test_the_command_keeps_the_rows_of_networks_it_did_not_redo(tmp_path, monkeypatch, capsys):
-    def fake(P, networks, ratios, *, steps, lr, log=None, progress=True):
-        cell = {"val": [1.0], "test": [2.0], "seconds": 5.0}
-        return {"steps": steps, "lr": lr, "ratios": list(ratios),
-                "rows": {n: {"ratios": {f"{r:g}": cell for r in ratios}} for n in networks}}
+    reused = []
+
+    def fake(P, networks, ratios, *, steps, lr, scratch=False, reuse=None, log=None,
+             progress=True):
+        reused.append(sorted(reuse or {}))
+        rows = {}
+        for n in networks:
+            row = (reuse or {}).get(n) or {"ratios": {f"{r:g}": {"val": [1.0], "test": [2.0],
+                                                                 "seconds": 5.0}
+                                                      for r in ratios}}
+            if scratch:
+                for cell in row["ratios"].values():
+                    cell.setdefault("scratch", {"test": [1.0], "seconds": 7.0})
+            rows[n] = row
+        return {"steps": steps, "lr": lr, "ratios": [float(r) for r in ratios], "rows": rows}
 
     monkeypatch.setattr(budget, "budget_report", fake)
     out = tmp_path / "r.json"
-    assert main(["finetune-budget", "--preset", "quick", "--networks", "deq", "--out",
-                 str(out)]) == 0
-    assert main(["finetune-budget", "--preset", "quick", "--networks", "varnet", "--out",
-                 str(out)]) == 0
+    run = lambda *extra: main(["finetune-budget", "--preset", "quick", *extra,   # noqa: E731
+                               "--out", str(out)])
+    assert run("--networks", "deq") == 0
+    assert run("--networks", "varnet") == 0
     report = budget.load_budget_report("quick", out)
     assert list(report["rows"]) == ["varnet", "deq"]          # the package's order
     assert report["header"]["seconds"] == 4 * 5.0             # 2 networks x 2 ratios
-    assert main(["finetune-budget", "--preset", "quick", "--networks", "varnet", "--steps",
-                 "7", "--out", str(out)]) == 0                # another budget: a new report
+    assert reused == [[], ["deq"]]                           # what the report held
+    assert run("--networks", "deq", "--scratch") == 0         # its fine-tuning rows are kept
+    assert reused[-1] == ["deq", "varnet"]
+    report = budget.load_budget_report("quick", out)
+    assert report["header"]["seconds"] == 4 * 5.0 + 2 * 7.0
+    assert report["header"]["command"].endswith("--scratch")
+    assert all("scratch" in c for c in report["rows"]["deq"]["ratios"].values())
+    assert not any("scratch" in c for c in report["rows"]["varnet"]["ratios"].values())
+    assert run("--networks", "deq", "--redo") == 0
+    assert reused[-1] == []
+    assert run("--networks", "varnet", "--steps", "7") == 0   # another budget: a new report
     assert list(budget.load_budget_report("quick", out)["rows"]) == ["varnet"]
     assert "holds varnet" in capsys.readouterr().out
+
+
+def test_rows_of_a_network_made_since_are_not_reused(tiny, data_dir, tmp_path):
+    report = {"steps": 3, "lr": 1e-3, "ratios": [0.4],
+              "rows": {"varnet": {"ratios": {"0.4": {"test": [1.0], "seconds": 1.0}}}}}
+    path = budget.write_budget_report(report, tiny, "spade finetune-budget", 1.0,
+                                      path=tmp_path / "r.json")
+    assert list(budget.reusable_rows(tiny, path, steps=3, lr=1e-3, ratios=[0.4])) == ["varnet"]
+    assert budget.reusable_rows(tiny, path, steps=4, lr=1e-3, ratios=[0.4]) == {}
+    assert budget.reusable_rows(tiny, path, steps=3, lr=1e-3, ratios=[0.2]) == {}
+    assert budget.reusable_rows(tiny.replace(varnet_epochs=3), path, steps=3, lr=1e-3,
+                                ratios=[0.4]) == {}                  # the network was re-made
+    assert budget.reusable_rows(tiny, tmp_path / "none.json") == {}
+    (tmp_path / "bad.json").write_text("[")
+    with pytest.raises(budget.BudgetReportError, match="not a fine-tuning-budget report"):
+        budget.reusable_rows(tiny, tmp_path / "bad.json")
+
+
+def test_scratch_baseline_gets_the_pre_training_budget(tiny, data_dir, monkeypatch):
+    import torch
+
+    from spadelib import finetune as ft, zoo
+    from spadelib.pruning import prune
+
+    net = zoo.pretrained("varnet", tiny, progress=False)
+    pruned, _ = prune(net, 0.4)
+    fresh, history = ft.pretraining_scratch("varnet", pruned, preset=tiny, progress=False)
+    assert len(history.val_psnr) == tiny.varnet_epochs            # the pre-training epochs
+    assert sum(p.numel() for p in fresh.parameters()) == sum(p.numel() for p in pruned.parameters())
+    assert not all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
+                                                     pruned.state_dict().values()))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached run was trained again")
+
+    monkeypatch.setattr(ft, "fit", no_training)
+    again, _ = ft.pretraining_scratch("varnet", pruned, preset=tiny, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(),
+                                                 again.state_dict().values()))
+    monkeypatch.undo()
+    report = budget.budget_report(tiny, ["varnet"], [0.4], steps=3, scratch=True, progress=False)
+    row = report["rows"]["varnet"]
+    sc = row["ratios"]["0.4"]["scratch"]
+    assert sc["steps"] == tiny.varnet_epochs * row["steps_per_epoch"]
+    assert len(sc["test"]) == len(sc["test_ssim"]) == len(row["test_unpruned"])
+    test = budget.task_of("varnet").test_data(tiny)
+    assert sc["test"] == pytest.approx(budget.evaluate(again, test).psnr_per_sample)
 
 
 def _fake_report():
@@ -128,6 +195,10 @@ def test_summary_words_follow_the_numbers():
     assert holds >= 1 and text.endswith(f"{holds} of the 4 pruned networks are within the "
                                         "paper's margin on the whole interval.")
     assert not contradictions(text)
+    listed = budget.budget_summary(rows, {"varnet": "VarNet", "deq": "the DEQ"}, as_list=True)
+    bullets = [ln for ln in listed.splitlines() if ln.startswith("- ")]
+    assert len(bullets) == len(rows) and all(b.endswith(").") for b in bullets)
+    assert listed.endswith(text.split(". ")[-1]) and not contradictions(listed)
 
 
 def test_summary_explains_a_pruned_network_above_the_unpruned_one():
@@ -139,3 +210,27 @@ def test_summary_explains_a_pruned_network_above_the_unpruned_one():
     assert "(DEQ), the unpruned network had not finished training" in text
     plain = budget.budget_summary(budget.budget_rows(_fake_report()), {})
     assert "had not finished training" not in plain
+
+
+def test_scratch_rows_pair_spade_with_the_fair_baseline():
+    from spadelib.prose_check import contradictions
+
+    report = _fake_report()
+    assert budget.scratch_rows(report) == []
+    assert "no scratch baseline" in budget.scratch_summary([])
+    deq = report["rows"]["deq"]["ratios"]
+    deq["0.2"]["scratch"] = {"test": [t - 1.0 for t in deq["0.2"]["test"]], "steps": 90}
+    deq["0.4"]["scratch"] = {"test": list(deq["0.4"]["test"]), "steps": 90,
+                             "test_ssim": [0.5] * 16}
+    rows = budget.scratch_rows(report)
+    assert [(r["network"], r["ratio"]) for r in rows] == [("deq", 0.2), ("deq", 0.4)]
+    assert rows[0]["delta"].estimate == pytest.approx(1.0)
+    assert rows[0]["random_steps"] == 90 and rows[0]["spade_steps"] == 30
+    assert rows[0]["random_ssim"] is None and rows[1]["random_ssim"] == pytest.approx(0.5)
+    text = budget.scratch_summary(rows, {"deq": "DEQ"})
+    assert text.startswith("The pruned DEQ (38 % of its parameters removed, fine-tuned) is "
+                           "1.00 dB above the same architecture trained from scratch")
+    assert "no difference resolved between the pruned DEQ (66 %" in text
+    assert text.endswith("in 1 of 2 comparisons, below it in 0, and no difference is "
+                         "resolved in 1.")
+    assert not contradictions(text)

@@ -28,9 +28,9 @@ _VARNET = {"varnet_cascades": 4, "varnet_chans": 8, "varnet_pools": 2}
 QUICK_HEADERS = {
     "deq": {"network": "deq", "model_version": 1, "data_version": 2, "depends_on": {
         **_COMMON, **_MRI, "deq_blocks": 4, "deq_features": 32, "deq_max_iter": 20,
-        "deq_tol": 0.001, "deq_warmup": 0.8, "deq_warmup_steps": 3, "deq_epochs": 12}},
+        "deq_tol": 0.001, "deq_warmup": 0.5, "deq_warmup_steps": 3, "deq_epochs": 12}},
     "varnet": {"network": "varnet", "model_version": 1, "data_version": 2, "depends_on": {
-        **_COMMON, **_MRI, **_VARNET, "varnet_epochs": 30}},
+        **_COMMON, **_MRI, **_VARNET, "varnet_epochs": 40}},
     "e2e-varnet": {"network": "e2e-varnet", "model_version": 2, "data_version": 2,
                    "depends_on": {**_COMMON, **_MRI, **_VARNET, "sens_chans": 4,
                                   "sens_pools": 2, "e2e_varnet_epochs": 25}},
@@ -41,8 +41,8 @@ QUICK_HEADERS = {
 }
 # the file names hash the headers above (JSON of exact ints, strings and literal floats, no
 # data or weights), so they are the same on every machine: config_key of a literal dict
-QUICK_FILES = {"deq": "model-deq-quick-2bff45e6e503.pt",
-               "varnet": "model-varnet-quick-e45db36d30b7.pt",
+QUICK_FILES = {"deq": "model-deq-quick-2203624de250.pt",
+               "varnet": "model-varnet-quick-cec6dcb158b2.pt",
                "e2e-varnet": "model-e2e-varnet-quick-fa80d54f5ed0.pt",
                "usrnet": "model-usrnet-quick-abedbb392274.pt"}
 

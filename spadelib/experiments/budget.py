@@ -25,10 +25,12 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .. import checkpoints, checks, zoo
 from ..budgets import matched_epochs, steps_per_epoch
 from ..evaluation import evaluate
-from ..finetune import finetune
+from ..finetune import finetune, pretraining_scratch
 from ..presets import Preset, get_preset
 from ..pruning import prune
 from ..tasks import task_of
@@ -36,7 +38,8 @@ from ..training import default_device, validation_psnr
 from .intervals import HOLDS, decide, interval_comparison, paired_interval, side_of_zero
 
 __all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "budget_report", "budget_path",
-           "write_budget_report", "load_budget_report", "BudgetReportError", "MARGINS",
+           "write_budget_report", "load_budget_report", "reusable_rows", "BudgetReportError",
+           "MARGINS", "scratch_rows", "scratch_summary",
            "budget_rows", "budget_summary"]
 
 #: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
@@ -57,7 +60,8 @@ def _networks_header(networks: Sequence[str], P: Preset) -> dict:
 def budget_report(preset: Preset | str | None = None,
                   networks: Sequence[str] = BUDGET_NETWORKS,
                   ratios: Sequence[float] = BUDGET_RATIOS, *, steps: int = 1600,
-                  lr: float = 1e-3, progress: bool = True, log=None) -> dict:
+                  lr: float = 1e-3, scratch: bool = False, reuse: dict | None = None,
+                  progress: bool = True, log=None) -> dict:
     """The report's rows: per network, its unpruned validation and per-image test PSNR, and per
     ratio the parameters removed, the validation PSNR before fine-tuning and after each epoch,
     the steps per epoch and the kept epoch's per-image test PSNR.
@@ -68,6 +72,13 @@ def budget_report(preset: Preset | str | None = None,
         ratios: channel ratios to prune at.
         steps: the fine-tuning budget in optimiser steps (rounded up to whole epochs).
         lr: Adam's learning rate, held constant.
+        scratch: also train each pruned architecture from scratch with the unpruned network's
+            whole pre-training recipe and budget (:func:`spadelib.finetune.pretraining_scratch`,
+            Table 3's baseline at a fair budget) and record its per-image test PSNR and SSIM
+            under ``"scratch"`` beside the fine-tuned network's.
+        reuse: rows of an earlier report (``report["rows"]``) made from the same networks,
+            steps, rate and ratios; a network's fine-tuning runs are taken from it instead of
+            being re-run (only what is missing, such as ``"scratch"``, is computed).
         log: a callable taking one line of text per finished run, or ``None``.
     """
     P = get_preset(preset)
@@ -85,24 +96,42 @@ def budget_report(preset: Preset | str | None = None,
         per_epoch = steps_per_epoch(len(train), P.train_batch)
         epochs = matched_epochs(steps, len(train), P.train_batch)
         full = evaluate(net, test)
-        row = {"val_unpruned": validation_psnr(net, val, P.train_batch, device),
-               "test_unpruned": full.psnr_per_sample, "params": full.params,
-               "steps_per_epoch": per_epoch, "epochs": epochs, "ratios": {}}
+        row = (reuse or {}).get(name)
+        if row is None:
+            row = {"val_unpruned": validation_psnr(net, val, P.train_batch, device),
+                   "test_unpruned": full.psnr_per_sample, "params": full.params,
+                   "steps_per_epoch": per_epoch, "epochs": epochs, "ratios": {}}
+        row["test_unpruned_ssim"] = full.ssim_per_sample
         for r in ratios:
             pruned, _ = prune(net, r)
-            tuned, history = finetune(pruned, "supervised", data=train, val_data=val,
-                                      epochs=epochs, lr=lr, preset=P, device=device,
-                                      progress=progress)
-            out = evaluate(tuned, test)
-            row["ratios"][f"{r:g}"] = {
-                "params": out.params, "removed": 1 - out.params / full.params,
-                "val_pruned": validation_psnr(pruned, val, P.train_batch, device),
-                "val": list(history.val_psnr), "best_epoch": history.best_epoch,
-                "test": out.psnr_per_sample,
-                "seconds": (history.seconds or [0.0])[-1]}     # training time, cached or not
-            if log is not None:
-                log(f"{name} r={r:g}: test {out.psnr:.2f} dB against {full.psnr:.2f} unpruned "
-                    f"after {epochs * per_epoch} steps")
+            cell = row["ratios"].get(f"{r:g}")
+            if cell is None:
+                tuned, history = finetune(pruned, "supervised", data=train, val_data=val,
+                                          epochs=epochs, lr=lr, preset=P, device=device,
+                                          progress=progress)
+                out = evaluate(tuned, test)
+                cell = row["ratios"][f"{r:g}"] = {
+                    "params": out.params, "removed": 1 - out.params / full.params,
+                    "val_pruned": validation_psnr(pruned, val, P.train_batch, device),
+                    "val": list(history.val_psnr), "best_epoch": history.best_epoch,
+                    "test": out.psnr_per_sample, "test_ssim": out.ssim_per_sample,
+                    "seconds": (history.seconds or [0.0])[-1]}  # training time, cached or not
+                if log is not None:
+                    log(f"{name} r={r:g}: test {out.psnr:.2f} dB against {full.psnr:.2f} "
+                        f"unpruned after {epochs * per_epoch} steps")
+            if scratch and "scratch" not in cell:
+                fresh, history = pretraining_scratch(name, pruned, preset=P, device=device,
+                                                     progress=progress)
+                out = evaluate(fresh, test)
+                fit = zoo.fit_config(name, P)
+                cell["scratch"] = {
+                    "test": out.psnr_per_sample, "test_ssim": out.ssim_per_sample,
+                    "val": list(history.val_psnr), "best_epoch": history.best_epoch,
+                    "steps": fit.epochs * per_epoch, "epochs": fit.epochs,
+                    "seconds": (history.seconds or [0.0])[-1]}
+                if log is not None:
+                    log(f"{name} r={r:g} from scratch: test {out.psnr:.2f} dB after "
+                        f"{fit.epochs * per_epoch} steps (the pre-training budget)")
         rows[name] = row
     return {"steps": steps, "lr": lr, "ratios": [float(r) for r in ratios], "rows": rows}
 
@@ -150,6 +179,31 @@ def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
     return report
 
 
+def reusable_rows(preset: Preset | str | None = None, path=None, *, steps: int = 1600,
+                  lr: float = 1e-3, ratios: Sequence[float] = BUDGET_RATIOS) -> dict:
+    """The rows of the report at ``path`` (default: the shipped one) that a new run with these
+    settings can keep: made with the same steps, rate and ratios, from the network file the
+    preset pre-trains today (a network re-made since is left out). ``{}`` when there is no
+    report.
+
+    Raises:
+        BudgetReportError: the file is damaged (not a report).
+    """
+    P = get_preset(preset)
+    path = Path(path) if path is not None else budget_path(P)
+    if not path.exists():
+        return {}
+    report = checks.json_report(path, "fine-tuning-budget report", P.name,
+                                f"spade finetune-budget --preset {P.name}", BudgetReportError,
+                                keys=("header", "rows"))
+    if (report.get("steps"), report.get("lr"), report.get("ratios")) != \
+            (steps, lr, [float(r) for r in ratios]):
+        return {}
+    made_from = report["header"].get("networks", {})
+    return {n: row for n, row in report["rows"].items()
+            if n in BUDGET_NETWORKS and made_from.get(n) == zoo.checkpoint_path(n, P).name}
+
+
 #: the paper's margins this report checks: at about 35 % fewer parameters supervised fine-tuning
 #: within 0.5 dB of the unpruned network, at about 65 % within 1.5 dB (its own gaps: 0.77 /
 #: 1.13 / 1.62 dB for the DEQ, VarNet and E2E-VarNet at 65 %)
@@ -181,11 +235,13 @@ def budget_rows(report: dict, margins: dict | None = None) -> list[dict]:
     return out
 
 
-def budget_summary(rows: list[dict], titles: dict | None = None) -> str:
+def budget_summary(rows: list[dict], titles: dict | None = None, *,
+                   as_list: bool = False) -> str:
     """The rows of :func:`budget_rows` in words, every word decided by the numbers: each
     network's gap as :func:`~.intervals.interval_comparison` writes it, whether the whole
     interval is within the paper's margin, when the validation gap first came within it, and a
-    tally."""
+    tally. ``as_list``: Markdown, one bullet per pruned network (a chapter shows it so), instead
+    of one paragraph."""
     titles = dict(titles or {})
     parts, within = [], 0
     for r in rows:
@@ -210,6 +266,53 @@ def budget_summary(rows: list[dict], titles: dict | None = None) -> str:
             "unpruned network had not finished training: the extra steps train the smaller "
             "network further than pre-training took the larger one, so that gap measures the "
             "pre-training budget, not what pruning costs.")
-    return (f"After {budget} steps of supervised fine-tuning: " + "; ".join(parts) +
-            f". {within} of the {checked} pruned networks are within the paper's margin on the "
-            "whole interval." + note)
+    tally = (f"{within} of the {checked} pruned networks are within the paper's margin on the "
+             "whole interval." + note)
+    if as_list:
+        return (f"After {budget} steps of supervised fine-tuning:\n\n" +
+                "\n".join(f"- {p}." for p in parts) + "\n\n" + tally)
+    return f"After {budget} steps of supervised fine-tuning: " + "; ".join(parts) + ". " + tally
+
+
+def scratch_rows(report: dict) -> list[dict]:
+    """Table 3(b) at a fair budget, from a report made with ``scratch=True``: per network and
+    ratio, the pruned and fine-tuned network (SPADE) against the same architecture trained from
+    scratch with the unpruned network's pre-training recipe and budget (Random), both scored on
+    the same test images. ``delta`` is the paired 95 % interval of SPADE minus Random in PSNR;
+    the SSIM means are ``None`` where a report did not record them. Cells without a scratch run
+    are left out."""
+    out = []
+    for name, row in report["rows"].items():
+        for key, cell in row["ratios"].items():
+            sc = cell.get("scratch")
+            if sc is None:
+                continue
+            ssim = lambda v: float(np.mean(v)) if v else None          # noqa: E731
+            out.append({"network": name, "ratio": float(key), "removed": cell["removed"],
+                        "unpruned": float(np.mean(row["test_unpruned"])),
+                        "spade": float(np.mean(cell["test"])), "random": float(np.mean(sc["test"])),
+                        "spade_ssim": ssim(cell.get("test_ssim")),
+                        "random_ssim": ssim(sc.get("test_ssim")),
+                        "spade_steps": row["epochs"] * row["steps_per_epoch"],
+                        "random_steps": sc["steps"],
+                        "delta": paired_interval(cell["test"], sc["test"])})
+    return out
+
+
+def scratch_summary(rows: list[dict], titles: dict | None = None) -> str:
+    """:func:`scratch_rows` in words, each comparison as
+    :func:`~.intervals.interval_comparison` writes it, and a tally of the resolved ones."""
+    titles = dict(titles or {})
+    if not rows:
+        return "The report holds no scratch baseline (`spade finetune-budget --scratch` adds it)."
+    parts = [interval_comparison(
+        f"the pruned {titles.get(r['network'], r['network'])} ({100 * r['removed']:.0f} % of its "
+        "parameters removed, fine-tuned)", "the same architecture trained from scratch",
+        r["delta"]) for r in rows]
+    sides = [side_of_zero(r["delta"]) for r in rows]
+    above, below = sum(s > 0 for s in sides), sum(s < 0 for s in sides)
+    tally = (f"SPADE is resolved above the scratch baseline in {above} of {len(rows)} "
+             f"comparisons, below it in {below}, and no difference is resolved in "
+             f"{len(rows) - above - below}.")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + ". " + tally
