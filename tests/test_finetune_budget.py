@@ -56,6 +56,12 @@ def test_the_shipped_quick_report_matches_the_quick_networks():
         for cell in row["ratios"].values():
             assert len(cell["val"]) == row["epochs"]
             assert len(cell["test"]) == len(row["test_unpruned"]) == 16
+    assert report["header"]["command"].endswith("--scratch")
+    for name in ("varnet", "e2e-varnet"):             # the networks of the paper's Table 3
+        epochs = budget.zoo.fit_config(name, "quick").epochs
+        for cell in report["rows"][name]["ratios"].values():
+            assert cell["scratch"]["epochs"] == epochs             # the whole pre-training
+            assert len(cell["scratch"]["test"]) == 16
 
 
 def test_the_command_keeps_the_rows_of_networks_it_did_not_redo(tmp_path, monkeypatch, capsys):
