@@ -103,8 +103,10 @@ def budget_report(preset: Preset | str | None = None,
                    "steps_per_epoch": per_epoch, "epochs": epochs, "ratios": {}}
         row["test_unpruned_ssim"] = full.ssim_per_sample
         for r in ratios:
-            pruned, _ = prune(net, r)
             cell = row["ratios"].get(f"{r:g}")
+            if cell is not None and (not scratch or "scratch" in cell):
+                continue                              # a reused row: nothing to compute
+            pruned, _ = prune(net, r)
             if cell is None:
                 tuned, history = finetune(pruned, "supervised", data=train, val_data=val,
                                           epochs=epochs, lr=lr, preset=P, device=device,
