@@ -53,8 +53,10 @@ def _preset(args):
 def _cmd_run(args) -> int:
     P = _preset(args)
     store = ResultStore.for_preset(P)
-    todo = cells(args.grid, P) if args.redo else pending(args.grid, P, store)
-    print(f"grid {args.grid} ({P.name}): {len(todo)} cell(s) to run"
+    chosen = [c for c in cells(args.grid, P) if not args.networks or c.network in args.networks]
+    todo = chosen if args.redo else pending(chosen, P, store)
+    only = f" ({', '.join(args.networks)} only)" if args.networks else ""
+    print(f"grid {args.grid}{only} ({P.name}): {len(todo)} cell(s) to run"
           + (" (--redo: stored ones too)" if args.redo else "") + f"; results in {store.path}")
     if not inputs.current().synthetic:
         print(inputs.describe())
@@ -66,7 +68,7 @@ def _cmd_run(args) -> int:
         else:
             print(f"  {row['key']}: FAILED {row['error']}")
 
-    run_grid(args.grid, P, executor=args.executor, store=store, device=args.device,
+    run_grid(todo, P, executor=args.executor, store=store, device=args.device,
              progress=sys.stderr.isatty(), on_row=say, redo=args.redo)
     failed = [r for r in store.rows() if r.get("status") == "failed"]
     return 1 if failed else 0
@@ -220,6 +222,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--redo", action="store_true",
                    help="run the stored cells too, replacing their rows (after a code change "
                         "that the cell keys do not capture; cached networks are reused)")
+    c.add_argument("--networks", nargs="+", choices=NAMES, default=None,
+                   help="only these networks' cells (two processes can share a grid's "
+                        "store: each takes other networks)")
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
     c = command("table", "one of the paper's tables in its layout: for every pruning ratio our "

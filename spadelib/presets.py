@@ -137,6 +137,15 @@ class Preset:
             cache does not hold it. ``quick``: yes, they take minutes. ``paper``: no, they take
             hours to days on a GPU: :func:`require_cli` stops with the exact ``spade`` command
             to run first, and the chapters then load what it produced.
+        runs_every_cell: whether the preset runs every cell of the paper's grids
+            (:func:`spadelib.experiments.runs_at`): ``paper`` and ``medium`` do; ``quick``
+            runs the subset the book computes while it is built
+            (:data:`spadelib.experiments.QUICK_SUBSET`).
+        trains_as: the preset whose pre-trained networks this one uses instead of training
+            its own (:func:`spadelib.tasks.training_preset`), or ``None``. ``medium``:
+            ``"quick"``: it differs from ``quick`` only in what it evaluates (a larger test
+            split, every cell), never in what a network is trained on, so it loads the same
+            networks (the same files, shipped or cached).
         finetune_lr: Adam learning rate of fine-tuning. ``paper``: 1e-5, the paper's value.
             ``quick`` uses a ten times larger rate: its budget is a handful of epochs, in
             which the paper's rate would barely move the weights.
@@ -188,6 +197,8 @@ class Preset:
     finetune_lr: float = 1e-4
     scratch_steps: int | None = 80
     notebook_training: bool = True
+    runs_every_cell: bool = False
+    trains_as: str | None = None
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -256,8 +267,16 @@ PRESETS: dict[str, Preset] = {
         finetune_lr=1e-5,
         scratch_steps=None,
         notebook_training=False,
+        runs_every_cell=True,
     ),
 }
+#: between the two: the quick networks (the very files ``quick`` uses), every cell of the
+#: paper's grids, a test split three times ``quick``'s (12 subjects, 48 slices). Its results
+#: store is made once by ``spade run all --preset medium`` and ships with the repository; the
+#: chapters render the paper's tables from it.
+PRESETS["medium"] = PRESETS["quick"].replace(
+    name="medium", mri_subjects=(40, 4, 12), trains_as="quick", runs_every_cell=True,
+    notebook_training=False)
 
 
 CLI_ENV = "SPADE_CLI"

@@ -32,7 +32,7 @@ from .presets import PRESETS, Preset, get_preset
 from .timing import fix_iterations
 
 __all__ = ["Task", "TASKS", "MRI", "SR", "PRETRAINING_FIELDS", "KEYED_IF_CHANGED", "task_of",
-           "depends_on", "changed_only", "preset_from", "timed_network"]
+           "training_preset", "depends_on", "changed_only", "preset_from", "timed_network"]
 
 #: preset fields the pre-training of every network depends on (its name, seed and budget)
 PRETRAINING_FIELDS = ("name", "seed", "train_batch", "train_schedule")
@@ -304,6 +304,37 @@ def depends_on(network: str | NetworkSpec, preset: Preset | str | None = None) -
     fields = PRETRAINING_FIELDS + TASKS[s.task].fields + s.fields
     return {f: getattr(P, f) for f in fields
             if f not in KEYED_IF_CHANGED or getattr(P, f) != KEYED_IF_CHANGED[f]}
+
+
+def training_preset(preset: Preset | str | None = None) -> Preset:
+    """The preset a network of ``preset`` is pre-trained at: ``preset`` itself, or for a preset
+    with ``trains_as`` (``medium``) the named one, at ``preset``'s sampling rate and SR scale.
+    The zoo keys, trains, caches and ships every network at this preset, so ``medium`` loads
+    the very files ``quick`` made.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+
+    Raises:
+        ValueError: ``trains_as`` names no preset, or ``preset`` differs from it in a field
+            some network's pre-training depends on (beyond the test split's size, which no
+            pre-training reads: training and validation subjects come first and keep their
+            numbers).
+    """
+    P = get_preset(preset)
+    if P.trains_as is None:
+        return P
+    base = get_preset(P.trains_as)
+    base = base.replace(**{t.setting: getattr(P, t.setting) for t in TASKS.values()})
+    fields = {f for t in TASKS.values() for f in t.fields} | set(PRETRAINING_FIELDS[1:])
+    fields |= {f for name in ("deq", "varnet", "e2e-varnet", "usrnet") for f in spec(name).fields}
+    fields.discard("mri_subjects")
+    differ = sorted(f for f in fields if getattr(P, f) != getattr(base, f))
+    if P.mri_subjects[:2] != base.mri_subjects[:2]:
+        differ.insert(0, "mri_subjects (train / val)")
+    if differ:
+        raise ValueError(f"preset {P.name!r} trains as {base.name!r} but differs from it in "
+                         f"what pre-training reads: {', '.join(differ)}")
+    return base
 
 
 def changed_only(network: str | NetworkSpec) -> set[str]:

@@ -31,7 +31,7 @@ from .models.base import weights_mismatch
 from .models.usrnet_official import load_usrnet_official
 from .presets import PRESETS, Preset, get_preset, require_cli
 
-from .tasks import Task, changed_only, depends_on, preset_from, task_of
+from .tasks import Task, changed_only, depends_on, preset_from, task_of, training_preset
 from .training import FitConfig, History, default_device, fit, supervised_loss
 
 __all__ = ["CheckpointError", "KIND", "checkpoint_header", "checkpoint_path", "data_version",
@@ -49,7 +49,7 @@ def _preset(preset) -> Preset:
     if preset is not None and not isinstance(preset, (Preset, str)):
         raise TypeError(f"preset must be a Preset or a preset name such as 'quick', got "
                         f"{type(preset).__name__}")
-    return get_preset(preset)
+    return training_preset(preset)
 
 
 def _header(s: NetworkSpec, task: Task, P: Preset) -> dict:

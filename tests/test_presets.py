@@ -73,3 +73,34 @@ def test_the_paper_preset_leaves_long_runs_to_the_spade_command(tiny_varnet_pres
     monkeypatch.delenv(CLI_ENV)
     assert zoo.pretrained("varnet", P, progress=False, device="cpu").state_dict().keys() == \
         net.state_dict().keys()          # once cached, a notebook loads it
+
+
+def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
+    from spadelib import zoo
+    from spadelib.experiments import cells
+    from spadelib.tasks import training_preset
+    m, q = PRESETS["medium"], PRESETS["quick"]
+    assert m.mri_split_sizes["test"] == 48 and q.mri_split_sizes["test"] == 16
+    assert m.mri_split_sizes["train"] == q.mri_split_sizes["train"]
+    for name in ("deq", "varnet", "e2e-varnet", "usrnet"):
+        assert zoo.checkpoint_path(name, "medium") == zoo.checkpoint_path(name, "quick")
+    # each sampling rate keeps its own network, the quick one at that rate
+    at = training_preset(m.replace(mri_rate=0.125))
+    assert at.name == "quick" and at.mri_rate == 0.125
+    assert zoo.checkpoint_path("varnet", at) != zoo.checkpoint_path("varnet", "quick")
+    assert len(cells("all", "medium")) == len(cells("all", "paper")) > len(cells("all", "quick"))
+    assert training_preset("quick") is q
+
+
+def test_a_preset_that_trains_as_another_must_train_like_it():
+    from spadelib.tasks import training_preset
+    m = PRESETS["medium"]
+    with pytest.raises(ValueError, match="differs from it in what pre-training reads: "
+                                         "varnet_epochs"):
+        training_preset(m.replace(varnet_epochs=41))
+    with pytest.raises(ValueError, match=r"mri_subjects \(train / val\)"):
+        training_preset(m.replace(mri_subjects=(40, 5, 12)))
+    with pytest.raises(ValueError, match="unknown preset 'nothing'"):
+        training_preset(m.replace(trains_as="nothing"))
+    # what no pre-training reads may differ: the test split, the fine-tuning budget
+    assert training_preset(m.replace(mri_subjects=(40, 4, 20), finetune_epochs=3)).name == "quick"

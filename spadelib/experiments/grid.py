@@ -227,12 +227,13 @@ def _in_quick_subset(cell: Cell) -> bool:
 
 
 def runs_at(cell: Cell, preset: Preset | str | None = None) -> bool:
-    """Whether ``preset`` runs ``cell`` at all: every cell at ``paper``, the cells inside
+    """Whether ``preset`` runs ``cell`` at all: every cell at ``paper`` and ``medium``
+    (:attr:`~spadelib.presets.Preset.runs_every_cell`), the cells inside
     :data:`QUICK_SUBSET` at ``quick`` (the chapters mark the others "paper preset only").
 
     Taught in Chapter 7 (``book/07_super_resolution.ipynb``).
     """
-    return get_preset(preset).name == "paper" or _in_quick_subset(cell)
+    return get_preset(preset).runs_every_cell or _in_quick_subset(cell)
 
 
 def _narrowest_group(network: str, P: Preset) -> int:
