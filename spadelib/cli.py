@@ -38,6 +38,7 @@ from .experiments.grid import GRIDS, cells
 from .experiments.runner import EXECUTORS, pending, run_grid
 from .experiments.store import ResultStore, store_path
 from .experiments.printed import FORMATS, fill_note, paper_table
+from .experiments.tables import table_source
 from .baselines import REGULARISERS
 from .models import NAMES
 from .presets import CLI_ENV, PRESETS, get_preset
@@ -53,9 +54,11 @@ def _preset(args):
 def _cmd_run(args) -> int:
     P = _preset(args)
     store = ResultStore.for_preset(P)
-    chosen = [c for c in cells(args.grid, P) if not args.networks or c.network in args.networks]
+    chosen = [c for c in cells(args.grid, P) if (not args.networks or c.network in args.networks)
+              and (not args.settings or c.setting in args.settings)]
     todo = chosen if args.redo else pending(chosen, P, store)
-    only = f" ({', '.join(args.networks)} only)" if args.networks else ""
+    only = ", ".join([*(args.networks or ()), *(f"{s:g}" for s in args.settings or ())])
+    only = f" ({only} only)" if only else ""
     print(f"grid {args.grid}{only} ({P.name}): {len(todo)} cell(s) to run"
           + (" (--redo: stored ones too)" if args.redo else "") + f"; results in {store.path}")
     if not inputs.current().synthetic:
@@ -94,6 +97,8 @@ def _cmd_status(args) -> int:
 
 def _cmd_table(args) -> int:
     P = _preset(args)
+    if args.preset is None:              # what the chapters show (tables.table_source)
+        P = table_source(P)[0]
     print(paper_table(args.number, P, fmt=args.format))
     note = fill_note(args.number, P) if args.format in ("csv", "latex") else ""
     if note:                            # text and md print it under the table
@@ -225,6 +230,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--networks", nargs="+", choices=NAMES, default=None,
                    help="only these networks' cells (two processes can share a grid's "
                         "store: each takes other networks)")
+    c.add_argument("--settings", nargs="+", type=float, default=None,
+                   help="only these sampling rates / SR scales (e.g. 0.167 4)")
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
     c = command("table", "one of the paper's tables in its layout: for every pruning ratio our "

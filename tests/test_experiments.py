@@ -195,7 +195,7 @@ def test_status_and_table_commands(tmp_path, monkeypatch, capsys):
     n = len(cells("table1", "quick"))
     assert f"table1   {n:4d} cells: 2 done, 1 failed, {n - 3} pending" in out
     assert "failed deq|rate0.167|ratio0.4|school|l1|seed0: ValueError: boom" in out
-    assert main(["table", "1", "--format", "csv"]) == 0
+    assert main(["table", "1", "--format", "csv", "--preset", "quick"]) == 0
     import csv as csvlib
     import io
 
@@ -213,9 +213,28 @@ def test_status_and_table_commands(tmp_path, monkeypatch, capsys):
     assert ours["Speed Up"] == "×2.00" and ours["# Params"] == "400"
     # the legend names the command that fills the missing cells, off the CSV itself
     assert "not run yet / failed: spade run table1 --preset quick" in printed.err
-    assert main(["table", "1"]) == 0
+    assert main(["table", "1", "--preset", "quick"]) == 0
     text = capsys.readouterr().out
-    assert "DEQ " in text and "27.00" in text and "41.36" in text
+    assert "DEQ " in text and "27.00" in text and "41.36" in text and "(quick preset)" in text
+    # without --preset: what the chapters show, the shipped medium store (tables.table_source)
+    assert main(["table", "1"]) == 0
+    assert "(medium preset)" in capsys.readouterr().out
+
+
+def test_run_takes_some_networks_and_settings_of_a_grid(tmp_path, monkeypatch, capsys):
+    import spadelib.experiments.runner as R
+    from spadelib.cli import main
+
+    monkeypatch.setenv("SPADE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(R, "run_cell", lambda cell, P, **_: {
+        "key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": 30.0, "ssim": 0.9,
+        "time_ms": 1.0, "params": 1, "wall_s": 0.0})
+    assert main(["run", "pruned", "--preset", "paper", "--networks", "varnet", "usrnet",
+                 "--settings", "0.125", "4"]) == 0
+    assert "grid pruned (varnet, usrnet, 0.125, 4 only) (paper): 8 cell(s)" in capsys.readouterr().out
+    done = {(r["cell"]["network"], r["cell"]["setting"])
+            for r in ResultStore.for_preset("paper").rows()}
+    assert done == {("varnet", 0.125), ("usrnet", 4)}
 
 
 def test_all_is_the_paper_grids_without_the_smoke_grid():

@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import inputs
-from ..checkpoints import CheckpointError, cache_dir, read, write
+from ..checkpoints import SHIPPED, CheckpointError, cache_dir, read, write
 from ..presets import Preset, get_preset
 
-__all__ = ["ResultStore", "store_path"]
+__all__ = ["ResultStore", "store_path", "SHIPPED_RESULTS"]
 
 FORMAT = 1  # rows layout version, in the header
+#: presets whose store (for the book's own inputs) lives in the repository's ``shipped/``
+#: folder: ``medium`` is made once by ``spade run all --preset medium`` and the chapters
+#: render the paper's tables from it
+SHIPPED_RESULTS = ("medium",)
 
 
 def _plain(obj):
@@ -48,12 +52,16 @@ def _plain(obj):
 def store_path(preset: Preset | str | None = None) -> Path:
     """Where the results of ``preset`` are stored: ``results-{preset}.spade`` for the book's
     own inputs, ``results-{preset}-real-{digest}.spade`` for each set of real inputs chosen
-    by :mod:`spadelib.inputs`, so results from different inputs never mix.
+    by :mod:`spadelib.inputs`, so results from different inputs never mix. The store of a
+    preset in :data:`SHIPPED_RESULTS` (``medium``) with the book's own inputs is the one in the
+    repository's ``shipped/`` folder: running its grid adds to it.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
     """
-    tag = inputs.current().tag()
-    return cache_dir() / f"results-{get_preset(preset).name}{'-' + tag if tag else ''}.spade"
+    tag, name = inputs.current().tag(), get_preset(preset).name
+    if not tag and name in SHIPPED_RESULTS:
+        return SHIPPED / f"results-{name}.spade"
+    return cache_dir() / f"results-{name}{'-' + tag if tag else ''}.spade"
 
 
 class ResultStore:

@@ -13,9 +13,9 @@ from ..presets import Preset, get_preset
 from .grid import Cell, runs_at
 from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECIMALS, \
     paper_value
-from .store import ResultStore
+from .store import ResultStore, store_path
 
-__all__ = ["TABLES", "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
+__all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text", "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
            "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
 #: table number -> (networks or scales in the paper's order, setting, regimes, what it shows)
@@ -40,6 +40,69 @@ TABLES = {
         "the unpruned one's), time, speed-up, # params"),
 }
 RATIOS = (0.0, 0.05, 0.1, 0.2, 0.4)
+#: preset -> the preset whose (shipped) store the chapters render the paper's tables from
+TABLES_FROM = {"quick": "medium"}
+
+
+def table_source(preset: Preset | str | None = None) -> tuple[Preset, ResultStore]:
+    """``(preset, store)`` the chapters and ``spade table`` render the paper's tables from.
+
+    A ``quick`` book runs only :data:`~spadelib.experiments.QUICK_SUBSET` while it is built;
+    its tables come from the ``medium`` store shipped with the repository (the quick networks,
+    every cell, 48 test slices; made by ``spade run all --preset medium``) when that store
+    exists for the inputs in use (the book's own), else from ``quick``'s own store. Any other
+    preset renders its own store.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    P = get_preset(preset)
+    other = TABLES_FROM.get(P.name)
+    if other is not None and store_path(other).exists():
+        P = get_preset(other)
+    return P, ResultStore.for_preset(P)
+
+
+def paper_cells() -> dict[int, list[Cell]]:
+    """Every experiment the paper's tables print a PSNR for, as grid cells, by table: Tables
+    1, 2 and 5 (3 networks x (the unpruned network + 4 ratios x 3 regimes) each), Table 3's
+    *Random* baselines (its SPADE values are Table 1's cells) and Tables 4 and 6 (USRNet,
+    school): 148 in all.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    out: dict[int, list[Cell]] = {}
+    for number, (names, setting, regimes, _) in TABLES.items():
+        if number == 3:
+            out[3] = [Cell(net, setting, r, f"scratch-{g}") for (net, r), parts in TABLE3.items()
+                      for g in parts]
+            continue
+        settings = setting if isinstance(setting, tuple) else (setting,)
+        out[number] = [Cell(net, s, r, g if r else "none")
+                       for net in names for s in settings for r in RATIOS
+                       for g in (regimes if r else ("none",))
+                       if paper_value(net, s, r, g if r else "none") is not None]
+    return out
+
+
+def coverage(preset: Preset | str | None = None, store: ResultStore | None = None) -> dict:
+    """How many of the paper's table cells (:func:`paper_cells`) the store fills, by table:
+    ``{number: (filled, total)}``.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    res = Results(preset, store)
+    return {n: (sum(res.row(c) is not None for c in cs), len(cs))
+            for n, cs in sorted(paper_cells().items())}
+
+
+def coverage_text(counts: dict, name: str) -> str:
+    """One sentence on :func:`coverage`'s ``counts`` for the store of preset ``name``."""
+    filled = sum(f for f, _ in counts.values())
+    total = sum(t for _, t in counts.values())
+    parts = ", ".join(f"Table {n} {f} of {t}" for n, (f, t) in sorted(counts.items()))
+    share = f"{100 * filled / total:.0f} %" if total else "none"
+    return (f"The {name} store fills {filled:,} of the paper's {total:,} table cells ({share}): "
+            f"{parts}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +335,10 @@ def caption(number: int, preset: Preset | str | None = None) -> str:
             "SSIM in %. The paper's numbers are quoted as printed, "
             + {3: "its Δ", 4: "its speed-ups and Degrad. %", 6: "its speed-ups and Degrad. %"
                }.get(number, "its speed-ups") + " included.")
+    if P.trains_as is not None:
+        text += (f" The {P.name} preset evaluates the {P.trains_as} preset's networks on "
+                 f"{P.mri_split_sizes['test']} MRI test slices and runs every cell; its store "
+                 f"ships with the repository (`spade run all --preset {P.name}` makes it).")
     if number != 3:
         text += (" Time: median milliseconds per reconstruction on our device (the paper: an "
                  "A6000 GPU), of the network fine-tuned in the first regime; speed-up against "

@@ -1,0 +1,66 @@
+"""The results store that ships with the repository (``shipped/results-medium.spade``, made by
+``spade run all --preset medium``): the chapters render the paper's tables from it, so every
+row must say where it came from, and a sample of its cells, run again here, must agree with it.
+
+Tolerances: another CPU (or thread count) sums floats in another order. An unpruned cell only
+evaluates the shipped network, so it agrees to 0.05 dB. A pruned and fine-tuned VarNet cell
+carries that difference through 240 optimiser steps: 0.5 dB, a fraction of the spread of its
+PSNR over the test images (about 2 dB)."""
+import math
+
+import pytest
+
+from spadelib.experiments import Cell, ResultStore, cells, run_cell
+from spadelib.experiments.store import store_path
+from spadelib.experiments.tables import coverage, paper_cells, table_source
+from spadelib.presets import CLI_ENV
+
+SHIPPED = store_path("medium")
+#: (cell, PSNR tolerance in dB): cheap cells, one without training and one fine-tuned
+SAMPLE = ((Cell("varnet", 0.167, 0.0, "none"), 0.05),
+          (Cell("varnet", 0.167, 0.4, "school"), 0.5))
+
+
+def _rows():
+    assert SHIPPED.exists(), f"no shipped store at {SHIPPED}: run `spade run all --preset medium`"
+    return ResultStore(SHIPPED).rows()
+
+
+def test_the_shipped_store_is_the_medium_grid_with_provenance_in_every_row():
+    rows = _rows()
+    grid = {c.key for c in cells("all", "medium")}
+    assert rows, "the shipped store is empty"
+    for r in rows:
+        assert r["key"] in grid, f"{r['key']} is no cell of the medium preset's grids"
+        assert r["status"] == "ok", f"{r['key']} failed: {r.get('error')}"
+        assert r["preset"] == "medium"
+        assert r["versions"]["torch"] and r["versions"]["torch_pruning"], r["key"]
+        assert r["device"] and r["date"] and r["wall_s"] >= 0, r["key"]
+        assert r["n"] == 48 if r["cell"]["task"] == "mri" else r["n"] > 0, r["key"]
+        assert len(r["psnr_per_sample"]) == r["n"] and all(map(math.isfinite,
+                                                               r["psnr_per_sample"]))
+
+
+def test_the_chapters_render_the_shipped_store_and_count_what_it_fills():
+    P, store = table_source("quick")
+    assert P.name == "medium" and store.path == SHIPPED
+    assert table_source("paper")[0].name == "paper"
+    counts = coverage(P, store)
+    assert sum(t for _, t in counts.values()) == sum(map(len, paper_cells().values())) == 148
+    keys = {r["key"] for r in _rows()}
+    assert sum(f for f, _ in counts.values()) == sum(
+        c.key in keys for cs in paper_cells().values() for c in cs)
+
+
+@pytest.mark.parametrize("cell,tol", SAMPLE, ids=[c.key for c, _ in SAMPLE])
+def test_a_sample_of_shipped_cells_runs_again_to_the_same_numbers(cell, tol, data_dir,
+                                                                   monkeypatch):
+    stored = {r["key"]: r for r in _rows()}.get(cell.key)
+    if stored is None:
+        pytest.fail(f"the shipped store lacks {cell.key}: run `spade run table1 --preset medium`")
+    monkeypatch.setenv(CLI_ENV, "1")          # medium leaves training to the spade command
+    row = run_cell(cell, "medium", device="cpu")
+    assert row["n"] == stored["n"] == 48
+    assert abs(row["psnr"] - stored["psnr"]) <= tol, (row["psnr"], stored["psnr"])
+    assert abs(row["ssim"] - stored["ssim"]) <= tol / 10, (row["ssim"], stored["ssim"])
+    assert row["params"] == stored["params"]
