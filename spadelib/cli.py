@@ -35,7 +35,7 @@ from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
 from .experiments import budget
 from .experiments.grid import GRIDS, cells
-from .experiments.runner import EXECUTORS, pending, run_grid
+from .experiments.runner import EXECUTORS, pending, retime, run_grid
 from .experiments.store import ResultStore, store_path
 from .experiments.printed import FORMATS, fill_note, paper_table
 from .experiments.tables import table_source
@@ -75,6 +75,13 @@ def _cmd_run(args) -> int:
              progress=sys.stderr.isatty(), on_row=say, redo=args.redo)
     failed = [r for r in store.rows() if r.get("status") == "failed"]
     return 1 if failed else 0
+
+
+def _cmd_retime(args) -> int:
+    P = _preset(args)
+    n = retime(P, networks=args.networks, device=args.device, progress=sys.stderr.isatty())
+    print(f"retimed {n} stored cell(s) of the {P.name} store, one after another")
+    return 0
 
 
 def _cmd_status(args) -> int:
@@ -232,6 +239,10 @@ def parser() -> argparse.ArgumentParser:
                         "store: each takes other networks)")
     c.add_argument("--settings", nargs="+", type=float, default=None,
                    help="only these sampling rates / SR scales (e.g. 0.167 4)")
+    c = command("retime", "time every stored cell again, one after another (after a grid run "
+                "whose processes shared the CPU); nothing is trained", _cmd_retime)
+    c.add_argument("--networks", nargs="+", choices=NAMES, default=None)
+    c.add_argument("--device", default=None)
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
     c = command("table", "one of the paper's tables in its layout: for every pruning ratio our "

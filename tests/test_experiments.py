@@ -360,3 +360,21 @@ def test_redo_runs_the_stored_cells_again_and_replaces_their_rows(tmp_path, monk
     assert {r["psnr"] for r in store.rows()} == {31.0}
     with pytest.raises(TypeError, match="redo"):
         R.run_grid("smoke", "quick", store=store, progress=False, redo="yes")
+
+
+def test_retime_times_the_stored_cells_again_and_keeps_their_quality(tiny_varnet_preset,
+                                                                     data_dir):
+    import spadelib.experiments.runner as R
+
+    P = tiny_varnet_preset.replace(varnet_epochs=1)
+    store = ResultStore(data_dir / "results.spade")
+    cell = Cell("varnet", 0.167, 0.4, "none")
+    R.run_grid([Cell("varnet", 0.167, 0.0, "none"), cell], P, store=store, progress=False)
+    before = {r["key"]: r for r in store.rows()}
+    assert R.retime(P, store, networks=("varnet",), device="cpu", progress=False) == 2
+    assert R.retime(P, store, networks=("deq",), progress=False) == 0
+    for key, row in {r["key"]: r for r in store.rows()}.items():
+        old = before[key]
+        assert row["psnr_per_sample"] == old["psnr_per_sample"] and row["params"] == old["params"]
+        assert row["time_ms_all"] != old["time_ms_all"] and row["time_ms"] > 0
+        assert row["timed"]["device"].startswith("cpu") and row["timed"]["date"]
