@@ -275,3 +275,28 @@ def test_markdown_and_csv_have_the_same_layout(store):
     assert "\\multicolumn{2}{c}{PSNR (dB)}" in paper_table(4, "quick", "latex", store)
     with pytest.raises(ValueError, match="format"):
         paper_table(4, "quick", "html", store)
+
+
+def test_our_differences_carry_paired_intervals_over_the_test_images(tmp_path):
+    """Table 3's Δ and Tables 4 / 6's Degrad. % of our rows come with a paired 95 % bootstrap
+    interval over the test images, computed from the per-image values of the two cells."""
+    s = ResultStore(tmp_path / "results-quick.spade")
+    spade = [30.0, 31.0, 29.0, 30.5, 29.5, 30.0]
+    rows = {Cell("varnet", 0.167, 0.0, "none"): [v + 1 for v in spade],
+            Cell("varnet", 0.167, 0.4, "supervised"): spade,
+            Cell("varnet", 0.167, 0.4, "scratch-supervised"): [v - 2 for v in spade[:3]]
+            + [v - 1 for v in spade[3:]],
+            Cell("usrnet", 4, 0.0, "none"): [25.0, 26.0, 27.0, 28.0],
+            Cell("usrnet", 4, 0.4, "school"): [24.0, 26.0, 26.0, 27.0]}
+    for cell, psnr in rows.items():
+        s.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok",
+               "psnr": sum(psnr) / len(psnr), "ssim": 0.9, "time_ms": 10.0, "params": 10,
+               "psnr_per_sample": psnr, "ssim_per_sample": [0.9] * len(psnr)})
+    t3 = layout_frame(3, "quick", s).loc[("VarNet", "65 %", "ours")]
+    delta = t3[("(b) Supervised: PSNR (dB)", "Δ")]
+    assert delta.startswith("1.50 [") and delta.endswith("]")      # 2 dB on half, 1 on half
+    low, high = map(float, delta[delta.index("[") + 1:-1].split(", "))
+    assert 1.0 <= low < 1.5 < high <= 2.0
+    assert t3[("(b) Supervised: SSIM (%)", "Δ")] == "0.0 [0.0, 0.0]"
+    degrad = layout_frame(6, "quick", s).loc[("×4", "65 %", "ours")][("PSNR (dB)", "Degrad. %")]
+    assert degrad.startswith("97.2 % [") and degrad.endswith("]"), degrad   # 103 / 106 dB

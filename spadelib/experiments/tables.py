@@ -13,6 +13,7 @@ from ..presets import Preset, get_preset
 from .grid import Cell, runs_at
 from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECIMALS, \
     paper_value
+from .intervals import Interval, mean_difference, paired_interval
 from .store import ResultStore, store_path
 
 __all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text", "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
@@ -148,6 +149,18 @@ class Results:
             return FAILED
         return NOT_RUN if runs_at(cell, self.preset) else PAPER_ONLY
 
+    def interval(self, a, b, metric: str = "psnr", statistic=mean_difference,
+                 scale: float = 1.0) -> Interval | None:
+        """A paired 95 % bootstrap interval over the test images of ``statistic`` between
+        cells ``a`` and ``b`` (default: mean of ``a`` minus mean of ``b``), their per-image
+        ``metric`` times ``scale``; ``None`` where either lacks per-image values."""
+        ra, rb = self.row(a), self.row(b)
+        key = f"{metric}_per_sample"
+        if ra is None or rb is None or not ra.get(key) or not rb.get(key):
+            return None
+        return paired_interval([v * scale for v in ra[key]], [v * scale for v in rb[key]],
+                               statistic=statistic)
+
     def value(self, cell, metric: str):
         """``metric`` of ``cell`` (``"psnr"``, ``"ssim"``, ``"time_ms"``, ``"params"``,
         ``"iterations"``, ...) or ``None``."""
@@ -223,6 +236,12 @@ def _mri_layout(number: int, res: Results):
     return lines, index, ("Network", "Pruning Ratio", "")
 
 
+def _kept_share(a, b):
+    """``100 mean(b) / mean(a)``: Tables 4 and 6's Degrad. %, the pruned network's value in %
+    of the unpruned one's (a statistic for :func:`paired_interval`)."""
+    return 100 * b.mean(-1) / a.mean(-1)
+
+
 def _sr_layout(number: int, res: Results):
     (net,), scales, (regime,), _ = TABLES[number]
     lines, index = [], []
@@ -240,12 +259,16 @@ def _sr_layout(number: int, res: Results):
                     else:
                         v, v0 = res.value(cell, metric), res.value(base, metric)
                         kept = 100 * v / v0 if v and v0 else None
+                        if ratio and kept is not None:
+                            kept = res.interval(base, cell, metric, _kept_share) or kept
                     if source == OURS and v is None:
                         line[(title, "School")] = line[(title, "Degrad. %")] = \
                             res.why_missing(cell)
                         continue
                     line[(title, "School")] = _num(None if v is None else v * scale, fmt)
-                    line[(title, "Degrad. %")] = _num(kept, "{:.1f} %")
+                    line[(title, "Degrad. %")] = (kept.show(" %", 1)
+                                                  if isinstance(kept, Interval)
+                                                  else _num(kept, "{:.1f} %"))
                 line.update(_time_columns(res, net, s, ratio, (regime,), source == PAPER_ROW))
                 lines.append(line)
                 index.append((f"×{s}", _ratio_label(ratio), source))
@@ -278,6 +301,10 @@ def _table3_layout(res: Results):
                             rnd = None if ratio == 0 else res.value(
                                 Cell(net, setting, ratio, f"scratch-{g}"), metric)
                             delta = None if spade is None or rnd is None else spade - rnd
+                            if delta is not None:
+                                delta = res.interval(c1, Cell(net, setting, ratio,
+                                                              f"scratch-{g}"), metric,
+                                                     scale=scale) or delta
                         vals = {"SPADE": spade, "Random": rnd, "Δ": delta}
                         for sub, v in vals.items():
                             if ratio == 0 and sub != "SPADE":
@@ -286,6 +313,8 @@ def _table3_layout(res: Results):
                                 regime = g if sub == "SPADE" else f"scratch-{g}"
                                 c = Cell(net, setting, ratio, "none" if ratio == 0 else regime)
                                 line[(top, sub)] = res.why_missing(c)
+                            elif isinstance(v, Interval):   # ours: Δ with its interval
+                                line[(top, sub)] = v.show("", 2 if metric == "psnr" else 1)
                             else:
                                 line[(top, sub)] = _num(None if v is None else v * scale, fmt)
                 lines.append(line)
