@@ -378,3 +378,24 @@ def test_retime_times_the_stored_cells_again_and_keeps_their_quality(tiny_varnet
         assert row["psnr_per_sample"] == old["psnr_per_sample"] and row["params"] == old["params"]
         assert row["time_ms_all"] != old["time_ms_all"] and row["time_ms"] > 0
         assert row["timed"]["device"].startswith("cpu") and row["timed"]["date"]
+
+
+def test_a_scratch_baseline_at_the_whole_budget_is_trained_as_the_network_was_pretrained(
+        tiny_varnet_preset, data_dir, monkeypatch):
+    """``scratch_steps=None`` (paper, medium): Table 3(b)'s Random is
+    ``finetune.pretraining_scratch``, the unpruned network's own pre-training recipe."""
+    import spadelib.experiments.runner as R
+
+    P = tiny_varnet_preset.replace(varnet_epochs=1, scratch_steps=None)
+    seen = []
+
+    def fake(name, pruned, *, preset, seed, device, progress):
+        seen.append((name, preset.scratch_steps, seed))
+        return pruned, None
+
+    monkeypatch.setattr(R.finetune, "pretraining_scratch", fake)
+    R.cell_network(Cell("varnet", 0.167, 0.4, "scratch-supervised", seed=2), P, device="cpu")
+    assert seen == [("varnet", None, 2)]
+    R.cell_network(Cell("varnet", 0.167, 0.4, "scratch-supervised"), P.replace(scratch_steps=3),
+                   device="cpu")                     # a step budget: the fine-tuning recipe
+    assert len(seen) == 1

@@ -66,8 +66,10 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
     measurements, supervised fine-tuning the same number of steps over the training split (or
     over as many of its pairs as those steps take, where one epoch of it is longer:
     :func:`spadelib.finetune.supervised_pairs`), a scratch baseline ``preset.scratch_steps``
-    steps or, in the paper preset, the network's whole pre-training budget
-    (:func:`spadelib.finetune.scratch_epochs`). Every step is cached, so a chapter that shows
+    steps or, where that is ``None`` (``paper``, ``medium``), the network's whole pre-training
+    budget (:func:`spadelib.finetune.scratch_epochs`); a supervised one is then trained
+    exactly as the unpruned network was pre-trained (:func:`spadelib.finetune.pretraining_scratch`:
+    its rate, schedule and, for the DEQ, warm-up). Every step is cached, so a chapter that shows
     a cell's reconstructions gets the very network its row was measured on.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
@@ -99,7 +101,11 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
         kwargs["data"] = test.measurements_only()
     if regime == "school":
         kwargs["teacher"] = teacher
-    if cell.regime.startswith("scratch-"):
+    if cell.regime == "scratch-supervised" and P.scratch_steps is None:
+        # the fair baseline: trained exactly as the unpruned network was pre-trained (Table 3)
+        net, _ = finetune.pretraining_scratch(cell.network, pruned, preset=P, seed=cell.seed,
+                                              device=device, progress=progress)
+    elif cell.regime.startswith("scratch-"):
         kwargs["epochs"] = finetune.scratch_epochs(cell.network, P, len(kwargs["data"]),
                                                    len(train))
         net, _ = finetune.scratch_baseline(pruned, regime, seed=cell.seed, **kwargs)
