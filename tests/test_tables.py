@@ -300,3 +300,31 @@ def test_our_differences_carry_paired_intervals_over_the_test_images(tmp_path):
     assert t3[("(b) Supervised: SSIM (%)", "Δ")] == "0.0 [0.0, 0.0]"
     degrad = layout_frame(6, "quick", s).loc[("×4", "65 %", "ours")][("PSNR (dB)", "Degrad. %")]
     assert degrad.startswith("97.2 % [") and degrad.endswith("]"), degrad   # 103 / 106 dB
+
+
+def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
+    """A cell stored at several seeds enters a comparison as its per-image mean over them
+    (claims and table intervals alike); a cell at one seed as it is."""
+    from spadelib.experiments.evidence import StoreNumbers
+    from spadelib.experiments.intervals import mean_difference
+    from spadelib.experiments.tables import Results
+
+    s = ResultStore(tmp_path / "results-quick.spade")
+    unpruned = Cell("varnet", 0.167, 0.0, "none")
+    per_seed = {0: [28.0, 29.0, 30.0, 31.0], 1: [27.0, 29.0, 29.0, 31.0],
+                2: [27.5, 28.0, 30.5, 30.0]}
+    for cell, psnr in [(unpruned, [30.0, 30.0, 31.0, 32.0])] + [
+            (Cell("varnet", 0.167, 0.4, "school", seed=k), v) for k, v in per_seed.items()]:
+        s.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok", "psnr": sum(psnr) / 4,
+               "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": psnr})
+    res = Results("quick", s)
+    values, seeds = res.per_image(Cell("varnet", 0.167, 0.4, "school", seed=2))
+    assert seeds == 3 and values == pytest.approx([27.5, 28.6666667, 29.8333333, 30.6666667])
+    assert res.per_image(unpruned) == ([30.0, 30.0, 31.0, 32.0], 1)
+    loss = res.interval(unpruned, Cell("varnet", 0.167, 0.4, "school"))
+    assert loss.estimate == pytest.approx(30.75 - 29.1666667) and loss.n == 4
+    claim = StoreNumbers("quick", s).compare([("varnet", 0.167, 0.0, "none"),
+                                              ("varnet", 0.167, 0.4, "school")],
+                                             mean_difference)
+    assert claim.estimate == pytest.approx(loss.estimate)
+    assert res.value(Cell("varnet", 0.167, 0.4, "school", seed=1), "psnr") == 29.0   # per seed

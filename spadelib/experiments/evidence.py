@@ -41,7 +41,8 @@ class StoreNumbers:
         rows = [self.res.row(self.cell(*c)) for c in cells]
         if any(r is None or r.get(metric) is None for r in rows):
             return None
-        per_image = [r.get(f"{metric}_per_sample") or [] for r in rows]
+        pooled = [self.res.per_image(self.cell(*c), metric) for c in cells]  # seeds averaged
+        per_image = [p[0] if p else [] for p in pooled]
         if all(per_image) and len({len(p) for p in per_image}) == 1:
             return paired_interval(*per_image, statistic=statistic)
         v = float(np.asarray(statistic(*(np.array([[r[metric]]]) for r in rows)))[0])

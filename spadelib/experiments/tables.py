@@ -9,6 +9,10 @@ the data of Figures 3 and 4.
 """
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from ..presets import Preset, get_preset
 from .grid import Cell, runs_at
 from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECIMALS, \
@@ -136,6 +140,25 @@ class Results:
         self.preset = get_preset(preset)
         self.store = store if store is not None else ResultStore.for_preset(self.preset)
         self.rows = {r["key"]: r for r in self.store.rows()}
+        self._seeds: dict[str, list[dict]] = {}      # a cell's key at seed 0 -> its ok rows
+        for r in self.rows.values():
+            if r.get("status") == "ok" and isinstance(r.get("cell"), dict):
+                c = {k: v for k, v in r["cell"].items() if k != "task"}
+                self._seeds.setdefault(Cell(**{**c, "seed": 0}).key, []).append(r)
+
+    def per_image(self, cell, metric: str = "psnr") -> tuple[list[float], int] | None:
+        """``(values, seeds)``: ``cell``'s per-image ``metric`` averaged over every seed the
+        store holds for it (the cells that differ from it in the seed alone, each evaluated on
+        the same test images), and how many seeds that is; ``None`` where ``cell`` itself has
+        no per-image values. A comparison of two cells pairs these means image by image, so
+        the spread over seeds enters the per-image differences the bootstrap resamples."""
+        if self.row(cell) is None or not self.row(cell).get(f"{metric}_per_sample"):
+            return None
+        rows = [r for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
+                if len(r.get(f"{metric}_per_sample") or []) == len(
+                    self.row(cell)[f"{metric}_per_sample"])]
+        values = np.mean([r[f"{metric}_per_sample"] for r in rows], axis=0)
+        return [float(v) for v in values], len(rows)
 
     def row(self, cell) -> dict | None:
         """The stored row of ``cell`` if it ran to the end, else ``None``."""
@@ -153,12 +176,12 @@ class Results:
                  scale: float = 1.0) -> Interval | None:
         """A paired 95 % bootstrap interval over the test images of ``statistic`` between
         cells ``a`` and ``b`` (default: mean of ``a`` minus mean of ``b``), their per-image
-        ``metric`` times ``scale``; ``None`` where either lacks per-image values."""
-        ra, rb = self.row(a), self.row(b)
-        key = f"{metric}_per_sample"
-        if ra is None or rb is None or not ra.get(key) or not rb.get(key):
+        ``metric`` (averaged over the seeds the store holds, :meth:`per_image`) times
+        ``scale``; ``None`` where either lacks per-image values."""
+        pa, pb = self.per_image(a, metric), self.per_image(b, metric)
+        if pa is None or pb is None or len(pa[0]) != len(pb[0]):
             return None
-        return paired_interval([v * scale for v in ra[key]], [v * scale for v in rb[key]],
+        return paired_interval([v * scale for v in pa[0]], [v * scale for v in pb[0]],
                                statistic=statistic)
 
     def value(self, cell, metric: str):
