@@ -114,3 +114,25 @@ def test_usrnet_iterates_end_with_the_networks_output():
         assert out["iterates"].shape == (3, 3, 32, 32) and len(out["psnr"]) == 3
         torch.testing.assert_close(out["iterates"][-1], out["output"])
         assert len(set(out["psnr"])) == 3                # each iteration changes the image
+
+
+def test_the_shipped_stores_images_ship_in_half_precision_and_need_no_network(
+        tmp_path, data_dir, tiny, monkeypatch):
+    """The medium store's reconstructions go beside it (``shipped/images-medium``) in half
+    precision; a clone without the networks that made them still shows them."""
+    assert V.shipped_images("medium").name == "images-medium"
+    assert V.shipped_images("quick") is None and V.shipped_images("paper") is None
+    folder = tmp_path / "images-medium"
+    monkeypatch.setattr(V, "shipped_images", lambda P: folder)
+    store = ResultStore(tmp_path / "results-medium.spade")
+    a = Cell("deq", 0.167, 0.0, "none")
+    store.add(_ok(a, "medium"))
+    made = V.cell_images([a], [0], "medium", store)[a.key]
+    files = list(folder.iterdir())
+    assert len(files) == 1 and made.dtype == torch.float32 and tiny == [a.key]
+    from spadelib.checkpoints import read
+    _, payload = read(files[0], "dataset")
+    assert payload["images"].dtype == torch.float16
+    monkeypatch.setattr(R, "cell_network", lambda *a, **k: pytest.fail("no network is built"))
+    again = V.cell_images([a], [0], "medium", store)[a.key]
+    assert torch.equal(again, made.half().float())

@@ -22,16 +22,16 @@ from typing import Sequence
 import torch
 
 from .. import checks, inputs
-from ..checkpoints import cached
+from ..checkpoints import SHIPPED, cached
 from ..data.common import to_device
 from ..evaluation import reconstruct
 from ..metrics import psnr
 from ..presets import CLI_ENV, NeedsCLIError, Preset, get_preset
 from . import runner
 from .grid import Cell, cells
-from .store import ResultStore
+from .store import SHIPPED_RESULTS, ResultStore
 
-__all__ = ["Filled", "fill", "cell_images", "deq_trace", "usrnet_trace", "usrnet_iterates"]
+__all__ = ["Filled", "fill", "cell_images", "shipped_images", "deq_trace", "usrnet_trace", "usrnet_iterates"]
 
 
 @dataclass
@@ -134,6 +134,16 @@ def _test_split(cell: Cell, P: Preset):
     return cell.task_object.test_data(cell.preset(P))
 
 
+def shipped_images(preset: Preset | str | None = None):
+    """The folder beside the shipped results store that holds its cells' reconstructions
+    (``shipped/images-medium/``), or ``None`` for a store that does not ship (or real
+    inputs, whose store is a cache file)."""
+    P = get_preset(preset)
+    if inputs.current().tag() or P.name not in SHIPPED_RESULTS:
+        return None
+    return SHIPPED / f"images-{P.name}"
+
+
 def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
                 preset: Preset | str | None = None, store: ResultStore | None = None,
                 device=None) -> dict[str, torch.Tensor]:
@@ -142,8 +152,10 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
     Only cells with a stored row are reconstructed; the network is
     :func:`~spadelib.experiments.runner.cell_network` (every step loads from the caches). A
     network the cache does not hold at a preset that does not train in a notebook
-    (``paper``) is skipped. The images are cached, keyed by the cell, the samples, the inputs
-    and the date of the cell's row (a re-run cell is reconstructed again).
+    (``paper``, ``medium``) is skipped. The images are cached, keyed by the cell, the samples,
+    the inputs and the date of the cell's row (a re-run cell is reconstructed again); those of
+    a store that ships with the repository (``medium``) go to :func:`shipped_images` in
+    half precision, so a fresh clone shows them without the networks that made them.
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
 
@@ -154,6 +166,7 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows() if r.get("status") == "ok"}
+    shipped = shipped_images(P)
     out = {}
     for cell in cell_list:
         row = rows.get(cell.key)
@@ -164,10 +177,11 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
 
         def build(cell=cell):
             net = runner.cell_network(cell, P, device=device)[0]
-            return {"images": reconstruct(net, _test_split(cell, P).subset(indices))}
+            images = reconstruct(net, _test_split(cell, P).subset(indices))
+            return {"images": images.half() if shipped else images}
 
         try:
-            out[cell.key] = cached("images", config, build)["images"]
+            out[cell.key] = cached("images", config, build, directory=shipped)["images"].float()
         except NeedsCLIError:
             continue
     return out
