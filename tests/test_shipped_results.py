@@ -64,3 +64,24 @@ def test_a_sample_of_shipped_cells_runs_again_to_the_same_numbers(cell, tol, dat
     assert abs(row["psnr"] - stored["psnr"]) <= tol, (row["psnr"], stored["psnr"])
     assert abs(row["ssim"] - stored["ssim"]) <= tol / 10, (row["ssim"], stored["ssim"])
     assert row["params"] == stored["params"]
+
+
+def test_every_cell_the_figures_and_explorers_show_has_its_shipped_image():
+    """Chapters 6 and 7 show test image 0 of every stored cell at 16.7 % (Figures 6-8, the
+    explorers) and of USRNet at x4 or x3 (Figure 5): a fresh clone, without the networks,
+    must find each in ``shipped/images-medium``, made for the row as it is stored."""
+    from spadelib.checkpoints import config_key
+    from spadelib.experiments.views import image_config, shipped_images
+
+    folder = shipped_images("medium")
+    shown = [r for r in _rows() if r["cell"]["setting"] in (0.167, 3, 4)
+             and r["cell"]["regime"] in ("none", "supervised", "school", "self-supervised")
+             and r["cell"]["criterion"] == "l1" and r["cell"]["round_to"] == 0]
+    assert shown
+    def path(row):
+        cell = Cell(**{k: v for k, v in row["cell"].items() if k != "task"})
+        return folder / f"images-{config_key(image_config(cell, [0], 'medium', row))}.pt"
+
+    missing = [r["key"] for r in shown if not path(r).exists()]
+    assert not missing, f"no shipped image for {missing}: run Chapters 6 and 7 where their " \
+                        "networks are cached"

@@ -31,7 +31,7 @@ from . import runner
 from .grid import Cell, cells
 from .store import SHIPPED_RESULTS, ResultStore
 
-__all__ = ["Filled", "fill", "cell_images", "shipped_images", "deq_trace", "usrnet_trace", "usrnet_iterates"]
+__all__ = ["Filled", "fill", "cell_images", "shipped_images", "image_config", "deq_trace", "usrnet_trace", "usrnet_iterates"]
 
 
 @dataclass
@@ -144,6 +144,15 @@ def shipped_images(preset: Preset | str | None = None):
     return SHIPPED / f"images-{P.name}"
 
 
+def image_config(cell: Cell, indices: Sequence[int], preset: Preset | str | None,
+                 row: dict) -> dict:
+    """What the cached reconstructions of ``cell``'s test samples ``indices`` are keyed by:
+    the cell, the samples, the preset, the inputs and the date of the cell's stored ``row``
+    (:func:`cell_images`)."""
+    return {"cell": cell.key, "indices": list(indices), "preset": get_preset(preset).name,
+            "inputs": inputs.current().tag(), "row_date": row.get("date")}
+
+
 def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
                 preset: Preset | str | None = None, store: ResultStore | None = None,
                 device=None) -> dict[str, torch.Tensor]:
@@ -172,8 +181,7 @@ def cell_images(cell_list: Sequence[Cell], indices: Sequence[int] = (0,),
         row = rows.get(cell.key)
         if row is None:
             continue
-        config = {"cell": cell.key, "indices": indices, "preset": P.name,
-                  "inputs": inputs.current().tag(), "row_date": row.get("date")}
+        config = image_config(cell, indices, P, row)
 
         def build(cell=cell):
             net = runner.cell_network(cell, P, device=device)[0]
