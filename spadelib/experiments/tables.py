@@ -388,9 +388,11 @@ def caption(number: int, preset: Preset | str | None = None) -> str:
             + {3: "its Δ", 4: "its speed-ups and Degrad. %", 6: "its speed-ups and Degrad. %"
                }.get(number, "its speed-ups") + " included.")
     if P.trains_as is not None:
-        text += (f" The {P.name} preset evaluates the {P.trains_as} preset's networks on "
-                 f"{P.mri_split_sizes['test']} MRI test slices and runs every cell; its store "
-                 f"ships with the repository (`spade run all --preset {P.name}` makes it).")
+        split = ("" if number in (4, 6) else
+                 f" on {P.mri_split_sizes['test']} MRI test slices")
+        text += (f" The {P.name} preset evaluates the {P.trains_as} preset's networks{split} "
+                 f"and runs every cell; its store ships with the repository (`spade run all "
+                 f"--preset {P.name}` makes it).")
     if number != 3:
         text += (" Time: median milliseconds per reconstruction on our device (the paper: an "
                  "A6000 GPU), of the network fine-tuned in the first regime; speed-up against "
