@@ -129,11 +129,12 @@ class Preset:
             pre-training budget (its epochs over the training split), the fair baseline the
             paper defines; a supervised baseline is then trained exactly as the unpruned
             network was pre-trained (:func:`spadelib.finetune.pretraining_scratch`).
-            ``medium``: ``None`` too. ``quick``: the fine-tuning's own steps (the question becomes: with
-            SPADE's fine-tuning budget, does the pruned network do better from the pre-trained
-            weights or from fresh ones?): a full pre-training per baseline is out of reach of
-            the quick book's CPU budget, so the quick baselines are weaker than the paper's and
-            Table 3's quick gaps overstate SPADE's advantage (the chapters say so).
+            ``medium``: ``None`` too. ``quick``: the fine-tuning's own steps (the question
+            becomes: with SPADE's fine-tuning budget, does the pruned network do better from
+            the pre-trained weights or from fresh ones?): a full pre-training per baseline is
+            out of reach of the quick book's CPU budget, so the quick baselines are weaker
+            than the paper's and Table 3's quick gaps overstate SPADE's advantage (the chapters
+            say so).
         notebook_training: whether a process not started by the ``spade`` command (a chapter
             being executed, a script) may start a pre-training or fine-tuning run when the
             cache does not hold it. ``quick``: yes, they take minutes. ``paper``: no, they take

@@ -20,7 +20,8 @@ from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECI
 from .intervals import Interval, mean_difference, paired_interval
 from .store import ResultStore, store_path
 
-__all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text", "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
+__all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text",
+           "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
            "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
 #: table number -> (networks or scales in the paper's order, setting, regimes, what it shows)

@@ -31,7 +31,8 @@ from . import runner
 from .grid import Cell, cells
 from .store import SHIPPED_RESULTS, ResultStore
 
-__all__ = ["Filled", "fill", "cell_images", "shipped_images", "image_config", "deq_trace", "usrnet_trace", "usrnet_iterates"]
+__all__ = ["Filled", "fill", "cell_images", "shipped_images", "image_config", "deq_trace",
+           "usrnet_trace", "usrnet_iterates"]
 
 
 @dataclass
