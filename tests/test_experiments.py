@@ -399,3 +399,15 @@ def test_a_scratch_baseline_at_the_whole_budget_is_trained_as_the_network_was_pr
     R.cell_network(Cell("varnet", 0.167, 0.4, "scratch-supervised"), P.replace(scratch_steps=3),
                    device="cpu")                     # a step budget: the fine-tuning recipe
     assert len(seen) == 1
+
+
+def test_the_seeds_grid_repeats_table1s_fine_tuning_at_two_more_seeds():
+    from spadelib.experiments.grid import MORE_SEEDS
+
+    seeds = cells("seeds", "medium")
+    tuned = [c for c in cells("table1", "medium") if c.regime != "none"]
+    assert len(seeds) == len(MORE_SEEDS) * len(tuned) == 72
+    assert {(c.network, c.setting, c.ratio, c.regime) for c in seeds} == {
+        (c.network, c.setting, c.ratio, c.regime) for c in tuned}
+    assert {c.seed for c in seeds} == set(MORE_SEEDS)
+    assert not {c.key for c in seeds} & {c.key for c in cells("all", "medium")}
