@@ -53,7 +53,8 @@ def test_every_preset_field_belongs_somewhere():
     """A new preset field must be placed: in a task, a network, the common budget, or the
     fields pre-training ignores (so no setting silently stops keying a checkpoint)."""
     placed = set().union(*EXPECTED.values(), *CHANGED_ONLY.values(), TRAIN_SLICES) | {
-        "finetune_epochs", "finetune_lr", "scratch_steps", "notebook_training", "extras"}
+        "finetune_epochs", "finetune_lr", "scratch_steps", "notebook_training", "extras",
+        "runs_every_cell", "trains_as"}             # what a preset runs, whose networks
     assert {f.name for f in dataclasses.fields(Preset)} == placed
 
 
