@@ -96,3 +96,25 @@ def test_ship_writes_the_cached_network_with_its_provenance_and_pretrained_reads
     again = zoo.pretrained("varnet", P, device="cpu")
     assert all(torch.equal(again.state_dict()[k], v) for k, v in net.state_dict().items())
     assert again.history.val_psnr == [20.0, 21.0] and again.made_by == made
+
+
+def test_every_shipped_file_is_a_quick_network_at_one_of_its_settings():
+    """The networks of the other sampling rates and SR scales (Tables 2, 4 and 5; made by
+    ``spade pretrain NAME --setting S --preset quick --ship``) are keyed like the cache's
+    network at that setting and say which command made them."""
+    from spadelib.tasks import task_of
+
+    known = {}
+    for name in NAMES:
+        task = task_of(name)
+        for s in task.settings:
+            P = task.with_setting("quick", s)
+            known[zoo.shipped_path(name, P).name] = (name, P)
+    files = sorted((checkpoints.SHIPPED / "models").glob("*.pt"))
+    assert len(files) > len(NAMES)
+    for path in files:
+        assert path.name in known, f"{path.name} is no quick network at any setting"
+        name, P = known[path.name]
+        header = checkpoints.read_header(path)
+        checkpoints.check_header(header, path, **zoo.checkpoint_header(name, P))
+        assert header["made_by"]["command"] == zoo.ship_command(name, P)
