@@ -91,7 +91,9 @@ def cell_network(cell: Cell, preset=None, *, device=None, progress: bool = False
         return pruned, teacher, test, extra
     regime = cell.regime.removeprefix("scratch-")
     kwargs = {"preset": P, "device": device, "progress": progress}
-    train = task.training_data(P, progress)[0]
+    # the training split only where it is used: a school or self-supervised cell never needs it
+    needs_train = regime == "supervised" or cell.regime.startswith("scratch-")
+    train = task.training_data(P, progress)[0] if needs_train else None
     if regime == "supervised":
         steps = finetune.finetune_steps(P, len(test))
         pairs = finetune.supervised_pairs(len(train), steps, P.train_batch, P.seed)
