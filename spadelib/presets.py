@@ -38,7 +38,7 @@ class Preset:
     chapters report what they give).
 
     Attributes:
-        name: ``"quick"`` or ``"paper"``.
+        name: ``"quick"``, ``"medium"`` or ``"paper"``.
         seed: base seed of every random choice made while building data.
         mri_size: (H, W) of the MRI images and k-space.
         mri_coils: number of receiver coils of the synthetic MRI data, and the number of
@@ -313,7 +313,7 @@ def get_preset(name: str | Preset | None = None) -> Preset:
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
-        name: ``"quick"`` or ``"paper"`` (a :class:`Preset` is returned as it is); ``None``
+        name: ``"quick"``, ``"medium"`` or ``"paper"`` (a :class:`Preset` is returned as it is); ``None``
             reads ``$SPADE_PRESET`` (default ``"quick"``).
 
     Raises:
