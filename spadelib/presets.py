@@ -313,8 +313,8 @@ def get_preset(name: str | Preset | None = None) -> Preset:
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
 
     Args:
-        name: ``"quick"``, ``"medium"`` or ``"paper"`` (a :class:`Preset` is returned as it is); ``None``
-            reads ``$SPADE_PRESET`` (default ``"quick"``).
+        name: ``"quick"``, ``"medium"`` or ``"paper"`` (a :class:`Preset` is returned as it
+            is); ``None`` reads ``$SPADE_PRESET`` (default ``"quick"``).
 
     Raises:
         ValueError: the name is not a known preset.
