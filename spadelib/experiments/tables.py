@@ -145,7 +145,11 @@ class Results:
         for r in self.rows.values():
             if r.get("status") == "ok" and isinstance(r.get("cell"), dict):
                 c = {k: v for k, v in r["cell"].items() if k != "task"}
-                self._seeds.setdefault(Cell(**{**c, "seed": 0}).key, []).append(r)
+                try:
+                    base = Cell(**{**c, "seed": 0}).key
+                except (TypeError, ValueError):  # a row of another version's grid: no pooling
+                    continue
+                self._seeds.setdefault(base, []).append(r)
 
     def per_image(self, cell, metric: str = "psnr") -> tuple[list[float], int] | None:
         """``(values, seeds)``: ``cell``'s per-image ``metric`` averaged over every seed the
@@ -158,6 +162,7 @@ class Results:
         rows = [r for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
                 if len(r.get(f"{metric}_per_sample") or []) == len(
                     self.row(cell)[f"{metric}_per_sample"])]
+        rows = rows or [self.row(cell)]
         values = np.mean([r[f"{metric}_per_sample"] for r in rows], axis=0)
         return [float(v) for v in values], len(rows)
 
