@@ -79,7 +79,7 @@ def test_every_cell_the_figures_and_explorers_show_has_its_shipped_image():
              and r["cell"]["criterion"] == "l1" and r["cell"]["round_to"] == 0]
     assert shown
     def path(row):
-        cell = Cell(**{k: v for k, v in row["cell"].items() if k != "task"})
+        cell = Cell.from_dict(row["cell"])
         return folder / f"images-{config_key(image_config(cell, [0], 'medium', row))}.pt"
 
     missing = [r["key"] for r in shown if not path(r).exists()]

@@ -149,6 +149,11 @@ class Cell:
     def as_dict(self) -> dict:
         return {**dataclasses.asdict(self), "task": self.task}
 
+    @classmethod
+    def from_dict(cls, d: dict, **changes) -> "Cell":
+        """The cell of a stored row's ``cell`` (:meth:`as_dict`), with ``changes``."""
+        return cls(**{**{k: v for k, v in d.items() if k != "task"}, **changes})
+
     def preset(self, preset: Preset | str | None = None) -> Preset:
         """The preset with this cell's sampling rate or scale."""
         return self._task.with_setting(preset, self.setting)

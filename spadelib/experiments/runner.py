@@ -263,7 +263,7 @@ def retime(preset=None, store: ResultStore | None = None, *, networks=None, devi
             and (not networks or r["cell"]["network"] in networks)]
     bar = tqdm(rows, desc=f"retiming ({P.name})", unit="cell", disable=not progress)
     for row in bar:
-        cell = Cell(**{k: v for k, v in row["cell"].items() if k != "task"})
+        cell = Cell.from_dict(row["cell"])
         net, _, test, _ = cell_network(cell, P, device=device)
         net = net.to(device).eval()
         timed = time_networks({"net": net}, to_device(test.batch([0]), device), PROTOCOL,

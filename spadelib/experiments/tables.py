@@ -144,9 +144,8 @@ class Results:
         self._seeds: dict[str, list[dict]] = {}      # a cell's key at seed 0 -> its ok rows
         for r in self.rows.values():
             if r.get("status") == "ok" and isinstance(r.get("cell"), dict):
-                c = {k: v for k, v in r["cell"].items() if k != "task"}
                 try:
-                    base = Cell(**{**c, "seed": 0}).key
+                    base = Cell.from_dict(r["cell"], seed=0).key
                 except (TypeError, ValueError):  # a row of another version's grid: no pooling
                     continue
                 self._seeds.setdefault(base, []).append(r)
