@@ -46,7 +46,7 @@ from .workers import pool_size, process_pool
 
 __all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "baseline_report",
            "report_path", "write_report", "load_report", "finished_rates", "ReportError",
-           "header_fields"]
+           "header_fields", "reusable_sweeps"]
 
 #: the solver of each regulariser (sigpy names and options)
 SOLVERS = {"tv": {"solver": "ADMM", "rho": 0.01, "max_cg_iter": 10},
@@ -233,12 +233,17 @@ def sweep(val, regulariser: str, grid=None, *, tol: float = TOL, workers: int | 
 
 
 def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
-                    progress=None) -> dict:
+                    progress=None, sweeps: dict | None = None) -> dict:
     """For each sampling rate of ``splits_at`` (``{rate: (val, test)}``) and each regulariser:
     the validation sweep (:func:`sweep`), then the test split at the chosen weight, with
     per-slice PSNR / SSIM (in the test split's order, for paired comparisons), iterations,
     convergence, the objective and relative-change traces of the first chunk, and the seconds
     the regulariser took at that rate.
+
+    ``sweeps`` (``{rate: {regulariser: sweep}}``, a sweep as :func:`sweep` returns it, plus
+    ``"sweep_from"``: where it was read) gives sweeps already made on the *same* validation
+    split: those are not solved again, only the test split is (``val`` may then be ``None``).
+    The ``medium`` preset reads the ``quick`` report's sweeps this way (:func:`reusable_sweeps`).
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
@@ -247,7 +252,9 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
         per = {}
         for reg in regularisers:
             start = time.perf_counter()
-            sw = sweep(val, reg, workers=workers, progress=progress)
+            sw = (sweeps or {}).get(f"{rate:g}", {}).get(reg)
+            if sw is None:
+                sw = sweep(val, reg, workers=workers, progress=progress)
             b = test.batch()
             result = solve(b, reg, sw["tau"], workers=workers)
             per[reg] = {**sw, "test": {**_scores(result.recon, b.target), **_record(result)},
@@ -259,6 +266,34 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
                          f"{np.mean(per[reg]['test']['psnr']):.2f} dB")
         rates[f"{rate:g}"] = per
     return rates
+
+
+def reusable_sweeps(preset: Preset | str | None, data_version: int) -> dict:
+    """The validation sweeps ``preset`` may take from another preset's shipped report instead
+    of solving them again: ``{rate: {regulariser: sweep}}``, each marked with
+    ``"sweep_from"``, or ``{}``.
+
+    A preset that ``trains_as`` another (``medium`` trains as ``quick``) has the same training
+    and validation split as that one (:func:`spadelib.tasks.training_preset` refuses it
+    otherwise); only its test split is larger. The weight tuned on that validation split is
+    therefore the weight it would tune itself, and the sweep's hours need not be spent twice.
+    A rate that report lacks, or a regulariser solved with other solver settings than today's,
+    is swept anew.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    from .tasks import training_preset
+
+    P = get_preset(preset)
+    if P.trains_as is None:
+        return {}
+    base = get_preset(P.trains_as)
+    training_preset(P)                         # raises if the validation splits could differ
+    done, _ = finished_rates(base, data_version)
+    source = str(report_path(base).relative_to(checkpoints.SHIPPED.parent))
+    return {rate: {reg: {k: v for k, v in cell.items() if k in ("grid", "tau", "at_edge")}
+                   | {"sweep_from": source} for reg, cell in cells.items()}
+            for rate, cells in done.items()}
 
 
 def header_fields(preset: Preset | str | None = None) -> dict:

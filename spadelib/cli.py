@@ -147,6 +147,7 @@ def _cmd_baselines(args) -> int:
     rates = args.rates or list(task.settings)
     path = Path(args.out) if args.out else classical.report_path(P)
     done, spent = classical.finished_rates(P, task.data_version(), path)
+    sweeps = classical.reusable_sweeps(P, task.data_version())
     wanted = {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
     for rate in rates:
         Q = task.with_setting(P, rate)
@@ -156,10 +157,15 @@ def _cmd_baselines(args) -> int:
             print(f"  rate {key}: in {path} already (delete it to solve again)")
             continue
         start = time.perf_counter()
-        split = (task.training_data(Q, progress=True)[1], task.test_data(Q))
+        reused = {reg: sw for reg, sw in sweeps.get(key, {}).items() if reg in missing}
+        if reused:
+            print(f"  rate {key}: the weights of {', '.join(reused)} tuned on the same validation "
+                  f"split in {next(iter(reused.values()))['sweep_from']}; solving the test split")
+        val = (None if set(missing) <= set(reused)
+               else task.training_data(Q, progress=True)[1])
         new = classical.baseline_report(
-            {Q.mri_rate: split}, regularisers=missing, workers=args.workers,
-            progress=lambda line: print(f"  {line}", flush=True))[key]
+            {Q.mri_rate: (val, task.test_data(Q))}, regularisers=missing, workers=args.workers,
+            progress=lambda line: print(f"  {line}", flush=True), sweeps={key: reused})[key]
         merged = {**done.get(key, {}), **new}
         done[key] = {reg: merged[reg] for reg in REGULARISERS}       # in a fixed order
         spent += time.perf_counter() - start

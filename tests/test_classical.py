@@ -130,7 +130,8 @@ def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     monkeypatch.setattr(type(task), "training_data", lambda self, Q, progress=True: ([], "val"))
     monkeypatch.setattr(type(task), "test_data", lambda self, Q: "test")
 
-    def report(splits, regularisers=classical.REGULARISERS, workers=None, progress=None):
+    def report(splits, regularisers=classical.REGULARISERS, workers=None, progress=None,
+               sweeps=None):
         (rate,) = splits
         if len(solved) == 1 and interrupt:
             raise KeyboardInterrupt
@@ -149,3 +150,33 @@ def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     assert len(solved) == 3 and len(set(solved)) == 3            # the first rate not again
     header = classical.load_report("quick", path=out)["header"]
     assert header["command"] == "spade baselines --preset quick"
+
+
+def test_a_preset_that_trains_as_another_takes_its_validation_sweeps():
+    """medium trains as quick (same training and validation subjects): its weights are quick's,
+    read from quick's shipped report and marked so; quick itself reuses nothing."""
+    from spadelib.tasks import MRI
+
+    assert classical.reusable_sweeps("quick", MRI.data_version()) == {}
+    quick = classical.load_report("quick")["rates"]
+    reused = classical.reusable_sweeps("medium", MRI.data_version())
+    assert set(reused) == set(quick)
+    for rate, cells in reused.items():
+        for reg, sw in cells.items():
+            assert sw["tau"] == quick[rate][reg]["tau"] and sw["grid"] == quick[rate][reg]["grid"]
+            assert sw["sweep_from"] == "shipped/baselines-quick.json" and "test" not in sw
+    assert classical.reusable_sweeps("medium", MRI.data_version() + 1) == {}   # other data
+
+
+def test_a_given_sweep_is_not_solved_again(tiny, monkeypatch):
+    """baseline_report with ``sweeps`` solves the test split only, at the given weight."""
+    def no_sweep(*a, **k):
+        raise AssertionError("swept again")
+
+    monkeypatch.setattr(classical, "sweep", no_sweep)
+    given = {"grid": [{"tau": 1e-3, "psnr": 0.0}], "tau": 1e-3, "at_edge": True,
+             "sweep_from": "elsewhere"}
+    out = classical.baseline_report({0.25: (None, tiny)}, ["tv"], workers=1,
+                                    sweeps={"0.25": {"tv": given}})["0.25"]["tv"]
+    assert out["tau"] == 1e-3 and out["sweep_from"] == "elsewhere"
+    assert len(out["test"]["psnr"]) == len(tiny) and all(out["test"]["converged"])
