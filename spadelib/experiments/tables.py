@@ -191,9 +191,20 @@ class Results:
 
     def value(self, cell, metric: str):
         """``metric`` of ``cell`` (``"psnr"``, ``"ssim"``, ``"time_ms"``, ``"params"``,
-        ``"iterations"``, ...) or ``None``."""
+        ``"iterations"``, ...) or ``None``. A metric with per-image values (PSNR, SSIM) is
+        their mean over the images and over every seed the store holds for the cell
+        (:meth:`per_image`), so a table shows the very numbers its intervals compare; the
+        others are the row's own."""
         r = self.row(cell)
-        return None if r is None else r.get(metric)
+        if r is None:
+            return None
+        pooled = self.per_image(cell, metric) if r.get(f"{metric}_per_sample") else None
+        return r.get(metric) if pooled is None else float(np.mean(pooled[0]))
+
+    def seeds(self, cell) -> int:
+        """How many seeds the store holds for ``cell`` (0 where it has no row)."""
+        pooled = self.per_image(cell)
+        return 0 if pooled is None else pooled[1]
 
 
 def _ratio_label(ratio: float) -> str:
@@ -398,6 +409,8 @@ def caption(number: int, preset: Preset | str | None = None) -> str:
         text += (f" The {P.name} preset evaluates the {P.trains_as} preset's networks{split} "
                  f"and runs every cell; its store ships with the repository (`spade run all "
                  f"--preset {P.name}` makes it).")
+    text += (" A cell the store holds at several seeds shows PSNR and SSIM averaged over them, "
+             "image by image, as its intervals compare them.")
     if number != 3:
         text += (" Time: median milliseconds per reconstruction on our device (the paper: an "
                  "A6000 GPU), of the network fine-tuned in the first regime; speed-up against "
