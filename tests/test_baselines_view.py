@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from spadelib import classical
-from spadelib.experiments.baselines_view import (classical_markdown, classical_rows,
-                                                 classical_summary)
+from spadelib.experiments.baselines_view import (classical_by_rate, classical_markdown,
+                                                 classical_rows, classical_summary)
+from spadelib.experiments.grid import Cell
 from spadelib.experiments.store import ResultStore
 from spadelib.experiments.intervals import interval_comparison
 
@@ -24,10 +25,9 @@ def report(tmp_path, monkeypatch):
     return tv
 
 
-def _row(store, network, ratio, regime, per_image, seed=0):
-    cell = {"network": network, "setting": 0.167, "ratio": ratio, "regime": regime,
-            "criterion": "l1", "seed": seed, "round_to": 0, "task": "mri"}
-    store.add({"key": f"{network}-{ratio}-{regime}-{seed}", "cell": cell, "status": "ok",
+def _row(store, network, ratio, regime, per_image, seed=0, setting=0.167):
+    cell = Cell(network, setting, ratio, regime, seed=seed)
+    store.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok",
                "psnr": float(np.mean(per_image)), "ssim": 0.8,
                "psnr_per_sample": list(per_image)})
 
@@ -66,3 +66,33 @@ def test_interval_words():
     assert interval_comparison("VarNet", "TV", Iv(0.1, -0.2, 0.4)).startswith(
         "no difference resolved between VarNet and TV")
     assert "not measured" in interval_comparison("VarNet", "TV", None)
+
+
+def test_seeds_are_pooled_and_rates_stacked(tmp_path, report, monkeypatch):
+    """A cell at two seeds enters as its per-image mean; classical_by_rate stacks the rates
+    with a sampling column, each rate against its own baselines."""
+    store = ResultStore(tmp_path / "store.spade")
+    _row(store, "varnet", 0.4, "school", report - 1.0)
+    _row(store, "varnet", 0.4, "school", report + 1.0, seed=1)
+    _row(store, "varnet", 0.0, "none", report + 2.0)
+    frame = classical_rows("quick", store, 0.167, networks=("varnet",))
+    school = frame[frame.regime == "school"].iloc[0]
+    assert school.psnr == pytest.approx(report.mean()) and school.vs_tv == pytest.approx(0.0)
+    assert school.verdict == "no difference resolved"
+    only = classical_rows("quick", store, 0.167, networks=("varnet",), ratios=(0.0,))
+    assert list(only[only.kind == "network"].ratio) == [0.0]
+    # a second rate in the report, 1 dB lower, with the unpruned VarNet stored there too
+    report_file = classical.report_path("quick")
+    import json
+    data = json.loads(report_file.read_text())
+    data["rates"]["0.1"] = {reg: {**c, "test": {**c["test"], "psnr": [v - 1 for v in
+                                                                          c["test"]["psnr"]]}}
+                            for reg, c in data["rates"]["0.167"].items()}
+    report_file.write_text(json.dumps(data))
+    _row(store, "varnet", 0.0, "none", report + 1.0, setting=0.1)
+    both = classical_by_rate("quick", store, (0.167, 0.1), networks=("varnet",))
+    assert list(both.rate) == [0.167] * 3 + [0.1] * 3
+    unpruned = both[both.network == "varnet"]
+    assert list(unpruned.vs_tv.round(6)) == [2.0, 2.0]         # each against its own rate's TV
+    table = classical_markdown(both, {"varnet": "VarNet"})
+    assert "| 10.0 % | VarNet | 0 | none |" in table and table.startswith("| sampling |")

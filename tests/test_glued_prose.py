@@ -23,6 +23,7 @@ import pytest
 from spadelib import classical
 from spadelib.experiments.baselines_view import classical_markdown, classical_rows, classical_summary
 from spadelib.experiments.intervals import interval_comparison, interval_ranking, paired_interval
+from spadelib.experiments.grid import Cell
 from spadelib.experiments.store import ResultStore
 from spadelib.prose import convergence_sentence, ranking
 from spadelib.prose_check import contradictions
@@ -152,11 +153,11 @@ def test_chapters_5_and_6_tables_from_a_perturbed_store(tmp_path, seed):
     store = ResultStore(tmp_path / "store.spade")
     shifts = rng.permutation([-3.0, -0.4, 0.0, 0.0, 0.3, 1.5])
     for i, shift in enumerate(shifts):
-        cell = {"network": ("deq", "varnet")[i % 2], "setting": P.mri_rate, "ratio": (0.0, 0.2, 0.4)[i // 2],
-                "regime": "supervised", "criterion": "l1", "seed": 0, "round_to": 0, "task": "mri"}
+        ratio = (0.0, 0.2, 0.4)[i // 2]
+        cell = Cell(("deq", "varnet")[i % 2], P.mri_rate, ratio, "none" if ratio == 0 else "supervised")
         per_image = tv + shift + rng.normal(0, 0.5, len(tv))
-        store.add({"key": f"c{i}", "cell": cell, "status": "ok", "psnr": float(per_image.mean()),
-                   "ssim": 0.8, "psnr_per_sample": list(per_image)})
+        store.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok",
+                   "psnr": float(per_image.mean()), "ssim": 0.8, "psnr_per_sample": list(per_image)})
     frame = classical_rows("quick", store, P.mri_rate, networks=("deq", "varnet"),
                            data_version=MRI.data_version())
     table = classical_markdown(frame, {"deq": "DEQ", "varnet": "VarNet"})

@@ -14,17 +14,21 @@ from ..presets import Preset, get_preset
 from .intervals import paired_interval, side_of_zero
 from .store import ResultStore
 
-__all__ = ["classical_rows", "classical_markdown", "classical_summary", "BASELINE_NAMES"]
+__all__ = ["classical_rows", "classical_by_rate", "classical_markdown", "classical_summary",
+           "BASELINE_NAMES"]
 
 BASELINE_NAMES = {"tv": "TV", "l1-wavelet": "ℓ1-wavelet"}
 
 
 def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
-                   networks=("deq", "varnet", "e2e-varnet"), data_version: int | None = None):
-    """A DataFrame: one row per stored MRI cell at ``rate`` (ok status, per-image PSNR) and one
-    per classical baseline, with the PSNR, SSIM, and the paired difference with TV (estimate,
-    95 % interval) and its verdict (``"above TV"``, ``"below TV"``, ``"no difference
-    resolved"``).
+                   networks=("deq", "varnet", "e2e-varnet"), data_version: int | None = None,
+                   ratios=None):
+    """A DataFrame: one row per stored MRI cell at ``rate`` (ok status, per-image PSNR; only
+    the channel ratios ``ratios`` where given) and one per classical baseline, with the PSNR,
+    SSIM, and the paired difference with TV (estimate, 95 % interval) and its verdict
+    (``"above TV"``, ``"below TV"``, ``"no difference resolved"``). A cell the store holds at
+    several seeds enters as its per-image mean over them
+    (:meth:`spadelib.experiments.tables.Results.per_image`).
 
     Raises:
         spadelib.classical.ReportError: no shipped report for the preset, or one of other
@@ -32,7 +36,11 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
     """
     import pandas as pd  # optional heavy dependency (pandas), for the chapters' tables
 
+    from .grid import Cell
+    from .tables import Results
+
     P = get_preset(preset)
+    res = Results(P, store)
     shipped = load_report(P, data_version=data_version)["rates"][f"{rate:g}"]
     tv = np.array(shipped["tv"]["test"]["psnr"])
     out = []
@@ -55,9 +63,11 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
         c = r.get("cell") or {}
         if (r.get("status") == "ok" and c.get("network") in networks
                 and abs(float(c.get("setting", -1)) - rate) < 1e-9 and r.get("psnr_per_sample")
-                and c.get("criterion") == "l1" and c.get("seed") == 0 and not c.get("round_to")):
-            add("network", c["network"], float(c["ratio"]), c["regime"], r["psnr_per_sample"],
-                r["ssim"])
+                and c.get("criterion") == "l1" and c.get("seed") == 0 and not c.get("round_to")
+                and (ratios is None or any(abs(float(c["ratio"]) - q) < 1e-9 for q in ratios))):
+            cell = Cell.from_dict(c)
+            add("network", c["network"], float(c["ratio"]), c["regime"],
+                res.per_image(cell)[0], res.value(cell, "ssim"))
     frame = pd.DataFrame(out)
     order = {n: i for i, n in enumerate([*BASELINE_NAMES.values(), *networks])}
     return frame.sort_values(["network", "ratio", "regime"], key=lambda c: c.map(order)
@@ -65,23 +75,39 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
                              ).reset_index(drop=True)
 
 
+def classical_by_rate(preset: Preset | str | None, store: ResultStore, rates,
+                      networks=("deq", "varnet", "e2e-varnet"), data_version: int | None = None,
+                      ratios=(0.0,)):
+    """:func:`classical_rows` at each of ``rates`` (default: the unpruned networks only), one
+    DataFrame with a ``rate`` column, in the order of ``rates``."""
+    import pandas as pd  # optional heavy dependency (pandas), for the chapters' tables
+
+    frames = [classical_rows(preset, store, rate, networks, data_version, ratios).assign(rate=rate)
+              for rate in rates]
+    return pd.concat(frames, ignore_index=True)
+
+
 def classical_markdown(frame, titles: dict | None = None) -> str:
-    """:func:`classical_rows` as a Markdown table (PSNR in dB, SSIM as a fraction, the
-    difference with TV and its paired 95 % interval)."""
+    """:func:`classical_rows` (or :func:`classical_by_rate`, with its sampling-rate column) as
+    a Markdown table (PSNR in dB, SSIM as a fraction, the difference with TV and its paired
+    95 % interval)."""
     titles = titles or {}
-    lines = ["| network | channel ratio r | regime | PSNR (dB) | SSIM | PSNR − TV (95 % interval) "
-             "| against TV |", "|---|---:|---|---:|---:|---:|---|"]
+    by_rate = "rate" in frame
+    lines = [("| sampling " if by_rate else "") + "| network | channel ratio r | regime "
+             "| PSNR (dB) | SSIM | PSNR − TV (95 % interval) | against TV |",
+             ("|---:" if by_rate else "") + "|---|---:|---|---:|---:|---:|---|"]
     for r in frame.itertuples():
         ratio = "" if r.ratio is None or r.ratio != r.ratio else f"{r.ratio:g}"
         diff = ("" if not hasattr(r, "vs_tv") or r.vs_tv != r.vs_tv else
                 f"{r.vs_tv:+.2f} ({r.vs_tv_low:+.2f} to {r.vs_tv_high:+.2f})")
         verdict = "" if not hasattr(r, "verdict") or not isinstance(r.verdict, str) else r.verdict
-        lines.append(f"| {titles.get(r.network, r.network)} | {ratio} | {r.regime} | {r.psnr:.2f} "
-                     f"| {r.ssim:.3f} | {diff} | {verdict} |")
+        lines.append((f"| {100 * r.rate:.1f} % " if by_rate else "")
+                     + f"| {titles.get(r.network, r.network)} | {ratio} | {r.regime} "
+                     f"| {r.psnr:.2f} | {r.ssim:.3f} | {diff} | {verdict} |")
     return "\n".join(lines)
 
 
-def classical_summary(frame, titles: dict | None = None) -> str:
+def classical_summary(frame, titles: dict | None = None, where: str = "this rate") -> str:
     """One sentence, computed from :func:`classical_rows`: how many network cells are above,
     below and not resolved from the converged TV, and where the unpruned networks stand."""
     titles = titles or {}
@@ -94,6 +120,6 @@ def classical_summary(frame, titles: dict | None = None) -> str:
     unpruned = nets[nets["ratio"] == 0.0]
     where = "; ".join(f"unpruned {titles.get(r.network, r.network)} {r.verdict} "
                       f"({r.vs_tv:+.2f} dB)" for r in unpruned.itertuples())
-    return (f"Of the {len(nets)} network cells at this rate, {above} are above the converged TV, "
+    return (f"Of the {len(nets)} network cells at {where}, {above} are above the converged TV, "
             f"{below} below it and {unresolved} not resolved from it (paired intervals over the "
             f"test images)" + (f"; {where}" if where else "") + ".")
