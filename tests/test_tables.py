@@ -334,3 +334,24 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     assert res.value(Cell("varnet", 0.167, 0.4, "school"), "ssim") == 0.9
     assert res.seeds(Cell("varnet", 0.167, 0.4, "school")) == 3 and res.seeds(unpruned) == 1
     assert res.seeds(Cell("deq", 0.167, 0.4, "school")) == 0
+
+
+def test_missing_cells_are_named_by_table_network_and_regime(tmp_path):
+    """What the store lacks of the paper's tables, grouped; nothing once all is there."""
+    from spadelib.experiments.tables import missing_cells, missing_text, paper_cells
+
+    s = ResultStore(tmp_path / "results-quick.spade")
+    every = paper_cells()
+    for n, cs in every.items():
+        for c in cs:
+            if not (n == 3 and c.network == "varnet" and c.ratio in (0.05, 0.1)) and not (
+                    n == 4 and c.setting == 2):
+                s.add({"key": c.key, "cell": c.as_dict(), "status": "ok", "psnr": 30.0})
+    missing = missing_cells("quick", s)
+    assert sorted(missing) == [3, 4]
+    assert len(missing[3]) == 4 and len(missing[4]) == 5
+    text = missing_text(missing)
+    assert "Table 3: VarNet at 16.7 %, Random (supervised), r = 0.05, 0.1" in text
+    assert "Table 3: VarNet at 16.7 %, Random (self-supervised), r = 0.05, 0.1" in text
+    assert "Table 4: USRNet at ×2, unpruned;" in text and "×2, school, r = 0.05, 0.1, 0.2, 0.4" in text
+    assert "×3" not in text and missing_text({}) == ""

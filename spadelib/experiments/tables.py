@@ -21,6 +21,7 @@ from .intervals import Interval, mean_difference, paired_interval
 from .store import ResultStore, store_path
 
 __all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text",
+           "missing_cells", "missing_text",
            "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
            "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
@@ -109,6 +110,38 @@ def coverage_text(counts: dict, name: str) -> str:
     share = f"{100 * filled / total:.0f} %" if total else "none"
     return (f"The {name} store fills {filled:,} of the paper's {total:,} table cells ({share}): "
             f"{parts}.")
+
+
+def missing_cells(preset: Preset | str | None = None,
+                  store: ResultStore | None = None) -> dict[int, list[Cell]]:
+    """The paper's table cells (:func:`paper_cells`) the store does not fill, by table (tables
+    it fills whole are left out).
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    res = Results(preset, store)
+    out = {n: [c for c in cs if res.row(c) is None] for n, cs in sorted(paper_cells().items())}
+    return {n: cs for n, cs in out.items() if cs}
+
+
+def missing_text(missing: dict[int, list[Cell]]) -> str:
+    """One sentence naming :func:`missing_cells` grouped by table, network, setting and
+    regime, with the ratios of each group; ``""`` where nothing is missing."""
+    groups: dict[tuple, list[float]] = {}
+    for n, cs in missing.items():
+        for c in cs:
+            groups.setdefault((n, c.network, c.setting, c.regime), []).append(c.ratio)
+    parts = []
+    for (n, net, setting, regime), ratios in groups.items():
+        where = (f"×{setting:g}" if net == "usrnet" else f"{100 * setting:.1f} %")
+        if ratios == [0.0]:
+            parts.append(f"Table {n}: {NAMES[net]} at {where}, unpruned")
+            continue
+        what = (f"Random ({regime[len('scratch-'):]})" if regime.startswith("scratch-")
+                else regime)
+        parts.append(f"Table {n}: {NAMES[net]} at {where}, {what}, r = "
+                     + ", ".join(f"{r:g}" for r in sorted(ratios)))
+    return ("" if not parts else "Not in it yet: " + "; ".join(parts) + ".")
 
 
 # --------------------------------------------------------------------------------------------
