@@ -1,11 +1,13 @@
-"""The store's networks against the converged classical baselines (Chapters 5 and 6): rows,
-paired intervals and the words computed from them, on a synthetic store and report."""
+"""The store's networks against the classical baselines (Chapters 5-7: the converged TV, and
+bicubic for USRNet): rows, paired intervals and the words computed from them, on a synthetic
+store and report."""
 import numpy as np
 import pytest
 
 from spadelib import classical
-from spadelib.experiments.baselines_view import (classical_by_rate, classical_markdown,
-                                                 classical_rows, classical_summary)
+from spadelib.experiments.baselines_view import (bicubic_rows, classical_by_rate,
+                                                 classical_markdown, classical_rows,
+                                                 classical_summary)
 from spadelib.experiments.grid import Cell
 from spadelib.experiments.store import ResultStore
 from spadelib.experiments.intervals import interval_comparison
@@ -45,9 +47,9 @@ def test_rows_intervals_and_words_follow_the_numbers(tmp_path, report):
     assert nets.loc[("varnet", 0.0, "none"), "verdict"] == "above TV"
     assert nets.loc[("varnet", 0.4, "supervised"), "verdict"] == "below TV"
     iv = nets.loc[("deq", 0.0, "none")]
-    assert (iv.verdict == "no difference resolved") == (iv.vs_tv_low <= 0 <= iv.vs_tv_high)
+    assert (iv.verdict == "no difference resolved") == (iv.delta_low <= 0 <= iv.delta_high)
     wav = frame[frame.network == "ℓ1-wavelet"].iloc[0]
-    assert wav.verdict == "below TV" and wav.vs_tv == pytest.approx(-2.0)
+    assert wav.verdict == "below TV" and wav.delta == pytest.approx(-2.0)
     text = classical_summary(frame, {"varnet": "VarNet", "deq": "DEQ"})
     assert "Of the 3 network cells" in text and "1 are above" in text
     assert "unpruned VarNet above TV" in text
@@ -77,7 +79,7 @@ def test_seeds_are_pooled_and_rates_stacked(tmp_path, report, monkeypatch):
     _row(store, "varnet", 0.0, "none", report + 2.0)
     frame = classical_rows("quick", store, 0.167, networks=("varnet",))
     school = frame[frame.regime == "school"].iloc[0]
-    assert school.psnr == pytest.approx(report.mean()) and school.vs_tv == pytest.approx(0.0)
+    assert school.psnr == pytest.approx(report.mean()) and school.delta == pytest.approx(0.0)
     assert school.verdict == "no difference resolved"
     only = classical_rows("quick", store, 0.167, networks=("varnet",), ratios=(0.0,))
     assert list(only[only.kind == "network"].ratio) == [0.0]
@@ -93,6 +95,37 @@ def test_seeds_are_pooled_and_rates_stacked(tmp_path, report, monkeypatch):
     both = classical_by_rate("quick", store, (0.167, 0.1), networks=("varnet",))
     assert list(both.rate) == [0.167] * 3 + [0.1] * 3
     unpruned = both[both.network == "varnet"]
-    assert list(unpruned.vs_tv.round(6)) == [2.0, 2.0]         # each against its own rate's TV
+    assert list(unpruned.delta.round(6)) == [2.0, 2.0]         # each against its own rate's TV
     table = classical_markdown(both, {"varnet": "VarNet"})
     assert "| 10.0 % | VarNet | 0 | none |" in table and table.startswith("| sampling |")
+
+
+def test_usrnet_against_bicubic_at_each_scale_it_holds(tmp_path):
+    """bicubic_rows computes bicubic on the scale's test images and pairs it with the stored
+    per-image values; a scale without its unpruned network is left out."""
+    from spadelib.metrics import psnr
+    from spadelib.tasks import task_of
+
+    task = task_of("usrnet")
+    batch = task.test_data(Cell("usrnet", 4, 0.0, "none").preset("quick")).batch()
+    bic = np.atleast_1d(psnr(task.baseline(batch), batch.target))
+    store = ResultStore(tmp_path / "store.spade")
+    for cell, shift in ((Cell("usrnet", 4, 0.0, "none"), 1.0),
+                        (Cell("usrnet", 4, 0.4, "school"), -0.5),
+                        (Cell("usrnet", 2, 0.4, "school"), 3.0)):       # no unpruned x2: out
+        store.add({"key": cell.key, "cell": cell.as_dict(), "status": "ok",
+                   "psnr": float((bic + shift).mean()), "ssim": 0.8,
+                   "psnr_per_sample": list(bic + shift)})
+    frame = bicubic_rows("quick", store, scales=(2, 3, 4))
+    assert list(frame.scale) == [4, 4, 4] and frame.attrs["reference"] == "bicubic"
+    nets = frame[frame.kind == "network"].set_index("ratio")
+    assert nets.loc[0.0, "delta"] == pytest.approx(1.0)
+    assert nets.loc[0.0, "verdict"] == "above bicubic"
+    assert nets.loc[0.4, "delta"] == pytest.approx(-0.5)
+    assert nets.loc[0.4, "verdict"] == "below bicubic"
+    table = classical_markdown(frame, {"usrnet": "USRNet"})
+    assert table.startswith("| scale |") and "| ×4 | USRNet | 0 | none |" in table
+    text = classical_summary(frame, {"usrnet": "USRNet"}, where="every scale")
+    assert text.startswith(
+        "Of the 2 network cells at every scale, 1 are above bicubic interpolation")
+    assert "unpruned USRNet ×4 above bicubic (+1.00 dB)" in text

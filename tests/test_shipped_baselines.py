@@ -1,7 +1,8 @@
-"""The converged classical baselines shipped with the repository (``shipped/baselines-quick.json``,
-written by ``spade baselines --preset quick``): its header matches the quick preset and today's
-solver settings, every rate the book runs is in it and every solve reached the tolerance, and
-CI re-solves a sample of its cells and checks they agree within TOLERANCE_DB."""
+"""The converged classical baselines shipped with the repository (``shipped/baselines-quick.json``
+and ``shipped/baselines-medium.json``, written by ``spade baselines --preset quick|medium``): each
+header matches its preset and today's solver settings, every rate the book runs is in it and
+every solve reached the tolerance, medium's weights are quick's (the same validation split), and
+CI re-solves a sample of the cells and checks they agree within TOLERANCE_DB."""
 import numpy as np
 import pytest
 
@@ -14,14 +15,15 @@ from spadelib.tasks import MRI
 TOLERANCE_DB = 0.1
 
 
-def _shipped():
-    return classical.load_report("quick", data_version=MRI.data_version())
+def _shipped(preset="quick"):
+    return classical.load_report(preset, data_version=MRI.data_version())
 
 
-def test_the_shipped_report_matches_the_quick_preset_and_is_complete():
-    report = _shipped()
-    header, P = report["header"], get_preset("quick")
-    assert header["command"] == "spade baselines --preset quick"
+@pytest.mark.parametrize("preset", ["quick", "medium"])
+def test_the_shipped_report_matches_its_preset_and_is_complete(preset):
+    report = _shipped(preset)
+    header, P = report["header"], get_preset(preset)
+    assert header["command"] == f"spade baselines --preset {preset}"
     assert set(header["versions"]) >= {"torch", "sigpy", "numpy"} and header["machine"]["cpus"]
     # made with today's solvers, tolerance, caps and grid (else `spade baselines` re-solves)
     assert classical.finished_rates(P, MRI.data_version())[0] == report["rates"]
@@ -53,3 +55,18 @@ def test_a_sample_of_the_shipped_report_re_solves_within_tolerance(data_dir, reg
     got = np.atleast_1d(psnr(classical.solve(b, reg, cell["tau"], workers=1).recon, b.target,
                              complex_input=True))
     assert np.abs(got - np.array(cell["test"]["psnr"][:2])).max() < TOLERANCE_DB
+
+
+def test_medium_solves_its_test_split_at_the_weights_quick_tuned():
+    """medium's 48 test slices at quick's weights: the sweep is quick's, read and marked so,
+    and the first 16 slices are quick's 16 (the same subjects first), solved again in other
+    chunks within the tolerance."""
+    quick, medium = _shipped("quick")["rates"], _shipped("medium")["rates"]
+    for rate, cells in medium.items():
+        for reg, cell in cells.items():
+            assert cell["sweep_from"] == "shipped/baselines-quick.json"
+            assert cell["tau"] == quick[rate][reg]["tau"]
+            assert cell["grid"] == quick[rate][reg]["grid"]
+            q = np.array(quick[rate][reg]["test"]["psnr"])
+            assert np.abs(np.array(cell["test"]["psnr"][:len(q)]) - q).max() < TOLERANCE_DB, (
+                rate, reg)

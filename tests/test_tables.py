@@ -353,5 +353,6 @@ def test_missing_cells_are_named_by_table_network_and_regime(tmp_path):
     text = missing_text(missing)
     assert "Table 3: VarNet at 16.7 %, Random (supervised), r = 0.05, 0.1" in text
     assert "Table 3: VarNet at 16.7 %, Random (self-supervised), r = 0.05, 0.1" in text
-    assert "Table 4: USRNet at ×2, unpruned;" in text and "×2, school, r = 0.05, 0.1, 0.2, 0.4" in text
+    assert "Table 4: USRNet at ×2, unpruned;" in text
+    assert "×2, school, r = 0.05, 0.1, 0.2, 0.4" in text
     assert "×3" not in text and missing_text({}) == ""
