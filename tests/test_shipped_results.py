@@ -76,7 +76,8 @@ def test_every_cell_the_figures_and_explorers_show_has_its_shipped_image():
     folder = shipped_images("medium")
     shown = [r for r in _rows() if r["cell"]["setting"] in (0.167, 3, 4)
              and r["cell"]["regime"] in ("none", "supervised", "school", "self-supervised")
-             and r["cell"]["criterion"] == "l1" and r["cell"]["round_to"] == 0]
+             and r["cell"]["criterion"] == "l1" and r["cell"]["round_to"] == 0
+             and r["cell"]["seed"] == 0]                  # the figures show seed 0's images
     assert shown
     def path(row):
         cell = Cell.from_dict(row["cell"])
