@@ -55,9 +55,11 @@ def _cmd_run(args) -> int:
     P = _preset(args)
     store = ResultStore.for_preset(P)
     chosen = [c for c in cells(args.grid, P) if (not args.networks or c.network in args.networks)
-              and (not args.settings or c.setting in args.settings)]
+              and (not args.settings or c.setting in args.settings)
+              and (args.seeds is None or c.seed in args.seeds)]
     todo = chosen if args.redo else pending(chosen, P, store)
-    only = ", ".join([*(args.networks or ()), *(f"{s:g}" for s in args.settings or ())])
+    only = ", ".join([*(args.networks or ()), *(f"{s:g}" for s in args.settings or ()),
+                      *(f"seed {k}" for k in args.seeds or ())])
     only = f" ({only} only)" if only else ""
     print(f"grid {args.grid}{only} ({P.name}): {len(todo)} cell(s) to run"
           + (" (--redo: stored ones too)" if args.redo else "") + f"; results in {store.path}")
@@ -245,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
                         "store: each takes other networks)")
     c.add_argument("--settings", nargs="+", type=float, default=None,
                    help="only these sampling rates / SR scales (e.g. 0.167 4)")
+    c.add_argument("--seeds", nargs="+", type=int, default=None,
+                   help="only the cells of these seeds (e.g. the grid 'seeds' in two processes: "
+                        "--seeds 1 and --seeds 2)")
     c = command("retime", "time every stored cell again, one after another (after a grid run "
                 "whose processes shared the CPU); nothing is trained", _cmd_retime)
     c.add_argument("--networks", nargs="+", choices=NAMES, default=None)
