@@ -21,7 +21,7 @@ from .intervals import Interval, mean_difference, paired_interval
 from .store import ResultStore, store_path
 
 __all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text",
-           "missing_cells", "missing_text",
+           "missing_cells", "missing_text", "seeds_text",
            "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
            "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
@@ -142,6 +142,30 @@ def missing_text(missing: dict[int, list[Cell]]) -> str:
         parts.append(f"Table {n}: {NAMES[net]} at {where}, {what}, r = "
                      + ", ".join(f"{r:g}" for r in sorted(ratios)))
     return ("" if not parts else "Not in it yet: " + "; ".join(parts) + ".")
+
+
+def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = None) -> str:
+    """One sentence: how many seeds the store holds for the trained cells of each of the
+    paper's tables it fills (fine-tuned and scratch cells; an unpruned or pruned, not
+    fine-tuned network has no seed of its own), which every comparison averages image by
+    image (:meth:`Results.per_image`).
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    from collections import Counter
+
+    res = Results(preset, store)
+    parts = []
+    for n, cs in sorted(paper_cells().items()):
+        counts = Counter(res.seeds(c) for c in cs if c.regime != "none" and res.row(c))
+        if counts:
+            parts.append(f"Table {n} " + ", ".join(
+                f"{k} cell{'s' if k > 1 else ''} at {m} seed{'s' if m > 1 else ''}"
+                for m, k in sorted(counts.items(), reverse=True)))
+    if not parts:
+        return "The store holds no trained cell of the paper's tables."
+    return ("Seeds the store holds for each trained cell, averaged image by image in every "
+            "comparison: " + "; ".join(parts) + ".")
 
 
 # --------------------------------------------------------------------------------------------
