@@ -268,29 +268,23 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
     return rates
 
 
-def reusable_sweeps(preset: Preset | str | None, data_version: int) -> dict:
-    """The validation sweeps ``preset`` may take from another preset's shipped report instead
-    of solving them again: ``{rate: {regulariser: sweep}}``, each marked with
-    ``"sweep_from"``, or ``{}``.
+def reusable_sweeps(base: Preset | str | None, data_version: int) -> dict:
+    """The validation sweeps of ``base``'s shipped report, for a preset that tunes on the same
+    validation split: ``{rate: {regulariser: sweep}}``, each marked with ``"sweep_from"``
+    (where it was read), or ``{}`` where there is no such report. A rate that report lacks, or
+    a regulariser solved with other solver settings than today's, is not in it (swept anew).
 
-    A preset that ``trains_as`` another (``medium`` trains as ``quick``) has the same training
-    and validation split as that one (:func:`spadelib.tasks.training_preset` refuses it
-    otherwise); only its test split is larger. The weight tuned on that validation split is
-    therefore the weight it would tune itself, and the sweep's hours need not be spent twice.
-    A rate that report lacks, or a regulariser solved with other solver settings than today's,
-    is swept anew.
+    A preset that ``trains_as`` another (``medium`` trains as ``quick``) has that one's
+    training and validation split (:func:`spadelib.tasks.training_preset`, which ``spade
+    baselines`` passes here, refuses it otherwise); only its test split is larger. The weight
+    tuned on that validation split is the weight it would tune itself, and the sweep's hours
+    need not be spent twice.
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    from .tasks import training_preset
-
-    P = get_preset(preset)
-    if P.trains_as is None:
-        return {}
-    base = get_preset(P.trains_as)
-    training_preset(P)                         # raises if the validation splits could differ
-    done, _ = finished_rates(base, data_version)
-    source = str(report_path(base).relative_to(checkpoints.SHIPPED.parent))
+    B = get_preset(base)
+    done, _ = finished_rates(B, data_version)
+    source = str(report_path(B).relative_to(checkpoints.SHIPPED.parent))
     return {rate: {reg: {k: v for k, v in cell.items() if k in ("grid", "tau", "at_edge")}
                    | {"sweep_from": source} for reg, cell in cells.items()}
             for rate, cells in done.items()}

@@ -42,7 +42,7 @@ from .experiments.tables import table_source
 from .baselines import REGULARISERS
 from .models import NAMES
 from .presets import CLI_ENV, PRESETS, get_preset
-from .tasks import TASKS, task_of
+from .tasks import TASKS, task_of, training_preset
 
 __all__ = ["main"]
 
@@ -149,7 +149,9 @@ def _cmd_baselines(args) -> int:
     rates = args.rates or list(task.settings)
     path = Path(args.out) if args.out else classical.report_path(P)
     done, spent = classical.finished_rates(P, task.data_version(), path)
-    sweeps = classical.reusable_sweeps(P, task.data_version())
+    # a preset that trains as another tunes on that one's validation split: its weights hold
+    sweeps = (classical.reusable_sweeps(training_preset(P), task.data_version())
+              if P.trains_as else {})
     wanted = {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
     for rate in rates:
         Q = task.with_setting(P, rate)

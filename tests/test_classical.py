@@ -152,20 +152,42 @@ def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     assert header["command"] == "spade baselines --preset quick"
 
 
-def test_a_preset_that_trains_as_another_takes_its_validation_sweeps():
-    """medium trains as quick (same training and validation subjects): its weights are quick's,
-    read from quick's shipped report and marked so; quick itself reuses nothing."""
+def test_a_preset_that_trains_as_another_takes_its_validation_sweeps(tmp_path, monkeypatch):
+    """medium trains as quick (same training and validation subjects): `spade baselines
+    --preset medium` hands baseline_report quick's weights, read from quick's shipped report
+    and marked so, and builds no validation split; quick itself reuses nothing."""
+    from spadelib.cli import main
     from spadelib.tasks import MRI
 
-    assert classical.reusable_sweeps("quick", MRI.data_version()) == {}
     quick = classical.load_report("quick")["rates"]
-    reused = classical.reusable_sweeps("medium", MRI.data_version())
+    reused = classical.reusable_sweeps("quick", MRI.data_version())
     assert set(reused) == set(quick)
     for rate, cells in reused.items():
         for reg, sw in cells.items():
             assert sw["tau"] == quick[rate][reg]["tau"] and sw["grid"] == quick[rate][reg]["grid"]
             assert sw["sweep_from"] == "shipped/baselines-quick.json" and "test" not in sw
-    assert classical.reusable_sweeps("medium", MRI.data_version() + 1) == {}   # other data
+    assert classical.reusable_sweeps("quick", MRI.data_version() + 1) == {}   # other data
+
+    given = []
+    monkeypatch.setattr(type(MRI), "training_data", lambda self, Q, progress=True: (
+        pytest.fail("a validation split was built")))
+    monkeypatch.setattr(type(MRI), "test_data", lambda self, Q: "test")
+
+    def report(splits, regularisers=classical.REGULARISERS, workers=None, progress=None,
+               sweeps=None):
+        given.append(sweeps)
+        (rate,) = splits
+        return {f"{rate:g}": {reg: {"tau": 1.0} for reg in regularisers}}
+
+    monkeypatch.setattr(classical, "baseline_report", report)
+    assert main(["baselines", "--preset", "medium", "--rates", "0.1",
+                 "--out", str(tmp_path / "b.json")]) == 0
+    assert given == [{"0.1": reused["0.1"]}]
+    given.clear()
+    monkeypatch.setattr(type(MRI), "training_data", lambda self, Q, progress=True: ([], "val"))
+    assert main(["baselines", "--preset", "quick", "--rates", "0.1",
+                 "--out", str(tmp_path / "q.json")]) == 0
+    assert given == [{"0.1": {}}]
 
 
 def test_a_given_sweep_is_not_solved_again(tiny, monkeypatch):

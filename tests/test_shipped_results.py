@@ -12,7 +12,8 @@ import pytest
 
 from spadelib.experiments import Cell, ResultStore, cells, run_cell
 from spadelib.experiments.store import store_path
-from spadelib.experiments.tables import coverage, paper_cells, table_source
+from spadelib.experiments.coverage import coverage, paper_cells
+from spadelib.experiments.tables import table_source
 from spadelib.presets import CLI_ENV
 
 SHIPPED = store_path("medium")

@@ -334,7 +334,7 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     assert res.value(Cell("varnet", 0.167, 0.4, "school"), "ssim") == 0.9
     assert res.seeds(Cell("varnet", 0.167, 0.4, "school")) == 3 and res.seeds(unpruned) == 1
     assert res.seeds(Cell("deq", 0.167, 0.4, "school")) == 0
-    from spadelib.experiments.tables import seeds_text
+    from spadelib.experiments.coverage import seeds_text
     assert seeds_text("quick", s) == ("Seeds the store holds for each trained cell, averaged image "
                                       "by image in every comparison: Table 1 1 cell at 3 seeds.")
     assert seeds_text("quick", ResultStore(tmp_path / "empty.spade")).startswith(
@@ -343,7 +343,7 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
 
 def test_missing_cells_are_named_by_table_network_and_regime(tmp_path):
     """What the store lacks of the paper's tables, grouped; nothing once all is there."""
-    from spadelib.experiments.tables import missing_cells, missing_text, paper_cells
+    from spadelib.experiments.coverage import missing_cells, missing_text, paper_cells
 
     s = ResultStore(tmp_path / "results-quick.spade")
     every = paper_cells()

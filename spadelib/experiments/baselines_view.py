@@ -11,9 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..classical import load_report
+from ..metrics import psnr, ssim
 from ..presets import Preset, get_preset
+from ..tasks import task_of
+from .grid import Cell
 from .intervals import paired_interval, side_of_zero
 from .store import ResultStore
+from .tables import Results
 
 __all__ = ["classical_rows", "classical_by_rate", "classical_markdown", "classical_summary",
            "bicubic_rows", "BASELINE_NAMES"]
@@ -72,8 +76,6 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
         spadelib.classical.ReportError: no shipped report for the preset, or one of other
             settings.
     """
-    from .grid import Cell
-    from .tables import Results
 
     P = get_preset(preset)
     res = Results(P, store)
@@ -102,11 +104,6 @@ def bicubic_rows(preset: Preset | str | None, store: ResultStore, scales=(2, 3, 
     paired difference with bicubic, as :func:`classical_rows` (and a ``scale`` column).
     """
     import pandas as pd  # optional heavy dependency (pandas), for the chapters' tables
-
-    from ..metrics import psnr, ssim
-    from ..tasks import task_of
-    from .grid import Cell
-    from .tables import Results
 
     P = get_preset(preset)
     res, task, frames = Results(P, store), task_of("usrnet"), []

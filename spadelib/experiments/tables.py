@@ -20,8 +20,7 @@ from .paper import TABLE3, TABLE3_DELTA, TABLE3_SSIM, TABLE3_UNPRUNED, TIME_DECI
 from .intervals import Interval, mean_difference, paired_interval
 from .store import ResultStore, store_path
 
-__all__ = ["TABLES", "TABLES_FROM", "table_source", "paper_cells", "coverage", "coverage_text",
-           "missing_cells", "missing_text", "seeds_text",
+__all__ = ["TABLES", "TABLES_FROM", "table_source",
            "Results", "layout_frame", "paper_layout", "degradation_frame", "caption",
            "PAPER_ONLY", "NOT_RUN", "FAILED"]
 
@@ -67,105 +66,6 @@ def table_source(preset: Preset | str | None = None) -> tuple[Preset, ResultStor
     if other is not None and store_path(other).exists():
         P = get_preset(other)
     return P, ResultStore.for_preset(P)
-
-
-def paper_cells() -> dict[int, list[Cell]]:
-    """Every experiment the paper's tables print a PSNR for, as grid cells, by table: Tables
-    1, 2 and 5 (3 networks x (the unpruned network + 4 ratios x 3 regimes) each), Table 3's
-    *Random* baselines (its SPADE values are Table 1's cells) and Tables 4 and 6 (USRNet,
-    school): 148 in all.
-
-    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
-    """
-    out: dict[int, list[Cell]] = {}
-    for number, (names, setting, regimes, _) in TABLES.items():
-        if number == 3:
-            out[3] = [Cell(net, setting, r, f"scratch-{g}") for (net, r), parts in TABLE3.items()
-                      for g in parts]
-            continue
-        settings = setting if isinstance(setting, tuple) else (setting,)
-        out[number] = [Cell(net, s, r, g if r else "none")
-                       for net in names for s in settings for r in RATIOS
-                       for g in (regimes if r else ("none",))
-                       if paper_value(net, s, r, g if r else "none") is not None]
-    return out
-
-
-def coverage(preset: Preset | str | None = None, store: ResultStore | None = None) -> dict:
-    """How many of the paper's table cells (:func:`paper_cells`) the store fills, by table:
-    ``{number: (filled, total)}``.
-
-    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
-    """
-    res = Results(preset, store)
-    return {n: (sum(res.row(c) is not None for c in cs), len(cs))
-            for n, cs in sorted(paper_cells().items())}
-
-
-def coverage_text(counts: dict, name: str) -> str:
-    """One sentence on :func:`coverage`'s ``counts`` for the store of preset ``name``."""
-    filled = sum(f for f, _ in counts.values())
-    total = sum(t for _, t in counts.values())
-    parts = ", ".join(f"Table {n} {f} of {t}" for n, (f, t) in sorted(counts.items()))
-    share = f"{100 * filled / total:.0f} %" if total else "none"
-    return (f"The {name} store fills {filled:,} of the paper's {total:,} table cells ({share}): "
-            f"{parts}.")
-
-
-def missing_cells(preset: Preset | str | None = None,
-                  store: ResultStore | None = None) -> dict[int, list[Cell]]:
-    """The paper's table cells (:func:`paper_cells`) the store does not fill, by table (tables
-    it fills whole are left out).
-
-    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
-    """
-    res = Results(preset, store)
-    out = {n: [c for c in cs if res.row(c) is None] for n, cs in sorted(paper_cells().items())}
-    return {n: cs for n, cs in out.items() if cs}
-
-
-def missing_text(missing: dict[int, list[Cell]]) -> str:
-    """One sentence naming :func:`missing_cells` grouped by table, network, setting and
-    regime, with the ratios of each group; ``""`` where nothing is missing."""
-    groups: dict[tuple, list[float]] = {}
-    for n, cs in missing.items():
-        for c in cs:
-            groups.setdefault((n, c.network, c.setting, c.regime), []).append(c.ratio)
-    parts = []
-    for (n, net, setting, regime), ratios in groups.items():
-        where = (f"×{setting:g}" if net == "usrnet" else f"{100 * setting:.1f} %")
-        if ratios == [0.0]:
-            parts.append(f"Table {n}: {NAMES[net]} at {where}, unpruned")
-            continue
-        what = (f"Random ({regime[len('scratch-'):]})" if regime.startswith("scratch-")
-                else regime)
-        parts.append(f"Table {n}: {NAMES[net]} at {where}, {what}, r = "
-                     + ", ".join(f"{r:g}" for r in sorted(ratios)))
-    return ("" if not parts else "Not in it yet: " + "; ".join(parts) + ".")
-
-
-def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = None) -> str:
-    """One sentence: how many seeds the store holds for the trained cells of each of the
-    paper's tables it fills (fine-tuned and scratch cells; an unpruned or pruned, not
-    fine-tuned network has no seed of its own), which every comparison averages image by
-    image (:meth:`Results.per_image`).
-
-    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
-    """
-    from collections import Counter
-
-    res = Results(preset, store)
-    parts = []
-    for n, cs in sorted(paper_cells().items()):
-        counts = Counter(res.seeds(c) for c in cs if c.regime != "none" and res.row(c))
-        if counts:
-            parts.append(f"Table {n} " + ", ".join(
-                f"{k} cell{'s' if k > 1 else ''} at {m} seed{'s' if m > 1 else ''}"
-                for m, k in sorted(counts.items(), reverse=True)))
-    if not parts:
-        return "The store holds no trained cell of the paper's tables."
-    return ("Seeds the store holds for each trained cell, averaged image by image in every "
-            "comparison: " + "; ".join(parts) + ".")
 
 
 # --------------------------------------------------------------------------------------------
