@@ -76,7 +76,6 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
         spadelib.classical.ReportError: no shipped report for the preset, or one of other
             settings.
     """
-
     P = get_preset(preset)
     res = Results(P, store)
     shipped = load_report(P, data_version=data_version)["rates"][f"{rate:g}"]
@@ -84,7 +83,7 @@ def classical_rows(preset: Preset | str | None, store: ResultStore, rate: float,
     for reg, name in BASELINE_NAMES.items():
         rows.add("classical", name, None, f"τ = {shipped[reg]['tau']:g}, converged",
                  shipped[reg]["test"]["psnr"], np.mean(shipped[reg]["test"]["ssim"]))
-    for r in store.rows():
+    for r in res.rows.values():                     # the store's rows, read once
         c = r.get("cell") or {}
         if (r.get("status") == "ok" and c.get("network") in networks
                 and abs(float(c.get("setting", -1)) - rate) < 1e-9 and r.get("psnr_per_sample")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..presets import Preset
+from ..tasks import task_of
 from .grid import Cell
 from .paper import TABLE3, paper_value
 from .store import ResultStore
@@ -47,8 +48,8 @@ def coverage(preset: Preset | str | None = None, store: ResultStore | None = Non
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
-    res = Results(preset, store)
-    return {n: (sum(res.row(c) is not None for c in cs), len(cs))
+    missing = missing_cells(preset, store)
+    return {n: (len(cs) - len(missing.get(n, ())), len(cs))
             for n, cs in sorted(paper_cells().items())}
 
 
@@ -83,7 +84,7 @@ def missing_text(missing: dict[int, list[Cell]]) -> str:
             groups.setdefault((n, c.network, c.setting, c.regime), []).append(c.ratio)
     parts = []
     for (n, net, setting, regime), ratios in groups.items():
-        where = (f"×{setting:g}" if net == "usrnet" else f"{100 * setting:.1f} %")
+        where = task_of(net).setting_text(setting)
         if ratios == [0.0]:
             parts.append(f"Table {n}: {NAMES[net]} at {where}, unpruned")
             continue
