@@ -284,7 +284,7 @@ def reusable_sweeps(base: Preset | str | None, data_version: int) -> dict:
     """
     B = get_preset(base)
     done, _ = finished_rates(B, data_version)
-    source = str(report_path(B).relative_to(checkpoints.SHIPPED.parent))
+    source = f"shipped/{report_path(B).name}"
     return {rate: {reg: {k: v for k, v in cell.items() if k in ("grid", "tau", "at_edge")}
                    | {"sweep_from": source} for reg, cell in cells.items()}
             for rate, cells in done.items()}
