@@ -46,7 +46,8 @@ from .workers import pool_size, process_pool
 
 __all__ = ["SOLVERS", "TOL", "MAX_ITER", "GRID", "Solve", "solve", "sweep", "baseline_report",
            "report_path", "write_report", "load_report", "finished_rates", "ReportError",
-           "header_fields", "reusable_sweeps"]
+           "header_fields", "reusable_sweeps", "CONTROL", "control_sample", "control_report",
+           "shipped_control"]
 
 #: the solver of each regulariser (sigpy names and options)
 SOLVERS = {"tv": {"solver": "ADMM", "rho": 0.01, "max_cg_iter": 10},
@@ -268,6 +269,60 @@ def baseline_report(splits_at: dict, regularisers=REGULARISERS, *, workers=None,
     return rates
 
 
+#: Chapter 1's control: TV on the test slices with the 12.5 % rate's acceleration and the 10 %
+#: rate's (smaller) ACS fraction, at the weight tuned for 12.5 %; slice i's mask offset is drawn
+#: from seed i. ``spade baselines`` solves it into the report beside the rates.
+CONTROL = {"regulariser": "tv", "rate": 0.125, "acs_of": 0.1}
+
+
+def control_sample(full: dict):
+    """The fully sampled slices ``full`` (:func:`spadelib.data.build_synthetic`) undersampled
+    as :data:`CONTROL` says, as one :class:`~spadelib.data.MRISample` batch.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    from .data import MRISample
+    from .physics.masks import cartesian_mask, mask_spec
+
+    width, n = full["kspace_full"].shape[-2], len(full["target"])
+    acs = mask_spec(CONTROL["acs_of"]).center_fraction
+    masks = torch.stack([cartesian_mask(width, CONTROL["rate"], seed=i, center_fraction=acs)
+                         for i in range(n)])
+    return MRISample(kspace=full["kspace_full"] * masks, mask=masks,
+                     coil_maps=full["coil_maps"], target=full["target"])
+
+
+def control_report(full: dict, tau: float, *, workers: int | None = None) -> dict:
+    """:data:`CONTROL` solved on :func:`control_sample` of ``full`` at the weight ``tau``: its
+    settings, per-slice PSNR / SSIM, iterations, convergence and seconds.
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    start = time.perf_counter()
+    b = control_sample(full)
+    result = solve(b, CONTROL["regulariser"], tau, workers=workers)
+    return {**CONTROL, "tau": float(tau),
+            "test": {**_scores(result.recon, b.target), **_record(result)},
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def shipped_control(report: dict) -> dict | None:
+    """The control a report holds (:func:`control_report`), where it was solved as
+    :data:`CONTROL` says, with the report's solver, and at the weight the report tuned for its
+    rate; else ``None`` (solve it again).
+
+    Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
+    """
+    c = report.get("control")
+    if not c or any(c.get(k) != v for k, v in CONTROL.items()):
+        return None
+    reg = CONTROL["regulariser"]
+    tuned = report["rates"].get(f"{CONTROL['rate']:g}", {}).get(reg)
+    if tuned is None or tuned["tau"] != c["tau"] or reg not in _solved_today(report["header"]):
+        return None
+    return c
+
+
 def reusable_sweeps(base: Preset | str | None, data_version: int) -> dict:
     """The validation sweeps of ``base``'s shipped report, for a preset that tunes on the same
     validation split: ``{rate: {regulariser: sweep}}``, each marked with ``"sweep_from"``
@@ -305,9 +360,10 @@ def report_path(preset: Preset | str | None = None, directory=None) -> Path:
 
 
 def write_report(rates: dict, preset, command: str, data_version: int, seconds: float,
-                 path=None) -> Path:
-    """Write ``rates`` (:func:`baseline_report`) with a header: the command that made it, the
-    preset fields, the data version, the solver settings, versions, machine, date and time
+                 path=None, control: dict | None = None) -> Path:
+    """Write ``rates`` (:func:`baseline_report`) and, where given, Chapter 1's ``control``
+    (:func:`control_report`) with a header: the command that made it, the preset fields, the
+    data version, the solver settings, versions, machine, date and time
     (:func:`spadelib.checkpoints.provenance`)."""
     import sigpy  # optional heavy dependency (sigpy): its version goes into the header
 
@@ -320,13 +376,24 @@ def write_report(rates: dict, preset, command: str, data_version: int, seconds: 
     path = Path(path) if path is not None else report_path(P)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"header": header, "rates": rates}, indent=1) + "\n")
+    body = {"header": header, "rates": rates} | ({"control": control} if control else {})
+    tmp.write_text(json.dumps(body, indent=1) + "\n")
     os.replace(tmp, path)                              # never a half-written report
     return path
 
 
 def _grid() -> dict:
     return {reg: list(taus) for reg, taus in GRID.items()}
+
+
+def _solved_today(header: dict) -> set:
+    """The regularisers a report's header says were solved with today's solver, tolerance, cap
+    and grid."""
+    if header.get("tol") != TOL:
+        return set()
+    today = json.loads(json.dumps({"solvers": SOLVERS, "max_iter": MAX_ITER, "grid": _grid()}))
+    return {reg for reg in REGULARISERS
+            if all(header.get(k, {}).get(reg) == today[k].get(reg) for k in today)}
 
 
 def finished_rates(preset, data_version: int, path=None) -> tuple[dict, float]:
@@ -340,11 +407,7 @@ def finished_rates(preset, data_version: int, path=None) -> tuple[dict, float]:
     except ReportError:
         return {}, 0.0
     h = report["header"]
-    if h.get("tol") != TOL:
-        return {}, 0.0
-    today = json.loads(json.dumps({"solvers": SOLVERS, "max_iter": MAX_ITER, "grid": _grid()}))
-    same = {reg for reg in REGULARISERS
-            if all(h.get(k, {}).get(reg) == today[k].get(reg) for k in today)}
+    same = _solved_today(h)
     rates = {rate: {reg: c for reg, c in cells.items() if reg in same}
              for rate, cells in report["rates"].items()}
     rates = {rate: cells for rate, cells in rates.items() if cells}

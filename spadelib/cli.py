@@ -30,7 +30,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from . import bench, classical, inputs, zoo
+from .data import build_synthetic
 from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
 from .experiments import budget
@@ -149,10 +152,20 @@ def _cmd_baselines(args) -> int:
     rates = args.rates or list(task.settings)
     path = Path(args.out) if args.out else classical.report_path(P)
     done, spent = classical.finished_rates(P, task.data_version(), path)
+    try:                                       # Chapter 1's control, kept while it still holds
+        control = classical.shipped_control(classical.load_report(P, task.data_version(), path))
+    except classical.ReportError:
+        control = None
     # a preset that trains as another tunes on that one's validation split: its weights hold
     sweeps = (classical.reusable_sweeps(training_preset(P), task.data_version())
               if P.trains_as else {})
     wanted = {f"{task.with_setting(P, r).mri_rate:g}" for r in task.settings}
+
+    def command_of(done):                      # the command that re-makes what the report holds
+        whole = {r for r, cells in done.items() if set(cells) == set(REGULARISERS)}
+        return "spade baselines --preset " + P.name + ("" if whole >= wanted else " --rates " + (
+            " ".join(sorted(whole, key=float, reverse=True))))
+
     for rate in rates:
         Q = task.with_setting(P, rate)
         key = f"{Q.mri_rate:g}"
@@ -173,14 +186,26 @@ def _cmd_baselines(args) -> int:
         merged = {**done.get(key, {}), **new}
         done[key] = {reg: merged[reg] for reg in REGULARISERS}       # in a fixed order
         spent += time.perf_counter() - start
-        whole = {r for r, cells in done.items() if set(cells) == set(REGULARISERS)}
-        command = "spade baselines --preset " + P.name + ("" if whole >= wanted else " --rates " + (
-            " ".join(sorted(whole, key=float, reverse=True))))
         # written after every rate: an interrupted run keeps the cells it finished (and those of
         # an earlier run it has not re-solved yet)
-        classical.write_report(done, P, command, task.data_version(), spent, path=path)
+        classical.write_report(done, P, command_of(done), task.data_version(), spent, path=path,
+                               control=control)
         print(f"  rate {key} ({', '.join(missing)}) written to {path} ({spent:.0f} s so far)",
               flush=True)
+    reg, at = classical.CONTROL["regulariser"], f"{classical.CONTROL['rate']:g}"
+    tuned = done.get(at, {}).get(reg)
+    if not P.trains_as and tuned is not None and (control is None or control["tau"] != tuned["tau"]):
+        start = time.perf_counter()
+        print(f"  Chapter 1's control ({reg} with the {at} rate's acceleration and the "
+              f"{classical.CONTROL['acs_of']:g} rate's ACS fraction): solving the test split",
+              flush=True)
+        full = build_synthetic("test", P, progress=True)
+        control = classical.control_report(full, tuned["tau"], workers=args.workers)
+        spent += time.perf_counter() - start
+        classical.write_report(done, P, command_of(done), task.data_version(), spent, path=path,
+                               control=control)
+        print(f"  control: {np.mean(control['test']['psnr']):.2f} dB, written to {path} "
+              f"({spent:.0f} s so far)", flush=True)
     print(f"converged baselines ({P.name}): {path} holds rates {', '.join(sorted(done))}")
     return 0
 

@@ -6,6 +6,7 @@ The tests of the report shipped with the repository (header against the quick pr
 sample re-solved within TOLERANCE_DB) come with the report itself."""
 import numpy as np
 import pytest
+import torch
 
 from spadelib import classical
 from spadelib.data import mri_dataset
@@ -122,6 +123,7 @@ def test_the_restarted_fista_reaches_the_tolerance_and_lowers_the_objective(tiny
 
 def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
     """Each rate is written when it is done; a second run solves only the missing ones."""
+    from spadelib import cli
     from spadelib.cli import main
     from spadelib.tasks import TASKS
 
@@ -139,17 +141,67 @@ def test_spade_baselines_resumes_after_an_interruption(tmp_path, monkeypatch):
         return {f"{rate:g}": {reg: {"tau": 1e-5} for reg in regularisers}}
 
     monkeypatch.setattr(classical, "baseline_report", report)
+    controls = []                     # Chapter 1's control, once its rate's TV weight is known
+
+    def control(full, tau, workers=None):
+        controls.append(tau)
+        return {**classical.CONTROL, "tau": tau, "test": {"psnr": [20.0]}}
+
+    monkeypatch.setattr(classical, "control_report", control)
+    monkeypatch.setattr(cli, "build_synthetic", lambda split, P, progress=True: "full")
     out = tmp_path / "b.json"
     interrupt = True
     assert main(["baselines", "--out", str(out)]) == 130
     first = classical.load_report("quick", path=out)
     assert list(first["rates"]) == [f"{solved[0]:g}"]
-    assert "--rates" in first["header"]["command"]
+    assert "--rates" in first["header"]["command"] and "control" not in first
     interrupt = False
     assert main(["baselines", "--out", str(out)]) == 0
     assert len(solved) == 3 and len(set(solved)) == 3            # the first rate not again
-    header = classical.load_report("quick", path=out)["header"]
-    assert header["command"] == "spade baselines --preset quick"
+    done = classical.load_report("quick", path=out)
+    assert done["header"]["command"] == "spade baselines --preset quick"
+    assert controls == [1e-5] and classical.shipped_control(done)["tau"] == 1e-5
+    assert main(["baselines", "--out", str(out)]) == 0           # nothing left to solve
+    assert len(solved) == 3 and controls == [1e-5]
+    assert classical.shipped_control(classical.load_report("quick", path=out)) is not None
+
+
+def test_a_control_made_otherwise_is_not_read(tmp_path, tiny_preset, monkeypatch):
+    """shipped_control reads a report's control only where it was solved as CONTROL says, at
+    the weight the report tuned for its rate, with today's solver."""
+    path = tmp_path / "b.json"
+    cells = {"0.125": {"tv": {"tau": 1e-5}, "l1-wavelet": {"tau": 3e-5}}}
+    control = {**classical.CONTROL, "tau": 1e-5, "test": {"psnr": [20.0]}}
+    classical.write_report(cells, tiny_preset, "spade baselines", 2, 7.0, path=path,
+                           control=control)
+    report = classical.load_report(tiny_preset, path=path)
+    assert classical.shipped_control(report) == control
+    assert classical.shipped_control({**report, "control": {**control, "tau": 3e-5}}) is None
+    assert classical.shipped_control({**report, "control": {**control, "acs_of": 0.167}}) is None
+    assert classical.shipped_control({k: v for k, v in report.items() if k != "control"}) is None
+    monkeypatch.setitem(classical.SOLVERS, "tv", {"solver": "another"})
+    assert classical.shipped_control(report) is None
+
+
+def test_the_control_masks_keep_the_rates_lines_with_the_smaller_acs_block():
+    """Chapter 1's control: slice i's mask is the 12.5 % mask of seed i with the 10 % rate's
+    ACS fraction: as many lines in all as the 12.5 % masks (within one), the ACS block of the
+    10 % masks."""
+    from spadelib.physics.masks import cartesian_mask, mask_spec
+
+    n, width = 6, 64
+    full = {"kspace_full": torch.ones(n, 2, 8, width, 2), "coil_maps": torch.ones(n, 2, 8, width, 2),
+            "target": torch.zeros(n, 8, width, 2)}
+    masks = classical.control_sample(full).mask
+    assert masks.shape == (n, 1, 1, width, 1)
+    acs = mask_spec(0.1).center_fraction
+    for i in range(n):
+        assert torch.equal(masks[i], cartesian_mask(width, 0.125, seed=i, center_fraction=acs))
+        own = cartesian_mask(width, 0.125, seed=i)
+        assert abs(int(masks[i].sum()) - int(own.sum())) <= 1
+    assert acs < mask_spec(0.125).center_fraction
+    with pytest.raises(ValueError, match="center_fraction"):
+        cartesian_mask(width, 0.125, center_fraction=1.5)
 
 
 def test_a_preset_that_trains_as_another_takes_its_validation_sweeps(tmp_path, monkeypatch):

@@ -1,7 +1,7 @@
 """The converged classical baselines shipped with the repository (``shipped/baselines-quick.json``
 and ``shipped/baselines-medium.json``, written by ``spade baselines --preset quick|medium``): each
 header matches its preset and today's solver settings, every rate the book runs is in it and
-every solve reached the tolerance, medium's weights are quick's (the same validation split), and
+every solve reached the tolerance (Chapter 1's control too), medium's weights are quick's (the same validation split), and
 CI re-solves a sample of the cells and checks they agree within TOLERANCE_DB."""
 import numpy as np
 import pytest
@@ -39,6 +39,12 @@ def test_the_shipped_report_matches_its_preset_and_is_complete(preset):
             assert all(cell["test"]["converged"]) and all(chosen["converged"])
             assert [r["tau"] for r in cell["grid"]] == sorted(classical.GRID[reg])
             assert cell["tau"] == max(cell["grid"], key=lambda r: r["psnr"])["tau"]
+    # Chapter 1's control (classical.CONTROL): quick's report holds it, solved at its rate's
+    # weight with today's solver, on every test slice, converged; medium's need not
+    control = classical.shipped_control(report)
+    if preset == "quick" or "control" in report:
+        assert control is not None
+        assert len(control["test"]["psnr"]) == n_test and all(control["test"]["converged"])
 
 
 @pytest.mark.parametrize("reg", ["tv", pytest.param("l1-wavelet", marks=pytest.mark.xfail(
@@ -55,6 +61,20 @@ def test_a_sample_of_the_shipped_report_re_solves_within_tolerance(data_dir, reg
     got = np.atleast_1d(psnr(classical.solve(b, reg, cell["tau"], workers=1).recon, b.target,
                              complex_input=True))
     assert np.abs(got - np.array(cell["test"]["psnr"][:2])).max() < TOLERANCE_DB
+
+
+def test_a_sample_of_the_shipped_control_re_solves_within_tolerance(data_dir):
+    """Chapter 1's control on its first two test slices (the masks of seeds 0 and 1), at the
+    shipped weight, against the shipped per-slice PSNR."""
+    from spadelib.data import build_synthetic
+
+    P = get_preset("quick")
+    control = classical.shipped_control(_shipped())
+    full = build_synthetic("test", P, progress=False)
+    b = classical.control_sample({k: full[k][:2] for k in ("kspace_full", "coil_maps", "target")})
+    got = np.atleast_1d(psnr(classical.solve(b, control["regulariser"], control["tau"],
+                                             workers=1).recon, b.target, complex_input=True))
+    assert np.abs(got - np.array(control["test"]["psnr"][:2])).max() < TOLERANCE_DB
 
 
 def test_medium_solves_its_test_split_at_the_weights_quick_tuned():

@@ -59,7 +59,8 @@ def mask_spec(rate: float) -> MaskSpec:
     raise ValueError(f"no mask is defined for sampling rate {rate!r}; choose one of {known}")
 
 
-def cartesian_mask(width: int, rate: float, seed: int | None = 0) -> torch.Tensor:
+def cartesian_mask(width: int, rate: float, seed: int | None = 0,
+                   center_fraction: float | None = None) -> torch.Tensor:
     """A 1D equispaced Cartesian mask over ``width`` phase-encode columns.
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
@@ -69,6 +70,8 @@ def cartesian_mask(width: int, rate: float, seed: int | None = 0) -> torch.Tenso
         rate: sampling rate (see :data:`SAMPLING_RATES`).
         seed: seeds the random offset of the equispaced lines (fastMRI draws it at random);
             the same seed always gives the same mask.
+        center_fraction: the share of columns in the fully sampled centre (the ACS block);
+            default: the rate's own (Chapter 1's control gives 12.5 % masks the 10 % rate's).
 
     Returns:
         float32 tensor of shape ``(1, 1, W, 1)``: broadcast it against ``(B, C, H, W, 2)``
@@ -76,7 +79,9 @@ def cartesian_mask(width: int, rate: float, seed: int | None = 0) -> torch.Tenso
     """
     width = checks.integer(width, "mask width", low=8)
     spec = mask_spec(rate)
-    func = EquispacedMaskFractionFunc([spec.center_fraction], [spec.acceleration])
+    acs = (spec.center_fraction if center_fraction is None
+           else checks.real(center_fraction, "center_fraction", low=0.0, high=1.0))
+    func = EquispacedMaskFractionFunc([acs], [spec.acceleration])
     mask, _ = func((1, width, 1), seed=seed)
     return mask.reshape(1, 1, width, 1).float()
 
