@@ -240,3 +240,49 @@ def test_scratch_rows_pair_spade_with_the_fair_baseline():
     assert text.endswith("in 1 of 2 comparisons, below it in 0, and no difference is "
                          "resolved in 1.")
     assert not contradictions(text)
+
+
+def test_group_widths_are_depgraphs_groups_at_each_size():
+    """The widths Chapter 5 sets beside the verdicts: quick's U-Nets start at varnet_chans and
+    double per pooling; the paper's at 18; the DEQ's trunk at deq_features."""
+    from spadelib import get_preset
+
+    for name in ("varnet", "deq"):
+        for preset in ("quick", "paper"):
+            P = get_preset(preset)
+            widths = budget.group_widths(name, P)
+            if name == "varnet":
+                assert widths[0] == P.varnet_chans
+                assert set(widths) == {P.varnet_chans * 2 ** k for k in range(P.varnet_pools + 1)}
+            else:
+                assert set(widths) == {P.deq_features}
+
+
+def test_width_rows_set_the_narrowest_group_beside_the_verdicts(monkeypatch):
+    """width_rows: the narrowest group and what it keeps at each ratio (floor(K(1 - r))), the
+    verdicts at the report's preset only; width_summary decides from the verdicts whether they
+    follow the widths, and says so either way."""
+    widths = {("varnet", "quick"): [8, 8, 16], ("varnet", "paper"): [18, 36],
+              ("deq", "quick"): [32, 32], ("deq", "paper"): [64]}
+    monkeypatch.setattr(budget, "group_widths", lambda name, P: widths[name, P])
+    rows = [{"network": n, "ratio": q, "verdict": v} for n, q, v in (
+        ("varnet", 0.2, "does not hold"), ("varnet", 0.4, "does not hold"),
+        ("deq", 0.2, "holds"), ("deq", 0.4, "not resolved"))]
+    w = budget.width_rows(rows, "quick")
+    assert [(r["network"], r["preset"]) for r in w] == [("varnet", "quick"), ("varnet", "paper"),
+                                                       ("deq", "quick"), ("deq", "paper")]
+    assert w[0]["narrowest"] == 8 and w[0]["kept"] == {0.2: 6, 0.4: 4}
+    assert w[0]["removed"][0.4] == pytest.approx(0.5) and w[1]["kept"][0.4] == 10
+    assert w[0]["verdicts"] == {0.2: "does not hold", 0.4: "does not hold"} and w[1]["verdicts"] == {}
+    text = budget.width_summary(w, {"varnet": "VarNet", "deq": "DEQ"})
+    assert "VarNet's narrowest group has 8 channels and keeps 4 at r = 0.4 (50 % removed)" in text
+    assert "18 channels keep 10 (44 % removed)" in text
+    assert text.endswith("DEQ keeps within the paper's margin at more ratios (1 of 2) than VarNet, "
+                         "and its narrowest groups are wider: at this size the verdicts follow "
+                         "the widths.")
+    widths["deq", "quick"] = [4, 32]                      # now the better network is narrower
+    text = budget.width_summary(budget.width_rows(rows, "quick"), {})
+    assert text.endswith("the widths do not order the verdicts that way.")
+    even = [dict(r, verdict="holds") for r in rows]
+    assert "the widths do not separate them here" in budget.width_summary(
+        budget.width_rows(even, "quick", compare=None))

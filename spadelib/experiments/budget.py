@@ -32,7 +32,8 @@ from ..budgets import matched_epochs, steps_per_epoch
 from ..evaluation import evaluate
 from ..finetune import finetune, pretraining_scratch
 from ..presets import Preset, get_preset
-from ..pruning import prune
+from ..models import build
+from ..pruning import groups, kept_channels, prune
 from ..tasks import task_of
 from ..training import default_device, validation_psnr
 from .intervals import HOLDS, decide, interval_comparison, paired_interval, side_of_zero
@@ -40,7 +41,7 @@ from .intervals import HOLDS, decide, interval_comparison, paired_interval, side
 __all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "budget_report", "budget_path",
            "write_budget_report", "load_budget_report", "reusable_rows", "BudgetReportError",
            "MARGINS", "scratch_rows", "scratch_summary",
-           "budget_rows", "budget_summary"]
+           "budget_rows", "budget_summary", "group_widths", "width_rows", "width_summary"]
 
 #: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
 #: 35 % and 65 %
@@ -318,3 +319,83 @@ def scratch_summary(rows: list[dict], titles: dict | None = None) -> str:
              f"{len(rows) - above - below}.")
     text = "; ".join(parts)
     return text[0].upper() + text[1:] + ". " + tally
+
+
+def group_widths(network: str, preset: Preset | str | None = None) -> list[int]:
+    """The channels of every layer group of ``network``'s first CNN prior at ``preset``'s size
+    (DepGraph's groups, :func:`spadelib.pruning.groups`, on a freshly built network: widths do
+    not depend on the weights), smallest first. Every cascade of a VarNet has the same U-Net.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+    """
+    spec = build(network, get_preset(preset)).priors()[0]
+    return sorted(g.channels for g in groups(spec.module, spec.example_inputs,
+                                             spec.ignored_layers))
+
+
+def width_rows(rows: list[dict], preset: Preset | str | None = None,
+               compare: str | None = "paper") -> list[dict]:
+    """How wide the layer groups are that the ratios of :func:`budget_rows` cut: per network of
+    ``rows``, at ``preset`` (the report's) and at ``compare``, the group widths
+    (:func:`group_widths`), the narrowest group, the channels it keeps at each ratio
+    (:func:`spadelib.pruning.kept_channels`) and the share of them removed, with the verdicts
+    ``rows`` found at each ratio (``{}`` at ``compare``, where nothing was run).
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+    """
+    ours = get_preset(preset).name
+    presets = [ours] + ([compare] if compare and compare != ours else [])
+    ratios = sorted({r["ratio"] for r in rows})
+    out = []
+    for name in dict.fromkeys(r["network"] for r in rows):
+        verdicts = {r["ratio"]: r["verdict"] for r in rows if r["network"] == name}
+        for at in presets:
+            widths = group_widths(name, at)
+            narrow = widths[0]
+            kept = {q: kept_channels(narrow, q) for q in ratios}
+            out.append({"network": name, "preset": at, "widths": widths, "narrowest": narrow,
+                        "kept": kept, "removed": {q: 1 - k / narrow for q, k in kept.items()},
+                        "verdicts": verdicts if at == ours else {}})
+    return out
+
+
+def width_summary(rows: list[dict], titles: dict | None = None) -> str:
+    """:func:`width_rows` in words: each network's narrowest group at the report's preset and
+    what it keeps at the largest ratio, against the paper's size, and whether the networks that
+    stay within the paper's margins are the ones with the wider groups (decided from the
+    verdicts, not assumed)."""
+    titles = dict(titles or {})
+    ours = [r for r in rows if r["verdicts"]]
+    if not ours:
+        return "The report holds no verdicts to set beside the widths."
+    top = max(ours[0]["kept"])
+    paper = {r["network"]: r for r in rows if not r["verdicts"]}
+    parts = []
+    for r in ours:
+        text = (f"{titles.get(r['network'], r['network'])}'s narrowest group has "
+                f"{r['narrowest']} channels and keeps {r['kept'][top]} at r = {top:g} "
+                f"({100 * r['removed'][top]:.0f} % removed)")
+        if r["network"] in paper:
+            q = paper[r["network"]]
+            text += (f"; at the {q['preset']} preset's size, {q['narrowest']} channels keep "
+                     f"{q['kept'][top]} ({100 * q['removed'][top]:.0f} % removed)")
+        parts.append(text)
+    holds = {r["network"]: sum(v == HOLDS for v in r["verdicts"].values()) for r in ours}
+    best = max(holds.values())
+    ahead = [r for r in ours if holds[r["network"]] == best]
+    behind = [r for r in ours if holds[r["network"]] < best]
+    if not behind:
+        order = ("every network keeps within the paper's margin as often as the others "
+                 f"({best} of {len(ours[0]['verdicts'])} ratios), so the widths do not separate "
+                 "them here")
+    else:
+        def names(rs):
+            n = [titles.get(r["network"], r["network"]) for r in rs]
+            return n[0] if len(n) == 1 else ", ".join(n[:-1]) + " and " + n[-1]
+        wider = min(r["narrowest"] for r in ahead) > max(r["narrowest"] for r in behind)
+        verb, its = ("keeps", "its") if len(ahead) == 1 else ("keep", "their")
+        order = (f"{names(ahead)} {verb} within the paper's margin at more ratios ({best} of "
+                 f"{len(ours[0]['verdicts'])}) than {names(behind)}, and "
+                 + (f"{its} narrowest groups are wider: at this size the verdicts follow the "
+                    "widths" if wider else "the widths do not order the verdicts that way"))
+    return "; ".join(parts) + ". " + order[0].upper() + order[1:] + "."
