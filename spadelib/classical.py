@@ -39,7 +39,9 @@ import torch
 
 from . import checkpoints, checks
 from .baselines import REGULARISERS, _complex, default_workers
+from .data import MRISample
 from .metrics import psnr, ssim
+from .physics.masks import cartesian_mask, mask_spec
 from .physics.mri import from_torch_complex
 from .presets import Preset, get_preset
 from .workers import pool_size, process_pool
@@ -281,9 +283,6 @@ def control_sample(full: dict):
 
     Taught in Chapter 1 (``book/01_inverse_problems.ipynb``).
     """
-    from .data import MRISample
-    from .physics.masks import cartesian_mask, mask_spec
-
     width, n = full["kspace_full"].shape[-2], len(full["target"])
     acs = mask_spec(CONTROL["acs_of"]).center_fraction
     masks = torch.stack([cartesian_mask(width, CONTROL["rate"], seed=i, center_fraction=acs)
