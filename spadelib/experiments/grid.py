@@ -18,8 +18,9 @@ The named grids follow the paper's tables and figures:
 ``table6``   USRNet, school fine-tuning, x4
 ``fig2``     the networks of Figure 2: the DEQ (supervised) and USRNet (school), unpruned and
              at the largest ratio
-``seeds``    the fine-tuned cells of ``table1`` at the seeds 1 and 2 (:data:`MORE_SEEDS`): the
-             regimes' claims at 16.7 % then rest on three seeds (not part of ``all``)
+``seeds``    the fine-tuned cells of ``table1``, ``table2`` and ``table5`` at the seeds 1 and 2
+             (:data:`MORE_SEEDS`): the regimes' claims at every sampling rate then rest on three
+             seeds (not part of ``all``; ``--networks`` / ``--settings`` run a share of it)
 ``pruned``   every network pruned and *not* fine-tuned (regime ``"none"``), at the settings of
              the tables: what fine-tuning starts from (the chapters check how much of the loss
              it recovers); cheap, no training
@@ -208,11 +209,12 @@ GRIDS["beyond-selfsup"] = lambda: [
     for c in (Cell(net, 0.167, 0.0, "none"), Cell(net, 0.167, RATIOS[-1], "none"),
               *(Cell(net, 0.167, RATIOS[-1], g) for g in SELFSUP))] + [
     Cell("varnet", 0.167, RATIOS[-1], "self-supervised-split-held-out")]
-#: the seeds a verdict at 16.7 % rests on, beyond seed 0 (fine-tuning and the scratch
-#: baselines start from other random draws); comparisons average each image over the seeds
-#: the store holds (:meth:`spadelib.experiments.tables.Results.per_image`)
+#: the seeds a verdict on the MRI tables rests on, beyond seed 0 (fine-tuning starts from
+#: other random draws); comparisons average each image over the seeds the store holds
+#: (:meth:`spadelib.experiments.tables.Results.per_image`)
 MORE_SEEDS = (1, 2)
-GRIDS["seeds"] = lambda: [dataclasses.replace(c, seed=k) for c in GRIDS["table1"]()
+GRIDS["seeds"] = lambda: [dataclasses.replace(c, seed=k)
+                          for name in ("table1", "table2", "table5") for c in GRIDS[name]()
                           if c.regime != "none" for k in MORE_SEEDS]
 GRIDS["all"] = lambda: [c for name in sorted(GRIDS)
                         if name not in ("all", "smoke", "seeds") and not name.startswith("beyond-")
