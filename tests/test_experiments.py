@@ -236,7 +236,7 @@ def test_run_takes_some_networks_and_settings_of_a_grid(tmp_path, monkeypatch, c
             for r in ResultStore.for_preset("paper").rows()}
     assert done == {("varnet", 0.125), ("usrnet", 4)}
     assert main(["run", "seeds", "--preset", "paper", "--networks", "deq", "--seeds", "2"]) == 0
-    assert "grid seeds (deq, seed 2 only) (paper): 12 cell(s)" in capsys.readouterr().out
+    assert "grid seeds (deq, seed 2 only) (paper): 36 cell(s)" in capsys.readouterr().out
     seeds = {r["cell"]["seed"] for r in ResultStore.for_preset("paper").rows()
              if r["cell"]["network"] == "deq"}
     assert seeds == {2}
