@@ -406,13 +406,15 @@ def test_a_scratch_baseline_at_the_whole_budget_is_trained_as_the_network_was_pr
     assert len(seen) == 1
 
 
-def test_the_seeds_grid_repeats_the_mri_tables_fine_tuning_at_two_more_seeds():
+def test_the_seeds_grid_repeats_the_tables_fine_tuning_at_two_more_seeds():
     from spadelib.experiments.grid import MORE_SEEDS
 
     seeds = cells("seeds", "medium")
-    tuned = [c for name in ("table1", "table2", "table5") for c in cells(name, "medium")
-             if c.regime != "none"]
-    assert len(seeds) == len(MORE_SEEDS) * len(tuned) == 216
+    tuned = [c for name in ("table1", "table2", "table5", "table4", "table6")
+             for c in cells(name, "medium") if c.regime != "none"]
+    # 3 MRI networks x 3 rates x 4 ratios x 3 regimes, and USRNet x 3 scales x 4 ratios (school)
+    assert len(seeds) == len(MORE_SEEDS) * len(tuned) == 2 * (108 + 12) == 240
+    assert not any(c.regime.startswith("scratch-") for c in seeds)
     assert {(c.network, c.setting, c.ratio, c.regime) for c in seeds} == {
         (c.network, c.setting, c.ratio, c.regime) for c in tuned}
     assert {c.seed for c in seeds} == set(MORE_SEEDS)
