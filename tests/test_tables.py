@@ -337,6 +337,13 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     from spadelib.experiments.coverage import seeds_text
     assert seeds_text("quick", s) == ("Seeds the store holds for each trained cell, averaged image "
                                       "by image in every comparison: Table 1 1 cell at 3 seeds.")
+    scratch = Cell("varnet", 0.167, 0.4, "scratch-supervised")
+    s.add({"key": scratch.key, "cell": scratch.as_dict(), "status": "ok", "psnr": 29.0,
+           "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0] * 4})
+    assert seeds_text("quick", s).endswith(
+        "Table 1 1 cell at 3 seeds; Table 3 1 cell at 1 seed. The grid `seeds` does not repeat "
+        "the cells of Table 3: each is a pre-training from scratch, so verdicts on them rest on "
+        "one seed.")
     assert seeds_text("quick", ResultStore(tmp_path / "empty.spade")).startswith(
         "The store holds no trained cell")
 

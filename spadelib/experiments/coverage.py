@@ -11,7 +11,7 @@ from collections import Counter
 
 from ..presets import Preset
 from ..tasks import task_of
-from .grid import Cell
+from .grid import SEEDED_TABLES, Cell
 from .paper import TABLE3, paper_value
 from .store import ResultStore
 from .tables import NAMES, RATIOS, TABLES, Results
@@ -104,14 +104,21 @@ def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = N
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
     res = Results(preset, store)
-    parts = []
+    parts, unseeded = [], []
     for n, cs in sorted(paper_cells().items()):
         counts = Counter(res.seeds(c) for c in cs if c.regime != "none" and res.row(c))
         if counts:
             parts.append(f"Table {n} " + ", ".join(
                 f"{k} cell{'s' if k > 1 else ''} at {m} seed{'s' if m > 1 else ''}"
                 for m, k in sorted(counts.items(), reverse=True)))
+            if f"table{n}" not in SEEDED_TABLES:
+                unseeded.append(n)
     if not parts:
         return "The store holds no trained cell of the paper's tables."
-    return ("Seeds the store holds for each trained cell, averaged image by image in every "
+    text = ("Seeds the store holds for each trained cell, averaged image by image in every "
             "comparison: " + "; ".join(parts) + ".")
+    if unseeded:   # Table 3's baselines: each is a whole pre-training of a pruned architecture
+        text += (" The grid `seeds` does not repeat the cells of Table "
+                 + " and ".join(map(str, unseeded))
+                 + ": each is a pre-training from scratch, so verdicts on them rest on one seed.")
+    return text
