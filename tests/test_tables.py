@@ -344,6 +344,8 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
         "Table 1 1 cell at 3 seeds; Table 3 1 cell at 1 seed. The grid `seeds` does not repeat "
         "the cells of Table 3: each is a pre-training from scratch, so verdicts on them rest on "
         "one seed.")
+    assert seeds_text("quick", s, tables=(1,)).endswith("Table 1 1 cell at 3 seeds.")
+    assert seeds_text("quick", s, tables=(4, 6)).startswith("The store holds no trained cell")
     assert seeds_text("quick", ResultStore(tmp_path / "empty.spade")).startswith(
         "The store holds no trained cell")
 

@@ -95,17 +95,20 @@ def missing_text(missing: dict[int, list[Cell]]) -> str:
     return ("" if not parts else "Not in it yet: " + "; ".join(parts) + ".")
 
 
-def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = None) -> str:
+def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = None,
+               tables: tuple[int, ...] | None = None) -> str:
     """One sentence: how many seeds the store holds for the trained cells of each of the
     paper's tables it fills (fine-tuned and scratch cells; an unpruned or pruned, not
     fine-tuned network has no seed of its own), which every comparison averages image by
-    image (:meth:`Results.per_image`).
+    image (:meth:`Results.per_image`). ``tables``: only these tables (default: all).
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
     res = Results(preset, store)
     parts, unseeded = [], []
     for n, cs in sorted(paper_cells().items()):
+        if tables is not None and n not in tables:
+            continue
         counts = Counter(res.seeds(c) for c in cs if c.regime != "none" and res.row(c))
         if counts:
             parts.append(f"Table {n} " + ", ".join(
