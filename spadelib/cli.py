@@ -37,7 +37,7 @@ from .data import build_synthetic
 from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
 from .experiments import budget
-from .experiments.grid import GRIDS, cells
+from .experiments.grid import GRIDS, REGIMES, cells
 from .experiments.runner import EXECUTORS, pending, retime, run_grid
 from .experiments.store import ResultStore, store_path
 from .experiments.printed import FORMATS, fill_note, paper_table
@@ -59,10 +59,13 @@ def _cmd_run(args) -> int:
     store = ResultStore.for_preset(P)
     chosen = [c for c in cells(args.grid, P) if (not args.networks or c.network in args.networks)
               and (not args.settings or c.setting in args.settings)
-              and (args.seeds is None or c.seed in args.seeds)]
+              and (args.seeds is None or c.seed in args.seeds)
+              and (args.ratios is None or c.ratio in args.ratios)
+              and (not args.regimes or c.regime in args.regimes)]
     todo = chosen if args.redo else pending(chosen, P, store)
     only = ", ".join([*(args.networks or ()), *(f"{s:g}" for s in args.settings or ()),
-                      *(f"seed {k}" for k in args.seeds or ())])
+                      *(f"seed {k}" for k in args.seeds or ()),
+                      *(f"r = {r:g}" for r in args.ratios or ()), *(args.regimes or ())])
     only = f" ({only} only)" if only else ""
     print(f"grid {args.grid}{only} ({P.name}): {len(todo)} cell(s) to run"
           + (" (--redo: stored ones too)" if args.redo else "") + f"; results in {store.path}")
@@ -277,6 +280,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--seeds", nargs="+", type=int, default=None,
                    help="only the cells of these seeds (e.g. the grid 'seeds' in two processes: "
                         "--seeds 1 and --seeds 2)")
+    c.add_argument("--ratios", nargs="+", type=float, default=None,
+                   help="only the cells of these channel ratios (0 for the unpruned network)")
+    c.add_argument("--regimes", nargs="+", choices=REGIMES, default=None,
+                   help="only the cells of these regimes (e.g. scratch-self-supervised: one of "
+                        "Table 3's baselines at a time)")
     c = command("retime", "time every stored cell again, one after another (after a grid run "
                 "whose processes shared the CPU); nothing is trained", _cmd_retime)
     c.add_argument("--networks", nargs="+", choices=NAMES, default=None)

@@ -240,6 +240,16 @@ def test_run_takes_some_networks_and_settings_of_a_grid(tmp_path, monkeypatch, c
     seeds = {r["cell"]["seed"] for r in ResultStore.for_preset("paper").rows()
              if r["cell"]["network"] == "deq"}
     assert seeds == {2}
+    # one of Table 3's baselines at a time
+    assert main(["run", "table3", "--preset", "paper", "--networks", "varnet", "--ratios", "0.4",
+                 "--regimes", "scratch-self-supervised"]) == 0
+    assert ("grid table3 (varnet, r = 0.4, scratch-self-supervised only) (paper): 1 cell(s)"
+            in capsys.readouterr().out)
+    assert [r["cell"]["regime"] for r in ResultStore.for_preset("paper").rows()
+            if r["cell"]["network"] == "varnet" and r["cell"]["ratio"] == 0.4
+            and r["cell"]["seed"] == 0].count("scratch-self-supervised") == 1
+    with pytest.raises(SystemExit):
+        main(["run", "table3", "--preset", "paper", "--regimes", "scratch"])
 
 
 def test_all_is_the_paper_grids_without_the_smoke_grid():
