@@ -429,3 +429,18 @@ def test_the_seeds_grid_repeats_the_tables_fine_tuning_at_two_more_seeds():
         (c.network, c.setting, c.ratio, c.regime) for c in tuned}
     assert {c.seed for c in seeds} == set(MORE_SEEDS)
     assert not {c.key for c in seeds} & {c.key for c in cells("all", "medium")}
+
+
+def test_the_table3_seeds_grid_repeats_only_the_scratch_baselines():
+    """Table 3's baselines (whole pre-trainings) at seeds 1 and 2, kept out of 'seeds' and 'all'."""
+    from spadelib.experiments.grid import MORE_SEEDS
+
+    again = cells("table3-seeds", "medium")
+    scratch = [c for c in cells("table3", "medium") if c.regime.startswith("scratch-")]
+    # DEQ, VarNet, E2E-VarNet x 4 ratios x (supervised, self-supervised) from scratch
+    assert len(again) == len(MORE_SEEDS) * len(scratch) == 2 * 24 == 48
+    assert {(c.network, c.setting, c.ratio, c.regime) for c in again} == {
+        (c.network, c.setting, c.ratio, c.regime) for c in scratch}
+    assert {c.seed for c in again} == set(MORE_SEEDS)
+    assert not {c.key for c in again} & {c.key for name in ("all", "seeds")
+                                         for c in cells(name, "medium")}

@@ -1,5 +1,6 @@
 """The paper's tables in its own layout (the chapters' and `spade table`'s), Figures 3/4's data
 and the claims, from a small store."""
+import dataclasses
 import io
 
 import pandas as pd
@@ -335,16 +336,30 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     assert res.seeds(Cell("varnet", 0.167, 0.4, "school")) == 3 and res.seeds(unpruned) == 1
     assert res.seeds(Cell("deq", 0.167, 0.4, "school")) == 0
     from spadelib.experiments.coverage import seeds_text
-    assert seeds_text("quick", s) == ("Seeds the store holds for each trained cell, averaged image "
-                                      "by image in every comparison: Table 1 1 cell at 3 seeds.")
+    # seed means 29.5, 29.0, 29.0 dB: a spread of 0.5 dB
+    assert seeds_text("quick", s) == (
+        "Seeds the store holds for each trained cell, averaged image by image in every "
+        "comparison: Table 1 1 cell at 3 seeds (a cell's mean PSNR moves by up to 0.50 dB "
+        "between its seeds, by 0.50 dB at the median).")
+    assert res.seed_spread(Cell("varnet", 0.167, 0.4, "school")) == pytest.approx(0.5)
+    assert res.seed_spread(unpruned) is None
     scratch = Cell("varnet", 0.167, 0.4, "scratch-supervised")
     s.add({"key": scratch.key, "cell": scratch.as_dict(), "status": "ok", "psnr": 29.0,
            "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0] * 4})
     assert seeds_text("quick", s).endswith(
-        "Table 1 1 cell at 3 seeds; Table 3 1 cell at 1 seed. The grid `seeds` does not repeat "
-        "the cells of Table 3: each is a pre-training from scratch, so verdicts on them rest on "
-        "one seed.")
-    assert seeds_text("quick", s, tables=(1,)).endswith("Table 1 1 cell at 3 seeds.")
+        "the median); Table 3 1 cell at 1 seed. Table 3's cells here, its Random "
+        "baselines, are each a pre-training from scratch, which the grid `table3-seeds` repeats "
+        "apart from the grid `seeds`; verdicts on those at one seed rest on that seed.")
+    for k in (1, 2):   # the grid table3-seeds at this cell: no cell of it rests on one seed
+        again = dataclasses.replace(scratch, seed=k)
+        s.add({"key": again.key, "cell": again.as_dict(), "status": "ok", "psnr": 29.0 + k,
+               "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0 + k] * 4})
+    assert seeds_text("quick", s).endswith(
+        "Table 3 1 cell at 3 seeds (a cell's mean PSNR moves by up to 2.00 dB between its seeds, "
+        "by 2.00 dB at the median). Table 3's cells here, its Random baselines, are each a "
+        "pre-training from scratch, which the grid `table3-seeds` repeats apart from the grid "
+        "`seeds`.")
+    assert seeds_text("quick", s, tables=(1,)).endswith("0.50 dB at the median).")
     assert seeds_text("quick", s, tables=(4, 6)).startswith("The store holds no trained cell")
     assert seeds_text("quick", ResultStore(tmp_path / "empty.spade")).startswith(
         "The store holds no trained cell")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
+
 from ..presets import Preset
 from ..tasks import task_of
 from .grid import SEEDED_TABLES, Cell
@@ -105,23 +107,30 @@ def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = N
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
     res = Results(preset, store)
-    parts, unseeded = [], []
+    parts, apart, single = [], [], []
     for n, cs in sorted(paper_cells().items()):
         if tables is not None and n not in tables:
             continue
         counts = Counter(res.seeds(c) for c in cs if c.regime != "none" and res.row(c))
         if counts:
+            spreads = [v for c in cs if c.regime != "none"
+                       for v in [res.seed_spread(c)] if v is not None]
             parts.append(f"Table {n} " + ", ".join(
                 f"{k} cell{'s' if k > 1 else ''} at {m} seed{'s' if m > 1 else ''}"
-                for m, k in sorted(counts.items(), reverse=True)))
+                for m, k in sorted(counts.items(), reverse=True))
+                + (f" (a cell's mean PSNR moves by up to {max(spreads):.2f} dB between its "
+                   f"seeds, by {float(np.median(spreads)):.2f} dB at the median)" if spreads else ""))
             if f"table{n}" not in SEEDED_TABLES:
-                unseeded.append(n)
+                apart.append(n)
+                if counts.get(1):
+                    single.append(n)
     if not parts:
         return "The store holds no trained cell of the paper's tables."
     text = ("Seeds the store holds for each trained cell, averaged image by image in every "
             "comparison: " + "; ".join(parts) + ".")
-    if unseeded:   # Table 3's baselines: each is a whole pre-training of a pruned architecture
-        text += (" The grid `seeds` does not repeat the cells of Table "
-                 + " and ".join(map(str, unseeded))
-                 + ": each is a pre-training from scratch, so verdicts on them rest on one seed.")
+    if apart:   # Table 3's baselines: each is a whole pre-training of a pruned architecture
+        text += (" Table " + " and ".join(map(str, apart)) + "'s cells here, its Random "
+                 "baselines, are each a pre-training from scratch, which the grid `table3-seeds` "
+                 "repeats apart from the grid `seeds`")
+        text += ("; verdicts on those at one seed rest on that seed." if single else ".")
     return text

@@ -18,9 +18,13 @@ The named grids follow the paper's tables and figures:
 ``table6``   USRNet, school fine-tuning, x4
 ``fig2``     the networks of Figure 2: the DEQ (supervised) and USRNet (school), unpruned and
              at the largest ratio
-``seeds``    the fine-tuned cells of ``table1``, ``table2`` and ``table5`` at the seeds 1 and 2
-             (:data:`MORE_SEEDS`): the regimes' claims at every sampling rate then rest on three
-             seeds (not part of ``all``; ``--networks`` / ``--settings`` run a share of it)
+``seeds``    the fine-tuned cells of ``table1``, ``table2``, ``table5``, ``table4`` and
+             ``table6`` at the seeds 1 and 2 (:data:`MORE_SEEDS`): the regimes' claims then rest
+             on three seeds (not part of ``all``; ``--networks`` / ``--settings`` run a share)
+``table3-seeds``
+             Table 3's baselines (trained from scratch) at the seeds 1 and 2: each is a whole
+             pre-training, so this grid is kept apart from ``seeds`` (not part of ``all``;
+             ``--networks`` / ``--ratios`` / ``--regimes`` run a share of it)
 ``pruned``   every network pruned and *not* fine-tuned (regime ``"none"``), at the settings of
              the tables: what fine-tuning starts from (the chapters check how much of the loss
              it recovers); cheap, no training
@@ -212,14 +216,18 @@ GRIDS["beyond-selfsup"] = lambda: [
 #: the seeds a verdict on the fine-tuning tables rests on, beyond seed 0 (fine-tuning starts
 #: from other random draws); comparisons average each image over the seeds the store holds
 #: (:meth:`spadelib.experiments.tables.Results.per_image`). Table 3's baselines are not in it:
-#: each is a whole pre-training (Chapter 6 says so)
+#: each is a whole pre-training, repeated by the grid ``table3-seeds`` (Chapter 6 says so)
 MORE_SEEDS = (1, 2)
 SEEDED_TABLES = ("table1", "table2", "table5", "table4", "table6")
 GRIDS["seeds"] = lambda: [dataclasses.replace(c, seed=k)
                           for name in SEEDED_TABLES for c in GRIDS[name]()
                           if c.regime != "none" for k in MORE_SEEDS]
+GRIDS["table3-seeds"] = lambda: [dataclasses.replace(c, seed=k) for c in GRIDS["table3"]()
+                                 if c.regime.startswith("scratch-") for k in MORE_SEEDS]
+#: grids that repeat cells of the others at more seeds (not part of "all")
+REPEATS = ("seeds", "table3-seeds")
 GRIDS["all"] = lambda: [c for name in sorted(GRIDS)
-                        if name not in ("all", "smoke", "seeds") and not name.startswith("beyond-")
+                        if name not in ("all", "smoke", *REPEATS) and not name.startswith("beyond-")
                         for c in GRIDS[name]()]
 #: four cheap cells of the DEQ for checking a set-up end to end (not part of "all")
 GRIDS["smoke"] = lambda: [Cell("deq", 0.167, 0.0, "none"), Cell("deq", 0.167, 0.4, "none"),

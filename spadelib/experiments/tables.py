@@ -158,6 +158,16 @@ class Results:
         pooled = self.per_image(cell, metric) if r.get(f"{metric}_per_sample") else None
         return r.get(metric) if pooled is None else float(np.mean(pooled[0]))
 
+    def seed_spread(self, cell, metric: str = "psnr") -> float | None:
+        """How far ``cell``'s mean ``metric`` moves between the seeds the store holds for it
+        (largest minus smallest seed's mean over the test images); ``None`` below two seeds."""
+        if self.row(cell) is None:
+            return None
+        means = [float(np.mean(r[f"{metric}_per_sample"]))
+                 for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
+                 if r.get(f"{metric}_per_sample")]
+        return max(means) - min(means) if len(means) > 1 else None
+
     def seeds(self, cell) -> int:
         """How many seeds the store holds for ``cell`` (0 where it has no row)."""
         pooled = self.per_image(cell)
