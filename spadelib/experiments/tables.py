@@ -113,14 +113,22 @@ class Results:
         the same test images), and how many seeds that is; ``None`` where ``cell`` itself has
         no per-image values. A comparison of two cells pairs these means image by image, so
         the spread over seeds enters the per-image differences the bootstrap resamples."""
-        if self.row(cell) is None or not self.row(cell).get(f"{metric}_per_sample"):
+        rows = self._seed_rows(cell, metric)
+        if not rows:
             return None
-        rows = [r for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
-                if len(r.get(f"{metric}_per_sample") or []) == len(
-                    self.row(cell)[f"{metric}_per_sample"])]
-        rows = rows or [self.row(cell)]
         values = np.mean([r[f"{metric}_per_sample"] for r in rows], axis=0)
         return [float(v) for v in values], len(rows)
+
+    def _seed_rows(self, cell, metric: str) -> list[dict]:
+        """The rows of every seed the store holds for ``cell`` with per-image ``metric`` values
+        on the same test images as ``cell``'s own row (that row alone if no other matches);
+        none where ``cell`` has no per-image values."""
+        own = self.row(cell)
+        if own is None or not own.get(f"{metric}_per_sample"):
+            return []
+        rows = [r for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
+                if len(r.get(f"{metric}_per_sample") or []) == len(own[f"{metric}_per_sample"])]
+        return rows or [own]
 
     def row(self, cell) -> dict | None:
         """The stored row of ``cell`` if it ran to the end, else ``None``."""
@@ -161,11 +169,7 @@ class Results:
     def seed_spread(self, cell, metric: str = "psnr") -> float | None:
         """How far ``cell``'s mean ``metric`` moves between the seeds the store holds for it
         (largest minus smallest seed's mean over the test images); ``None`` below two seeds."""
-        if self.row(cell) is None:
-            return None
-        means = [float(np.mean(r[f"{metric}_per_sample"]))
-                 for r in self._seeds.get(dataclasses.replace(cell, seed=0).key, [])
-                 if r.get(f"{metric}_per_sample")]
+        means = [float(np.mean(r[f"{metric}_per_sample"])) for r in self._seed_rows(cell, metric)]
         return max(means) - min(means) if len(means) > 1 else None
 
     def seeds(self, cell) -> int:
