@@ -339,7 +339,7 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     # seed means 29.5, 29.0, 29.0 dB: a spread of 0.5 dB
     assert seeds_text("quick", s) == (
         "Seeds the store holds for each trained cell, averaged image by image in every "
-        "comparison: Table 1 1 cell at 3 seeds (a cell's mean PSNR moves by up to 0.50 dB "
+        "comparison: Table 1: 1 cell at 3 seeds (a cell's mean PSNR moves by up to 0.50 dB "
         "between its seeds, by 0.50 dB at the median).")
     assert res.seed_spread(Cell("varnet", 0.167, 0.4, "school")) == pytest.approx(0.5)
     assert res.seed_spread(unpruned) is None
@@ -347,7 +347,7 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     s.add({"key": scratch.key, "cell": scratch.as_dict(), "status": "ok", "psnr": 29.0,
            "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0] * 4})
     assert seeds_text("quick", s).endswith(
-        "the median); Table 3 1 cell at 1 seed. Table 3's cells here, its Random "
+        "the median); Table 3: 1 cell at 1 seed. Table 3's cells here, its Random "
         "baselines, are each a pre-training from scratch, which the grid `table3-seeds` repeats "
         "apart from the grid `seeds`; verdicts on those at one seed rest on that seed.")
     for k in (1, 2):   # the grid table3-seeds at this cell: no cell of it rests on one seed
@@ -355,7 +355,7 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
         s.add({"key": again.key, "cell": again.as_dict(), "status": "ok", "psnr": 29.0 + k,
                "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0 + k] * 4})
     assert seeds_text("quick", s).endswith(
-        "Table 3 1 cell at 3 seeds (a cell's mean PSNR moves by up to 2.00 dB between its seeds, "
+        "Table 3: 1 cell at 3 seeds (a cell's mean PSNR moves by up to 2.00 dB between its seeds, "
         "by 2.00 dB at the median). Table 3's cells here, its Random baselines, are each a "
         "pre-training from scratch, which the grid `table3-seeds` repeats apart from the grid "
         "`seeds`.")

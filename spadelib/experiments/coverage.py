@@ -115,7 +115,7 @@ def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = N
         if counts:
             spreads = [v for c in cs if c.regime != "none"
                        for v in [res.seed_spread(c)] if v is not None]
-            parts.append(f"Table {n} " + ", ".join(
+            parts.append(f"Table {n}: " + ", ".join(
                 f"{k} cell{'s' if k > 1 else ''} at {m} seed{'s' if m > 1 else ''}"
                 for m, k in sorted(counts.items(), reverse=True))
                 + (f" (a cell's mean PSNR moves by up to {max(spreads):.2f} dB between its "
