@@ -214,7 +214,17 @@ def _cmd_baselines(args) -> int:
 
 
 def _cmd_finetune_budget(args) -> int:
-    P = _preset(args)
+    P = budget.width_preset(_preset(args), args.width)
+    if P.varnet_chans != _preset(args).varnet_chans:
+        if args.networks is None:
+            args.networks = list(budget.WIDTH_NETWORKS)
+        others = [n for n in args.networks if n not in budget.WIDTH_NETWORKS]
+        if others:
+            raise ValueError(f"--width sets the U-Net width of "
+                             f"{' and '.join(budget.WIDTH_NETWORKS)}; {', '.join(others)} "
+                             "has no such width (leave it out of --networks)")
+    elif args.networks is None:
+        args.networks = list(budget.BUDGET_NETWORKS)
     path = Path(args.out) if args.out else budget.budget_path(P)
     old = budget.reusable_rows(P, path, steps=args.steps, lr=args.lr, ratios=args.ratios)
     report = budget.budget_report(P, args.networks, args.ratios, steps=args.steps, lr=args.lr,
@@ -225,6 +235,7 @@ def _cmd_finetune_budget(args) -> int:
     seconds = sum(r["seconds"] + r.get("scratch", {}).get("seconds", 0.0)
                   for row in report["rows"].values() for r in row["ratios"].values())
     command = (f"spade finetune-budget --preset {P.name} --steps {args.steps} --lr {args.lr:g}"
+               + (f" --width {P.varnet_chans}" if args.width is not None else "")
                + (" --scratch" if args.scratch else ""))
     budget.write_budget_report(report, P, command, seconds, path=path)
     print(f"fine-tuning budget ({P.name}): {path} holds {', '.join(report['rows'])}")
@@ -324,10 +335,14 @@ def parser() -> argparse.ArgumentParser:
     c = command("finetune-budget", "supervised fine-tuning of the pruned MRI networks for a "
                 "larger budget, the validation PSNR after every epoch; writes "
                 "shipped/finetune-budget-PRESET.json", _cmd_finetune_budget)
-    c.add_argument("--networks", nargs="+", choices=budget.BUDGET_NETWORKS,
-                   default=list(budget.BUDGET_NETWORKS))
+    c.add_argument("--networks", nargs="+", choices=budget.BUDGET_NETWORKS, default=None,
+                   help="default: all three, or with --width the two VarNets")
     c.add_argument("--ratios", type=float, nargs="+", default=list(budget.BUDGET_RATIOS))
     c.add_argument("--steps", type=int, default=1600, help="optimiser steps (default 1600)")
+    c.add_argument("--width", type=int, default=None,
+                   help="the VarNets' U-Net width (channels of its first layer; the paper: "
+                        f"{budget.PAPER_WIDTH}): pre-trains them at that width with the preset's "
+                        "recipe and writes shipped/finetune-budget-PRESET-widthW.json")
     c.add_argument("--lr", type=float, default=1e-3, help="Adam's rate (default 1e-3)")
     c.add_argument("--scratch", action="store_true",
                    help="also train each pruned architecture from scratch for the unpruned "

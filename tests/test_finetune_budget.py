@@ -286,3 +286,124 @@ def test_width_rows_set_the_narrowest_group_beside_the_verdicts(monkeypatch):
     even = [dict(r, verdict="holds") for r in rows]
     assert "the widths do not separate them here" in budget.width_summary(
         budget.width_rows(even, "quick", compare=None))
+
+
+def test_width_preset_keys_the_wider_networks_apart():
+    """A width study's networks: the preset at another U-Net width, cached under keys of their
+    own, their report beside the preset's; the preset's own width is the preset itself."""
+    from spadelib import get_preset
+
+    quick = get_preset("quick")
+    assert budget.width_preset(quick, None) is quick
+    assert budget.width_preset(quick, quick.varnet_chans) is quick
+    wide = budget.width_preset("quick", budget.PAPER_WIDTH)
+    assert budget.PAPER_WIDTH == get_preset("paper").varnet_chans == 18
+    assert wide.varnet_chans == 18 and wide.replace(varnet_chans=8) == quick
+    for name in budget.WIDTH_NETWORKS:
+        assert budget.zoo.checkpoint_path(name, wide) != budget.zoo.checkpoint_path(name, quick)
+        assert budget.group_widths(name, wide)[0] == 18
+    assert budget.budget_path(wide).name == "finetune-budget-quick-width18.json"
+    assert budget.budget_path(quick).name == "finetune-budget-quick.json"
+    with pytest.raises(ValueError, match="width must be an int >= 1"):
+        budget.width_preset(quick, 0)
+
+
+def test_the_command_runs_a_width_study_of_the_varnets(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def fake(P, networks, ratios, *, steps, lr, scratch=False, reuse=None, log=None,
+             progress=True):
+        seen.append((P.varnet_chans, list(networks)))
+        return {"steps": steps, "lr": lr, "ratios": [float(r) for r in ratios],
+                "rows": {n: {"ratios": {f"{r:g}": {"val": [1.0], "test": [2.0], "seconds": 5.0}
+                                        for r in ratios}} for n in networks}}
+
+    monkeypatch.setattr(budget, "budget_report", fake)
+    out = tmp_path / "w.json"
+    assert main(["finetune-budget", "--preset", "quick", "--width", "18", "--out", str(out)]) == 0
+    assert seen == [(18, ["varnet", "e2e-varnet"])]          # the DEQ has no U-Net width
+    wide = budget.width_preset("quick", 18)
+    report = budget.load_budget_report(wide, out)
+    assert report["header"]["command"] == ("spade finetune-budget --preset quick --steps 1600 "
+                                           "--lr 0.001 --width 18")
+    with pytest.raises(budget.BudgetReportError, match="other networks"):
+        budget.load_budget_report("quick", out)               # the narrow networks' key differs
+    assert main(["finetune-budget", "--preset", "quick", "--width", "18", "--networks", "deq",
+                 "--out", str(out)]) == 2
+    assert "deq has no such width" in capsys.readouterr().err
+    assert main(["finetune-budget", "--preset", "quick", "--width", "0", "--out", str(out)]) == 2
+    assert len(seen) == 1                                    # neither bad call ran anything
+
+
+def _fake_width_reports(narrowing=1.0):
+    narrow = _fake_report()
+    wide = json.loads(json.dumps(narrow))
+    for row in wide["rows"].values():
+        row["test_unpruned"] = [u + 0.5 for u in row["test_unpruned"]]
+        row["params"] = 4000
+        for cell in row["ratios"].values():
+            cell["test"] = [t + 0.5 + narrowing for t in cell["test"]]
+    for r in (narrow, wide):
+        r.update(steps=30, lr=1e-3, ratios=[0.2, 0.4])
+    return {8: narrow, 18: wide}
+
+
+def test_width_study_rows_pair_each_gap_with_the_narrowest_widths():
+    reports = _fake_width_reports(narrowing=1.0)
+    rows = budget.width_study_rows(reports)
+    assert len(rows) == 8 and {r["width"] for r in rows} == {8, 18}
+    at = {(r["width"], r["network"], r["ratio"]): r for r in rows}
+    assert at[8, "varnet", 0.2]["change"] is None
+    assert at[18, "varnet", 0.2]["change"].estimate == pytest.approx(1.0)   # 1 dB less lost
+    assert at[18, "varnet", 0.4]["change"].estimate == pytest.approx(1.0)
+    assert at[18, "deq", 0.2]["unpruned_change"].estimate == pytest.approx(0.5)
+    assert at[18, "varnet", 0.2]["gap"].estimate == pytest.approx(0.8)      # -0.2 + 1
+    assert at[18, "varnet", 0.2]["params"] == 4000 and at[8, "varnet", 0.2]["params"] == 1000
+    assert at[8, "deq", 0.2]["verdict"] == at[18, "deq", 0.2]["verdict"] == "does not hold"
+    wider = budget.width_study_rows(_fake_width_reports(narrowing=2.0))     # -2.2 -> -0.2 dB
+    assert [r["verdict"] for r in wider if (r["network"], r["ratio"]) == ("deq", 0.2)] == \
+        ["does not hold", "holds"]
+    reports[18]["steps"] = 60
+    with pytest.raises(ValueError, match="share steps, rate and ratios"):
+        budget.width_study_rows(reports)
+    with pytest.raises(ValueError, match="at least one width"):
+        budget.width_study_rows({})
+
+
+def test_width_study_summary_words_follow_the_numbers():
+    from spadelib.prose_check import contradictions
+
+    titles = {"varnet": "VarNet", "deq": "DEQ"}
+    rows = budget.width_study_rows(_fake_width_reports(narrowing=1.0))
+    text = budget.width_study_summary(rows, titles)
+    assert text.startswith("VarNet at r = 0.2: -0.20 dB at width 8 (38 % removed), +0.80 dB at "
+                           "width 18 (38 % removed); widening narrows it by 1.00 dB")
+    assert "Widening narrows every gap." in text
+    within = {w: sum(r["verdict"] == "holds" for r in rows if r["width"] == w) for w in (8, 18)}
+    assert text.endswith(f"{within[18]} of 4 pruned networks at width 18, {within[8]} of 4 at "
+                         "width 8.")
+    assert not contradictions(text)
+    worse = budget.width_study_summary(budget.width_study_rows(
+        _fake_width_reports(narrowing=-1.0)), titles)
+    assert "widening widens it by 1.00 dB" in worse and "widens 4" in worse
+    same = budget.width_study_summary(budget.width_study_rows(
+        _fake_width_reports(narrowing=0.0)), titles)
+    assert "no change with the width resolved (+0.00 dB" in same
+    assert "No gap changes resolvably with the width." in same
+    assert "one width" in budget.width_study_summary(
+        budget.width_study_rows({8: _fake_width_reports()[8]}))
+    assert "No width study" in budget.width_study_summary([])
+
+
+def test_width_study_plot_draws_each_network_at_each_width():
+    from spadelib.plotting import width_study_plot
+
+    rows = budget.width_study_rows(_fake_width_reports(narrowing=1.0))
+    fig = width_study_plot(rows, {"varnet": "VarNet", "deq": "DEQ"})
+    assert len(fig.axes) == 2 and list(fig.axes[0].get_xticks()) == [8, 18]
+    bars = [c for c in fig.axes[0].containers]
+    assert len(bars) == 2                                       # VarNet and the DEQ
+    ys = sorted(np.round(bars[0].lines[0].get_ydata(), 2))
+    assert ys == [-0.2, 0.8]                                    # VarNet's gaps at r = 0.2
+    assert any(ln.get_linestyle() == "--" and ln.get_ydata()[0] == -0.5
+               for ln in fig.axes[0].lines)

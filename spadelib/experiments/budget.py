@@ -31,23 +31,29 @@ from .. import checkpoints, checks, zoo
 from ..budgets import matched_epochs, steps_per_epoch
 from ..evaluation import evaluate
 from ..finetune import finetune, pretraining_scratch
-from ..presets import Preset, get_preset
+from ..presets import PRESETS, Preset, get_preset
 from ..models import build
 from ..pruning import groups, kept_channels, prune
 from ..tasks import task_of
 from ..training import default_device, validation_psnr
 from .intervals import HOLDS, decide, interval_comparison, paired_interval, side_of_zero
 
-__all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "budget_report", "budget_path",
+__all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "WIDTH_NETWORKS", "PAPER_WIDTH", "width_preset",
+           "budget_report", "budget_path",
            "write_budget_report", "load_budget_report", "reusable_rows", "BudgetReportError",
            "MARGINS", "scratch_rows", "scratch_summary",
-           "budget_rows", "budget_summary", "group_widths", "width_rows", "width_summary"]
+           "budget_rows", "budget_summary", "group_widths", "width_rows", "width_summary",
+           "width_study_rows", "width_study_summary"]
 
 #: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
 #: 35 % and 65 %
 BUDGET_NETWORKS = ("varnet", "e2e-varnet", "deq")
 BUDGET_RATIOS = (0.2, 0.4)
 FORMAT = 1
+#: the networks whose width :func:`width_preset` changes (the U-Net of each VarNet cascade) and
+#: the paper's width of that U-Net's first layer (``varnet_chans`` of the ``paper`` preset)
+WIDTH_NETWORKS = ("varnet", "e2e-varnet")
+PAPER_WIDTH = PRESETS["paper"].varnet_chans
 
 
 class BudgetReportError(RuntimeError):
@@ -139,10 +145,36 @@ def budget_report(preset: Preset | str | None = None,
     return {"steps": steps, "lr": lr, "ratios": [float(r) for r in ratios], "rows": rows}
 
 
+def width_preset(preset: Preset | str | None = None, width: int | None = None) -> Preset:
+    """``preset`` with the VarNets' U-Nets ``width`` channels wide at their first layer
+    (``varnet_chans``; ``quick``: 8, the paper: 18, :data:`PAPER_WIDTH`), everything else as
+    it is: the networks of a width study, pre-trained with the preset's own recipe and budget
+    (their checkpoint key holds the width, so they are cached beside the preset's own).
+    ``None`` or the preset's own width: the preset itself.
+
+    Raises:
+        ValueError: a width that is not a positive integer.
+    """
+    P = get_preset(preset)
+    if width is None:
+        return P
+    width = checks.positive_int(width, "width")
+    return P if width == P.varnet_chans else P.replace(varnet_chans=width)
+
+
+def _own_width(P: Preset) -> bool:
+    base = PRESETS.get(P.name)
+    return base is None or base.varnet_chans == P.varnet_chans
+
+
 def budget_path(preset: Preset | str | None = None, directory=None) -> Path:
-    """``shipped/finetune-budget-<preset>.json`` of the repository (or of ``directory``)."""
+    """``shipped/finetune-budget-<preset>.json`` of the repository (or of ``directory``);
+    for a preset whose VarNets are of another width than its name's (:func:`width_preset`)
+    ``finetune-budget-<preset>-width<W>.json``."""
+    P = get_preset(preset)
     folder = Path(directory) if directory is not None else checkpoints.SHIPPED
-    return folder / f"finetune-budget-{get_preset(preset).name}.json"
+    width = "" if _own_width(P) else f"-width{P.varnet_chans}"
+    return folder / f"finetune-budget-{P.name}{width}.json"
 
 
 def write_budget_report(report: dict, preset, command: str, seconds: float,
@@ -171,7 +203,7 @@ def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
     """
     P = get_preset(preset)
     path = Path(path) if path is not None else budget_path(P)
-    again = f"spade finetune-budget --preset {P.name}"
+    again = f"spade finetune-budget --preset {P.name}" + _width_flag(P)
     report = checks.json_report(path, "fine-tuning-budget report", P.name, again,
                                 BudgetReportError, keys=("header", "rows"))
     header, rows = report["header"], report["rows"]
@@ -197,7 +229,8 @@ def reusable_rows(preset: Preset | str | None = None, path=None, *, steps: int =
     if not path.exists():
         return {}
     report = checks.json_report(path, "fine-tuning-budget report", P.name,
-                                f"spade finetune-budget --preset {P.name}", BudgetReportError,
+                                f"spade finetune-budget --preset {P.name}" + _width_flag(P),
+                                BudgetReportError,
                                 keys=("header", "rows"))
     if (report.get("steps"), report.get("lr"), report.get("ratios")) != \
             (steps, lr, [float(r) for r in ratios]):
@@ -205,6 +238,11 @@ def reusable_rows(preset: Preset | str | None = None, path=None, *, steps: int =
     made_from = report["header"].get("networks", {})
     return {n: row for n, row in report["rows"].items()
             if n in BUDGET_NETWORKS and made_from.get(n) == zoo.checkpoint_path(n, P).name}
+
+
+def _width_flag(P: Preset) -> str:
+    """`` --width W`` where ``P``'s VarNets are not its name's width, else ``""``."""
+    return "" if _own_width(P) else f" --width {P.varnet_chans}"
 
 
 #: the paper's margins this report checks: at about 35 % fewer parameters supervised fine-tuning
@@ -399,3 +437,94 @@ def width_summary(rows: list[dict], titles: dict | None = None) -> str:
                  + (f"{its} narrowest groups are wider: at this size the verdicts follow the "
                     "widths" if wider else "the widths do not order the verdicts that way"))
     return "; ".join(parts) + ". " + order[0].upper() + order[1:] + "."
+
+
+def width_study_rows(reports: dict, margins: dict | None = None) -> list[dict]:
+    """Fine-tuning-budget reports of the same networks at several U-Net widths, side by side:
+    ``reports`` maps a width to its report (:func:`load_budget_report` of
+    :func:`width_preset`), each made with the same steps, rate and ratios. One row per width,
+    network and ratio: the :func:`budget_rows` fields (gap, margin, verdict, ...), the width,
+    the unpruned network's parameters and mean test PSNR, and, against the narrowest width's row
+    of the same network and ratio (``None`` at that width), ``change``: the paired 95 %
+    interval of this width's per-image gap minus the narrowest's (above zero: the wider network
+    loses less to pruning) and ``unpruned_change``: that of the unpruned networks' PSNR.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Raises:
+        ValueError: no report, or reports made with another fine-tuning budget or other ratios
+            (a width study compares widths at one budget).
+    """
+    if not reports:
+        raise ValueError("a width study needs the report of at least one width")
+    budgets = {w: (r["steps"], r["lr"], tuple(r["ratios"])) for w, r in reports.items()}
+    if len(set(budgets.values())) > 1:
+        raise ValueError("the reports of a width study must share steps, rate and ratios, got "
+                         + "; ".join(f"width {w}: {b}" for w, b in sorted(budgets.items())))
+    widths = sorted(reports)
+
+    def per_image(width, name, ratio):
+        row = reports[width]["rows"][name]
+        tuned = row["ratios"][f"{ratio:g}"]["test"]
+        return np.asarray(tuned, float) - np.asarray(row["test_unpruned"], float)
+
+    base = widths[0]
+    out = []
+    for w in widths:
+        for b in budget_rows(reports[w], margins):
+            name, ratio = b["network"], b["ratio"]
+            row = reports[w]["rows"][name]
+            base_row = reports[base]["rows"].get(name)
+            compared = (w != base and base_row is not None
+                        and f"{ratio:g}" in base_row["ratios"])
+            out.append({**b, "width": w, "params": row["params"],
+                        "unpruned": float(np.mean(row["test_unpruned"])),
+                        "change": (paired_interval(per_image(w, name, ratio),
+                                                   per_image(base, name, ratio))
+                                   if compared else None),
+                        "unpruned_change": (paired_interval(row["test_unpruned"],
+                                                            base_row["test_unpruned"])
+                                            if compared else None)})
+    return out
+
+
+def width_study_summary(rows: list[dict], titles: dict | None = None) -> str:
+    """:func:`width_study_rows` in words, each decided by the numbers: per network and ratio
+    the gap at the narrowest and the widest width and whether widening narrows it (the paired
+    interval of the change lies above zero), widens it (below) or leaves no change resolved,
+    then how many pruned networks are within the paper's margin at each width."""
+    if not rows:
+        return "No width study: `spade finetune-budget --width W` makes one."
+    titles = dict(titles or {})
+    widths = sorted({r["width"] for r in rows})
+    base, top = widths[0], widths[-1]
+    if base == top:
+        return f"The study holds one width ({base}): nothing to compare."
+    at = {(r["width"], r["network"], r["ratio"]): r for r in rows}
+    parts, sides = [], []
+    for r in (r for r in rows if r["width"] == top and r["change"] is not None):
+        b = at[(base, r["network"], r["ratio"])]
+        c = r["change"]
+        side = side_of_zero(c)
+        sides.append(side)
+        span = f"{c.low:+.2f} to {c.high:+.2f} dB"
+        moved = (f"widening narrows it by {c.estimate:.2f} dB ({span})" if side > 0 else
+                 f"widening widens it by {-c.estimate:.2f} dB ({span})" if side < 0 else
+                 f"no change with the width resolved ({c.estimate:+.2f} dB, {span})")
+        parts.append(f"{titles.get(r['network'], r['network'])} at r = {r['ratio']:g}: "
+                     f"{b['gap'].estimate:+.2f} dB at width {base} "
+                     f"({100 * b['removed']:.0f} % removed), {r['gap'].estimate:+.2f} dB at "
+                     f"width {top} ({100 * r['removed']:.0f} % removed); {moved}")
+    if not parts:
+        return f"No network and ratio was run at both width {base} and width {top}."
+    checked = [r for r in rows if r["margin"] is not None and r["change"] is not None]
+    keys = {(r["network"], r["ratio"]) for r in checked}
+    within = {w: sum(at[(w, n, q)]["verdict"] == HOLDS for n, q in keys) for w in (base, top)}
+    narrowed, widened = sum(s > 0 for s in sides), sum(s < 0 for s in sides)
+    n = len(sides)
+    trend = ("widening narrows every gap" if narrowed == n else
+             "no gap changes resolvably with the width" if narrowed == widened == 0 else
+             f"widening narrows {narrowed} of the {n} gaps and widens {widened}")
+    tally = (f"Within the paper's margin on the whole interval: {within[top]} of {len(keys)} "
+             f"pruned networks at width {top}, {within[base]} of {len(keys)} at width {base}")
+    return ("; ".join(parts) + ". " + trend[0].upper() + trend[1:] + ". " + tally + ".")
