@@ -376,16 +376,20 @@ def test_width_study_summary_words_follow_the_numbers():
     titles = {"varnet": "VarNet", "deq": "DEQ"}
     rows = budget.width_study_rows(_fake_width_reports(narrowing=1.0))
     text = budget.width_study_summary(rows, titles)
-    assert text.startswith("VarNet at r = 0.2: -0.20 dB at width 8 (38 % removed), +0.80 dB at "
-                           "width 18 (38 % removed); widening narrows it by 1.00 dB")
+    assert text.startswith("VarNet at r = 0.2 (38 % removed): -0.20 dB at width 8, +0.80 dB at "
+                           "width 18; widening narrows the gap by 1.00 dB")
     assert "Widening narrows every gap." in text
     within = {w: sum(r["verdict"] == "holds" for r in rows if r["width"] == w) for w in (8, 18)}
     assert text.endswith(f"{within[18]} of 4 pruned networks at width 18, {within[8]} of 4 at "
                          "width 8.")
     assert not contradictions(text)
+    listed = budget.width_study_summary(rows, titles, as_list=True)
+    bullets = [ln for ln in listed.splitlines() if ln.startswith("- ")]
+    assert len(bullets) == 4 and listed.endswith(text.split(". ", 4)[-1])
+    assert not contradictions(listed)
     worse = budget.width_study_summary(budget.width_study_rows(
         _fake_width_reports(narrowing=-1.0)), titles)
-    assert "widening widens it by 1.00 dB" in worse and "widens 4" in worse
+    assert "widening widens the gap by 1.00 dB" in worse and "widens 4" in worse
     same = budget.width_study_summary(budget.width_study_rows(
         _fake_width_reports(narrowing=0.0)), titles)
     assert "no change with the width resolved (+0.00 dB" in same
@@ -407,3 +411,27 @@ def test_width_study_plot_draws_each_network_at_each_width():
     assert ys == [-0.2, 0.8]                                    # VarNet's gaps at r = 0.2
     assert any(ln.get_linestyle() == "--" and ln.get_ydata()[0] == -0.5
                for ln in fig.axes[0].lines)
+
+
+def test_width_study_reports_finds_every_width_beside_the_preset(tmp_path, monkeypatch):
+    """The chapter's reader: the preset's own report and each width's, each checked against
+    that width's networks, the DEQ left out; a report of other networks is refused."""
+    from spadelib import get_preset
+
+    quick = get_preset("quick")
+    assert budget.width_study_reports(quick, tmp_path) == {}
+    report = {"steps": 30, "lr": 1e-3, "ratios": [0.2], "rows": {
+        n: {"ratios": {"0.2": {"test": [1.0]}}} for n in budget.BUDGET_NETWORKS}}
+    budget.write_budget_report(report, quick, "spade finetune-budget", 1.0,
+                               path=budget.budget_path(quick, tmp_path))
+    wide = budget.width_preset(quick, 18)
+    narrow_rows = {n: report["rows"][n] for n in budget.WIDTH_NETWORKS}
+    budget.write_budget_report(dict(report, rows=narrow_rows), wide, "spade finetune-budget",
+                               1.0, path=budget.budget_path(wide, tmp_path))
+    found = budget.width_study_reports(quick, tmp_path)
+    assert sorted(found) == [8, 18]
+    assert all(list(r["rows"]) == list(budget.WIDTH_NETWORKS) for r in found.values())
+    budget.write_budget_report(dict(report, rows=narrow_rows), quick, "spade finetune-budget",
+                               1.0, path=tmp_path / "finetune-budget-quick-width12.json")
+    with pytest.raises(budget.BudgetReportError, match="other networks"):
+        budget.width_study_reports(quick, tmp_path)       # written from the width-8 networks

@@ -43,7 +43,7 @@ __all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "WIDTH_NETWORKS", "PAPER_WIDTH", 
            "write_budget_report", "load_budget_report", "reusable_rows", "BudgetReportError",
            "MARGINS", "scratch_rows", "scratch_summary",
            "budget_rows", "budget_summary", "group_widths", "width_rows", "width_summary",
-           "width_study_rows", "width_study_summary"]
+           "width_study_reports", "width_study_rows", "width_study_summary"]
 
 #: the MRI networks and the channel ratios whose removed parameters are nearest the paper's
 #: 35 % and 65 %
@@ -108,6 +108,9 @@ def budget_report(preset: Preset | str | None = None,
             row = {"val_unpruned": validation_psnr(net, val, P.train_batch, device),
                    "test_unpruned": full.psnr_per_sample, "params": full.params,
                    "steps_per_epoch": per_epoch, "epochs": epochs, "ratios": {}}
+        pre = getattr(net, "history", None)
+        if pre is not None and pre.seconds:               # what pre-training took, if known
+            row["pretrain_seconds"] = float(pre.seconds[-1])
         row["test_unpruned_ssim"] = full.ssim_per_sample
         for r in ratios:
             cell = row["ratios"].get(f"{r:g}")
@@ -439,6 +442,35 @@ def width_summary(rows: list[dict], titles: dict | None = None) -> str:
     return "; ".join(parts) + ". " + order[0].upper() + order[1:] + "."
 
 
+def width_study_reports(preset: Preset | str | None = None, directory=None) -> dict:
+    """``{width: report}``: the fine-tuning-budget report of ``preset`` (its own width) and
+    every report of a width study beside it (``finetune-budget-<preset>-width<W>.json`` in
+    ``directory``, default ``shipped/``), each checked by :func:`load_budget_report` against
+    the networks of that width and cut to the networks a width changes
+    (:data:`WIDTH_NETWORKS`). ``{}`` when the preset has no report of its own.
+
+    Taught in Chapter 5 (``book/05_finetuning.ipynb``).
+
+    Raises:
+        BudgetReportError: a report that is damaged or made from other networks.
+    """
+    P = get_preset(preset)
+    own = budget_path(P, directory)
+    if not own.exists():
+        return {}
+    found = {P.varnet_chans: own}
+    for path in own.parent.glob(f"finetune-budget-{P.name}-width*.json"):
+        width = path.stem.rsplit("-width", 1)[1]
+        if width.isdigit() and int(width) != P.varnet_chans:
+            found[int(width)] = path
+    out = {}
+    for width in sorted(found):
+        report = load_budget_report(width_preset(P, width), found[width])
+        report["rows"] = {n: r for n, r in report["rows"].items() if n in WIDTH_NETWORKS}
+        out[width] = report
+    return out
+
+
 def width_study_rows(reports: dict, margins: dict | None = None) -> list[dict]:
     """Fine-tuning-budget reports of the same networks at several U-Net widths, side by side:
     ``reports`` maps a width to its report (:func:`load_budget_report` of
@@ -488,11 +520,13 @@ def width_study_rows(reports: dict, margins: dict | None = None) -> list[dict]:
     return out
 
 
-def width_study_summary(rows: list[dict], titles: dict | None = None) -> str:
+def width_study_summary(rows: list[dict], titles: dict | None = None, *,
+                        as_list: bool = False) -> str:
     """:func:`width_study_rows` in words, each decided by the numbers: per network and ratio
     the gap at the narrowest and the widest width and whether widening narrows it (the paired
     interval of the change lies above zero), widens it (below) or leaves no change resolved,
-    then how many pruned networks are within the paper's margin at each width."""
+    then how many pruned networks are within the paper's margin at each width. ``as_list``:
+    Markdown, one bullet per network and ratio, instead of one paragraph."""
     if not rows:
         return "No width study: `spade finetune-budget --width W` makes one."
     titles = dict(titles or {})
@@ -508,13 +542,15 @@ def width_study_summary(rows: list[dict], titles: dict | None = None) -> str:
         side = side_of_zero(c)
         sides.append(side)
         span = f"{c.low:+.2f} to {c.high:+.2f} dB"
-        moved = (f"widening narrows it by {c.estimate:.2f} dB ({span})" if side > 0 else
-                 f"widening widens it by {-c.estimate:.2f} dB ({span})" if side < 0 else
+        moved = (f"widening narrows the gap by {c.estimate:.2f} dB ({span})" if side > 0 else
+                 f"widening widens the gap by {-c.estimate:.2f} dB ({span})" if side < 0 else
                  f"no change with the width resolved ({c.estimate:+.2f} dB, {span})")
-        parts.append(f"{titles.get(r['network'], r['network'])} at r = {r['ratio']:g}: "
-                     f"{b['gap'].estimate:+.2f} dB at width {base} "
-                     f"({100 * b['removed']:.0f} % removed), {r['gap'].estimate:+.2f} dB at "
-                     f"width {top} ({100 * r['removed']:.0f} % removed); {moved}")
+        removed = [f"{100 * b['removed']:.0f} %", f"{100 * r['removed']:.0f} %"]
+        removed = (removed[0] if removed[0] == removed[1] else
+                   f"{removed[0]} at width {base}, {removed[1]} at {top}")
+        parts.append(f"{titles.get(r['network'], r['network'])} at r = {r['ratio']:g} "
+                     f"({removed} removed): {b['gap'].estimate:+.2f} dB at width {base}, "
+                     f"{r['gap'].estimate:+.2f} dB at width {top}; {moved}")
     if not parts:
         return f"No network and ratio was run at both width {base} and width {top}."
     checked = [r for r in rows if r["margin"] is not None and r["change"] is not None]
@@ -525,6 +561,9 @@ def width_study_summary(rows: list[dict], titles: dict | None = None) -> str:
     trend = ("widening narrows every gap" if narrowed == n else
              "no gap changes resolvably with the width" if narrowed == widened == 0 else
              f"widening narrows {narrowed} of the {n} gaps and widens {widened}")
-    tally = (f"Within the paper's margin on the whole interval: {within[top]} of {len(keys)} "
-             f"pruned networks at width {top}, {within[base]} of {len(keys)} at width {base}")
-    return ("; ".join(parts) + ". " + trend[0].upper() + trend[1:] + ". " + tally + ".")
+    tally = (f"{trend[0].upper() + trend[1:]}. Within the paper's margin on the whole interval: "
+             f"{within[top]} of {len(keys)} pruned networks at width {top}, {within[base]} of "
+             f"{len(keys)} at width {base}.")
+    if as_list:
+        return "\n".join(f"- {p}." for p in parts) + "\n\n" + tally
+    return "; ".join(parts) + ". " + tally
