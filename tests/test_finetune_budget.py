@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from spadelib.cli import main
-from spadelib.experiments import budget
+from spadelib.experiments import budget, widths
 
 
 @pytest.fixture
@@ -250,42 +250,42 @@ def test_group_widths_are_depgraphs_groups_at_each_size():
     for name in ("varnet", "deq"):
         for preset in ("quick", "paper"):
             P = get_preset(preset)
-            widths = budget.group_widths(name, P)
+            found = widths.group_widths(name, P)
             if name == "varnet":
-                assert widths[0] == P.varnet_chans
-                assert set(widths) == {P.varnet_chans * 2 ** k for k in range(P.varnet_pools + 1)}
+                assert found[0] == P.varnet_chans
+                assert set(found) == {P.varnet_chans * 2 ** k for k in range(P.varnet_pools + 1)}
             else:
-                assert set(widths) == {P.deq_features}
+                assert set(found) == {P.deq_features}
 
 
 def test_width_rows_set_the_narrowest_group_beside_the_verdicts(monkeypatch):
     """width_rows: the narrowest group and what it keeps at each ratio (floor(K(1 - r))), the
     verdicts at the report's preset only; width_summary decides from the verdicts whether they
     follow the widths, and says so either way."""
-    widths = {("varnet", "quick"): [8, 8, 16], ("varnet", "paper"): [18, 36],
+    sizes = {("varnet", "quick"): [8, 8, 16], ("varnet", "paper"): [18, 36],
               ("deq", "quick"): [32, 32], ("deq", "paper"): [64]}
-    monkeypatch.setattr(budget, "group_widths", lambda name, P: widths[name, P])
+    monkeypatch.setattr(widths, "group_widths", lambda name, P: sizes[name, P])
     rows = [{"network": n, "ratio": q, "verdict": v} for n, q, v in (
         ("varnet", 0.2, "does not hold"), ("varnet", 0.4, "does not hold"),
         ("deq", 0.2, "holds"), ("deq", 0.4, "not resolved"))]
-    w = budget.width_rows(rows, "quick")
+    w = widths.width_rows(rows, "quick")
     assert [(r["network"], r["preset"]) for r in w] == [("varnet", "quick"), ("varnet", "paper"),
                                                        ("deq", "quick"), ("deq", "paper")]
     assert w[0]["narrowest"] == 8 and w[0]["kept"] == {0.2: 6, 0.4: 4}
     assert w[0]["removed"][0.4] == pytest.approx(0.5) and w[1]["kept"][0.4] == 10
     assert w[0]["verdicts"] == {0.2: "does not hold", 0.4: "does not hold"} and w[1]["verdicts"] == {}
-    text = budget.width_summary(w, {"varnet": "VarNet", "deq": "DEQ"})
+    text = widths.width_summary(w, {"varnet": "VarNet", "deq": "DEQ"})
     assert "VarNet's narrowest group has 8 channels and keeps 4 at r = 0.4 (50 % removed)" in text
     assert "18 channels keep 10 (44 % removed)" in text
     assert text.endswith("DEQ keeps within the paper's margin at more ratios (1 of 2) than VarNet, "
                          "and its narrowest groups are wider: at this size the verdicts follow "
                          "the widths.")
-    widths["deq", "quick"] = [4, 32]                      # now the better network is narrower
-    text = budget.width_summary(budget.width_rows(rows, "quick"), {})
+    sizes["deq", "quick"] = [4, 32]                      # now the better network is narrower
+    text = widths.width_summary(widths.width_rows(rows, "quick"), {})
     assert text.endswith("the widths do not order the verdicts that way.")
     even = [dict(r, verdict="holds") for r in rows]
-    assert "the widths do not separate them here" in budget.width_summary(
-        budget.width_rows(even, "quick", compare=None))
+    assert "the widths do not separate them here" in widths.width_summary(
+        widths.width_rows(even, "quick", compare=None))
 
 
 def test_width_preset_keys_the_wider_networks_apart():
@@ -301,7 +301,7 @@ def test_width_preset_keys_the_wider_networks_apart():
     assert wide.varnet_chans == 18 and wide.replace(varnet_chans=8) == quick
     for name in budget.WIDTH_NETWORKS:
         assert budget.zoo.checkpoint_path(name, wide) != budget.zoo.checkpoint_path(name, quick)
-        assert budget.group_widths(name, wide)[0] == 18
+        assert widths.group_widths(name, wide)[0] == 18
     assert budget.budget_path(wide).name == "finetune-budget-quick-width18.json"
     assert budget.budget_path(quick).name == "finetune-budget-quick.json"
     with pytest.raises(ValueError, match="width must be an int >= 1"):
@@ -350,7 +350,7 @@ def _fake_width_reports(narrowing=1.0):
 
 def test_width_study_rows_pair_each_gap_with_the_narrowest_widths():
     reports = _fake_width_reports(narrowing=1.0)
-    rows = budget.width_study_rows(reports)
+    rows = widths.width_study_rows(reports)
     assert len(rows) == 8 and {r["width"] for r in rows} == {8, 18}
     at = {(r["width"], r["network"], r["ratio"]): r for r in rows}
     assert at[8, "varnet", 0.2]["change"] is None
@@ -360,22 +360,22 @@ def test_width_study_rows_pair_each_gap_with_the_narrowest_widths():
     assert at[18, "varnet", 0.2]["gap"].estimate == pytest.approx(0.8)      # -0.2 + 1
     assert at[18, "varnet", 0.2]["params"] == 4000 and at[8, "varnet", 0.2]["params"] == 1000
     assert at[8, "deq", 0.2]["verdict"] == at[18, "deq", 0.2]["verdict"] == "does not hold"
-    wider = budget.width_study_rows(_fake_width_reports(narrowing=2.0))     # -2.2 -> -0.2 dB
+    wider = widths.width_study_rows(_fake_width_reports(narrowing=2.0))     # -2.2 -> -0.2 dB
     assert [r["verdict"] for r in wider if (r["network"], r["ratio"]) == ("deq", 0.2)] == \
         ["does not hold", "holds"]
     reports[18]["steps"] = 60
     with pytest.raises(ValueError, match="share steps, rate and ratios"):
-        budget.width_study_rows(reports)
+        widths.width_study_rows(reports)
     with pytest.raises(ValueError, match="at least one width"):
-        budget.width_study_rows({})
+        widths.width_study_rows({})
 
 
 def test_width_study_summary_words_follow_the_numbers():
     from spadelib.prose_check import contradictions
 
     titles = {"varnet": "VarNet", "deq": "DEQ"}
-    rows = budget.width_study_rows(_fake_width_reports(narrowing=1.0))
-    text = budget.width_study_summary(rows, titles)
+    rows = widths.width_study_rows(_fake_width_reports(narrowing=1.0))
+    text = widths.width_study_summary(rows, titles)
     assert text.startswith("VarNet at r = 0.2 (38 % removed): -0.20 dB at width 8, +0.80 dB at "
                            "width 18; widening narrows the gap by 1.00 dB")
     assert "Widening narrows every gap." in text
@@ -383,26 +383,26 @@ def test_width_study_summary_words_follow_the_numbers():
     assert text.endswith(f"{within[18]} of 4 pruned networks at width 18, {within[8]} of 4 at "
                          "width 8.")
     assert not contradictions(text)
-    listed = budget.width_study_summary(rows, titles, as_list=True)
+    listed = widths.width_study_summary(rows, titles, as_list=True)
     bullets = [ln for ln in listed.splitlines() if ln.startswith("- ")]
     assert len(bullets) == 4 and listed.endswith(text.split(". ", 4)[-1])
     assert not contradictions(listed)
-    worse = budget.width_study_summary(budget.width_study_rows(
+    worse = widths.width_study_summary(widths.width_study_rows(
         _fake_width_reports(narrowing=-1.0)), titles)
     assert "widening widens the gap by 1.00 dB" in worse and "widens 4" in worse
-    same = budget.width_study_summary(budget.width_study_rows(
+    same = widths.width_study_summary(widths.width_study_rows(
         _fake_width_reports(narrowing=0.0)), titles)
     assert "no change with the width resolved (+0.00 dB" in same
     assert "No gap changes resolvably with the width." in same
-    assert "one width" in budget.width_study_summary(
-        budget.width_study_rows({8: _fake_width_reports()[8]}))
-    assert "No width study" in budget.width_study_summary([])
+    assert "one width" in widths.width_study_summary(
+        widths.width_study_rows({8: _fake_width_reports()[8]}))
+    assert "No width study" in widths.width_study_summary([])
 
 
 def test_width_study_plot_draws_each_network_at_each_width():
     from spadelib.plotting import width_study_plot
 
-    rows = budget.width_study_rows(_fake_width_reports(narrowing=1.0))
+    rows = widths.width_study_rows(_fake_width_reports(narrowing=1.0))
     fig = width_study_plot(rows, {"varnet": "VarNet", "deq": "DEQ"})
     assert len(fig.axes) == 2 and list(fig.axes[0].get_xticks()) == [8, 18]
     bars = [c for c in fig.axes[0].containers]
@@ -419,7 +419,7 @@ def test_width_study_reports_finds_every_width_beside_the_preset(tmp_path, monke
     from spadelib import get_preset
 
     quick = get_preset("quick")
-    assert budget.width_study_reports(quick, tmp_path) == {}
+    assert widths.width_study_reports(quick, tmp_path) == {}
     report = {"steps": 30, "lr": 1e-3, "ratios": [0.2], "rows": {
         n: {"ratios": {"0.2": {"test": [1.0]}}} for n in budget.BUDGET_NETWORKS}}
     budget.write_budget_report(report, quick, "spade finetune-budget", 1.0,
@@ -428,10 +428,10 @@ def test_width_study_reports_finds_every_width_beside_the_preset(tmp_path, monke
     narrow_rows = {n: report["rows"][n] for n in budget.WIDTH_NETWORKS}
     budget.write_budget_report(dict(report, rows=narrow_rows), wide, "spade finetune-budget",
                                1.0, path=budget.budget_path(wide, tmp_path))
-    found = budget.width_study_reports(quick, tmp_path)
+    found = widths.width_study_reports(quick, tmp_path)
     assert sorted(found) == [8, 18]
     assert all(list(r["rows"]) == list(budget.WIDTH_NETWORKS) for r in found.values())
     budget.write_budget_report(dict(report, rows=narrow_rows), quick, "spade finetune-budget",
                                1.0, path=tmp_path / "finetune-budget-quick-width12.json")
     with pytest.raises(budget.BudgetReportError, match="other networks"):
-        budget.width_study_reports(quick, tmp_path)       # written from the width-8 networks
+        widths.width_study_reports(quick, tmp_path)       # written from the width-8 networks

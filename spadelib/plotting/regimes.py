@@ -146,7 +146,7 @@ def width_study_plot(rows, titles: Mapping[str, str] | None = None):
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Args:
-        rows: :func:`spadelib.experiments.budget.width_study_rows`.
+        rows: :func:`spadelib.experiments.widths.width_study_rows`.
         titles: readable network names.
 
     Returns:
