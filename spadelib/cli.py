@@ -225,7 +225,7 @@ def _cmd_finetune_budget(args) -> int:
                              "has no such width (leave it out of --networks)")
     elif args.networks is None:
         args.networks = list(budget.BUDGET_NETWORKS)
-    path = Path(args.out) if args.out else budget.budget_path(P)
+    path = Path(args.out) if args.out else budget.budget_path(P, steps=args.steps)
     old = budget.reusable_rows(P, path, steps=args.steps, lr=args.lr, ratios=args.ratios)
     report = budget.budget_report(P, args.networks, args.ratios, steps=args.steps, lr=args.lr,
                                   scratch=args.scratch, reuse=None if args.redo else old,

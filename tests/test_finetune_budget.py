@@ -350,7 +350,7 @@ def _fake_width_reports(narrowing=1.0):
 
 def test_width_study_rows_pair_each_gap_with_the_narrowest_widths():
     reports = _fake_width_reports(narrowing=1.0)
-    rows = widths.width_study_rows(reports)
+    rows = widths.factor_rows(reports)
     assert len(rows) == 8 and {r["width"] for r in rows} == {8, 18}
     at = {(r["width"], r["network"], r["ratio"]): r for r in rows}
     assert at[8, "varnet", 0.2]["change"] is None
@@ -360,22 +360,22 @@ def test_width_study_rows_pair_each_gap_with_the_narrowest_widths():
     assert at[18, "varnet", 0.2]["gap"].estimate == pytest.approx(0.8)      # -0.2 + 1
     assert at[18, "varnet", 0.2]["params"] == 4000 and at[8, "varnet", 0.2]["params"] == 1000
     assert at[8, "deq", 0.2]["verdict"] == at[18, "deq", 0.2]["verdict"] == "does not hold"
-    wider = widths.width_study_rows(_fake_width_reports(narrowing=2.0))     # -2.2 -> -0.2 dB
+    wider = widths.factor_rows(_fake_width_reports(narrowing=2.0))     # -2.2 -> -0.2 dB
     assert [r["verdict"] for r in wider if (r["network"], r["ratio"]) == ("deq", 0.2)] == \
         ["does not hold", "holds"]
     reports[18]["steps"] = 60
-    with pytest.raises(ValueError, match="share steps, rate and ratios"):
-        widths.width_study_rows(reports)
-    with pytest.raises(ValueError, match="at least one width"):
-        widths.width_study_rows({})
+    with pytest.raises(ValueError, match="must share steps, lr, ratios"):
+        widths.factor_rows(reports)
+    with pytest.raises(ValueError, match="at least one level"):
+        widths.factor_rows({})
 
 
 def test_width_study_summary_words_follow_the_numbers():
     from spadelib.prose_check import contradictions
 
     titles = {"varnet": "VarNet", "deq": "DEQ"}
-    rows = widths.width_study_rows(_fake_width_reports(narrowing=1.0))
-    text = widths.width_study_summary(rows, titles)
+    rows = widths.factor_rows(_fake_width_reports(narrowing=1.0))
+    text = widths.factor_summary(rows, titles)
     assert text.startswith("VarNet at r = 0.2 (38 % removed): -0.20 dB at width 8, +0.80 dB at "
                            "width 18; widening narrows the gap by 1.00 dB")
     assert "Widening narrows every gap." in text
@@ -383,27 +383,56 @@ def test_width_study_summary_words_follow_the_numbers():
     assert text.endswith(f"{within[18]} of 4 pruned networks at width 18, {within[8]} of 4 at "
                          "width 8.")
     assert not contradictions(text)
-    listed = widths.width_study_summary(rows, titles, as_list=True)
+    listed = widths.factor_summary(rows, titles, as_list=True)
     bullets = [ln for ln in listed.splitlines() if ln.startswith("- ")]
     assert len(bullets) == 4 and listed.endswith(text.split(". ", 4)[-1])
     assert not contradictions(listed)
-    worse = widths.width_study_summary(widths.width_study_rows(
+    worse = widths.factor_summary(widths.factor_rows(
         _fake_width_reports(narrowing=-1.0)), titles)
     assert "widening widens the gap by 1.00 dB" in worse and "widens 4" in worse
-    same = widths.width_study_summary(widths.width_study_rows(
+    same = widths.factor_summary(widths.factor_rows(
         _fake_width_reports(narrowing=0.0)), titles)
     assert "no change with the width resolved (+0.00 dB" in same
     assert "No gap changes resolvably with the width." in same
-    assert "one width" in widths.width_study_summary(
-        widths.width_study_rows({8: _fake_width_reports()[8]}))
-    assert "No width study" in widths.width_study_summary([])
+    assert "one level (width 8)" in widths.factor_summary(
+        widths.factor_rows({8: _fake_width_reports()[8]}))
+    assert "No study of the width" in widths.factor_summary([])
+
+
+def test_a_budget_study_compares_one_widths_reports_at_two_budgets():
+    """factor="steps": the same pairing over budgets; reports of other networks or rates are
+    refused, and the words name the budgets."""
+    from spadelib.prose_check import contradictions
+
+    short = _fake_width_reports()[8]
+    long = json.loads(json.dumps(short))
+    long["steps"] = 120
+    for row in long["rows"].values():
+        for cell in row["ratios"].values():
+            cell["test"] = [t + 0.4 for t in cell["test"]]
+    rows = widths.factor_rows({30: short, 120: long}, factor="steps")
+    at = {(r["steps"], r["network"], r["ratio"]): r for r in rows}
+    assert at[120, "varnet", 0.4]["change"].estimate == pytest.approx(0.4)
+    assert at[30, "varnet", 0.4]["change"] is None
+    text = widths.factor_summary(rows, {"varnet": "VarNet", "deq": "DEQ"}, factor="steps")
+    assert "-0.20 dB at 30 steps, +0.20 dB at 120 steps; the longer budget narrows the gap by " \
+           "0.40 dB" in text
+    assert "The longer budget narrows every gap." in text and "at 120 steps, " in text
+    assert not contradictions(text)
+    with pytest.raises(ValueError, match="must share lr, ratios and networks"):
+        widths.factor_rows({30: short, 120: dict(long, lr=1e-4)}, factor="steps")
+    other = dict(long, header={"networks": {"varnet": "model-varnet-quick-other.pt"}})
+    with pytest.raises(ValueError, match="must share lr, ratios and networks"):
+        widths.factor_rows({30: short, 120: other}, factor="steps")
+    with pytest.raises(ValueError, match="factor must be one of"):
+        widths.factor_rows({30: short}, factor="depth")
 
 
 def test_width_study_plot_draws_each_network_at_each_width():
-    from spadelib.plotting import width_study_plot
+    from spadelib.plotting import factor_plot
 
-    rows = widths.width_study_rows(_fake_width_reports(narrowing=1.0))
-    fig = width_study_plot(rows, {"varnet": "VarNet", "deq": "DEQ"})
+    rows = widths.factor_rows(_fake_width_reports(narrowing=1.0))
+    fig = factor_plot(rows, {"varnet": "VarNet", "deq": "DEQ"})
     assert len(fig.axes) == 2 and list(fig.axes[0].get_xticks()) == [8, 18]
     bars = [c for c in fig.axes[0].containers]
     assert len(bars) == 2                                       # VarNet and the DEQ
@@ -420,7 +449,7 @@ def test_width_study_reports_finds_every_width_beside_the_preset(tmp_path, monke
 
     quick = get_preset("quick")
     assert widths.width_study_reports(quick, tmp_path) == {}
-    report = {"steps": 30, "lr": 1e-3, "ratios": [0.2], "rows": {
+    report = {"steps": 1600, "lr": 1e-3, "ratios": [0.2], "rows": {
         n: {"ratios": {"0.2": {"test": [1.0]}}} for n in budget.BUDGET_NETWORKS}}
     budget.write_budget_report(report, quick, "spade finetune-budget", 1.0,
                                path=budget.budget_path(quick, tmp_path))
@@ -431,6 +460,19 @@ def test_width_study_reports_finds_every_width_beside_the_preset(tmp_path, monke
     found = widths.width_study_reports(quick, tmp_path)
     assert sorted(found) == [8, 18]
     assert all(list(r["rows"]) == list(budget.WIDTH_NETWORKS) for r in found.values())
+    assert widths.width_study_reports(quick, tmp_path, steps=30) == {}     # no such budget
+    long = dict(report, steps=6400)
+    budget.write_budget_report(long, quick, "spade finetune-budget", 1.0,
+                               path=budget.budget_path(quick, tmp_path, steps=6400))
+    budget.write_budget_report(dict(long, rows=narrow_rows), wide, "spade finetune-budget", 1.0,
+                               path=budget.budget_path(wide, tmp_path, steps=6400))
+    assert budget.budget_path(wide, tmp_path, steps=6400).name == \
+        "finetune-budget-quick-width18-steps6400.json"
+    found = widths.width_study_reports(quick, tmp_path, steps=6400)
+    assert sorted(found) == [8, 18] and all(r["steps"] == 6400 for r in found.values())
+    assert sorted(widths.width_study_reports(quick, tmp_path)) == [8, 18]   # 1,600 unchanged
+    with pytest.raises(budget.BudgetReportError, match="holds a budget of 1600 steps, not 6400"):
+        budget.load_budget_report(quick, budget.budget_path(quick, tmp_path), steps=6400)
     budget.write_budget_report(dict(report, rows=narrow_rows), quick, "spade finetune-budget",
                                1.0, path=tmp_path / "finetune-budget-quick-width12.json")
     with pytest.raises(budget.BudgetReportError, match="other networks"):

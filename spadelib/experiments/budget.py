@@ -37,7 +37,8 @@ from ..tasks import task_of
 from ..training import default_device, validation_psnr
 from .intervals import HOLDS, decide, interval_comparison, paired_interval, side_of_zero
 
-__all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "WIDTH_NETWORKS", "PAPER_WIDTH", "width_preset",
+__all__ = ["BUDGET_NETWORKS", "BUDGET_RATIOS", "WIDTH_NETWORKS", "PAPER_WIDTH", "DEFAULT_STEPS",
+           "width_preset",
            "budget_report", "budget_path",
            "write_budget_report", "load_budget_report", "reusable_rows", "BudgetReportError",
            "MARGINS", "scratch_rows", "scratch_summary",
@@ -52,6 +53,8 @@ FORMAT = 1
 #: the paper's width of that U-Net's first layer (``varnet_chans`` of the ``paper`` preset)
 WIDTH_NETWORKS = ("varnet", "e2e-varnet")
 PAPER_WIDTH = PRESETS["paper"].varnet_chans
+#: the fine-tuning budget (optimiser steps) of the report Chapter 5 reads first
+DEFAULT_STEPS = 1600
 
 
 class BudgetReportError(RuntimeError):
@@ -168,14 +171,17 @@ def _own_width(P: Preset) -> bool:
     return base is None or base.varnet_chans == P.varnet_chans
 
 
-def budget_path(preset: Preset | str | None = None, directory=None) -> Path:
+def budget_path(preset: Preset | str | None = None, directory=None, *,
+                steps: int = DEFAULT_STEPS) -> Path:
     """``shipped/finetune-budget-<preset>.json`` of the repository (or of ``directory``);
     for a preset whose VarNets are of another width than its name's (:func:`width_preset`)
-    ``finetune-budget-<preset>-width<W>.json``."""
+    ``finetune-budget-<preset>-width<W>.json``; for another budget than
+    :data:`DEFAULT_STEPS` ``...-steps<N>.json``."""
     P = get_preset(preset)
     folder = Path(directory) if directory is not None else checkpoints.SHIPPED
     width = "" if _own_width(P) else f"-width{P.varnet_chans}"
-    return folder / f"finetune-budget-{P.name}{width}.json"
+    budget = "" if steps == DEFAULT_STEPS else f"-steps{checks.positive_int(steps, 'steps')}"
+    return folder / f"finetune-budget-{P.name}{width}{budget}.json"
 
 
 def write_budget_report(report: dict, preset, command: str, seconds: float,
@@ -194,17 +200,21 @@ def write_budget_report(report: dict, preset, command: str, seconds: float,
     return path
 
 
-def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
+def load_budget_report(preset: Preset | str | None = None, path=None, *,
+                       steps: int | None = None) -> dict:
     """The shipped report of ``preset``, checked to be made from the networks the preset
-    pre-trains today (their checkpoint files).
+    pre-trains today (their checkpoint files); with ``steps``, the report of that budget
+    (:func:`budget_path`), checked to hold it.
 
     Raises:
-        BudgetReportError: no report, a damaged one, or one made from other networks (the
-            message gives the command that re-makes it).
+        BudgetReportError: no report, a damaged one, one made from other networks or with
+            another budget (the message gives the command that re-makes it).
     """
     P = get_preset(preset)
-    path = Path(path) if path is not None else budget_path(P)
-    again = f"spade finetune-budget --preset {P.name}" + _width_flag(P)
+    budget = DEFAULT_STEPS if steps is None else steps
+    path = Path(path) if path is not None else budget_path(P, steps=budget)
+    again = (f"spade finetune-budget --preset {P.name}" + _width_flag(P)
+             + ("" if budget == DEFAULT_STEPS else f" --steps {budget}"))
     report = checks.json_report(path, "fine-tuning-budget report", P.name, again,
                                 BudgetReportError, keys=("header", "rows"))
     header, rows = report["header"], report["rows"]
@@ -212,6 +222,9 @@ def load_budget_report(preset: Preset | str | None = None, path=None) -> dict:
     if header.get("format") != FORMAT or header.get("networks") != wanted:
         raise BudgetReportError(f"{path} was made from other networks ({header.get('networks')}"
                                 f", today's: {wanted}); re-make it with `{again}`")
+    if steps is not None and report.get("steps") != steps:
+        raise BudgetReportError(f"{path} holds a budget of {report.get('steps')} steps, not "
+                                f"{steps}; re-make it with `{again}`")
     return report
 
 

@@ -5,24 +5,27 @@ fine-tuning-budget report (:mod:`spadelib.experiments.budget`) at another U-Net 
 what the narrowest keeps at each ratio, beside the report's verdicts. A width study re-makes the
 report with the VarNets pre-trained at another U-Net width (``spade finetune-budget --width
 W``, :func:`~spadelib.experiments.budget.width_preset`): :func:`width_study_reports` reads
-every width's report, :func:`width_study_rows` pairs each gap with the narrowest width's on the
-same test images, and :func:`width_study_summary` puts it in words decided by the numbers.
+every width's report, :func:`factor_rows` pairs each gap with the narrowest width's on the
+same test images, and :func:`factor_summary` puts it in words decided by the numbers; the same
+two compare reports of one width at two fine-tuning budgets (``factor="steps"``).
 
 Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 """
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
 from ..models import build
 from ..presets import Preset, get_preset
 from ..pruning import groups, kept_channels
-from .budget import (WIDTH_NETWORKS, budget_path, budget_rows, load_budget_report,
-                     width_preset)
+from .budget import (DEFAULT_STEPS, WIDTH_NETWORKS, budget_path, budget_rows,
+                     load_budget_report, width_preset)
 from .intervals import HOLDS, paired_interval, side_of_zero
 
-__all__ = ["group_widths", "width_rows", "width_summary", "width_study_reports",
-           "width_study_rows", "width_study_summary"]
+__all__ = ["group_widths", "width_rows", "width_summary", "width_study_reports", "FACTORS",
+           "factor_rows", "factor_summary"]
 
 
 def group_widths(network: str, preset: Preset | str | None = None) -> list[int]:
@@ -105,76 +108,107 @@ def width_summary(rows: list[dict], titles: dict | None = None) -> str:
     return "; ".join(parts) + ". " + order[0].upper() + order[1:] + "."
 
 
-def width_study_reports(preset: Preset | str | None = None, directory=None) -> dict:
-    """``{width: report}``: the fine-tuning-budget report of ``preset`` (its own width) and
-    every report of a width study beside it (``finetune-budget-<preset>-width<W>.json`` in
-    ``directory``, default ``shipped/``), each checked by :func:`load_budget_report` against
-    the networks of that width and cut to the networks a width changes
-    (:data:`WIDTH_NETWORKS`). ``{}`` when the preset has no report of its own.
+def width_study_reports(preset: Preset | str | None = None, directory=None, *,
+                        steps: int = DEFAULT_STEPS) -> dict:
+    """``{width: report}``: the fine-tuning-budget report of ``preset`` (its own width) at a
+    budget of ``steps`` and every report of a width study beside it at that budget
+    (``finetune-budget-<preset>-width<W>[-steps<N>].json`` in ``directory``, default
+    ``shipped/``, :func:`~spadelib.experiments.budget.budget_path`), each checked by
+    :func:`load_budget_report` against the networks of that width and the budget, and cut to
+    the networks a width changes (:data:`WIDTH_NETWORKS`). ``{}`` when the preset has no report
+    of its own at that budget.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Raises:
-        BudgetReportError: a report that is damaged or made from other networks.
+        BudgetReportError: a report that is damaged, made from other networks or with another
+            budget.
     """
     P = get_preset(preset)
-    own = budget_path(P, directory)
+    own = budget_path(P, directory, steps=steps)
     if not own.exists():
         return {}
     found = {P.varnet_chans: own}
-    for path in own.parent.glob(f"finetune-budget-{P.name}-width*.json"):
-        width = path.stem.rsplit("-width", 1)[1]
+    tail = own.name[len(f"finetune-budget-{P.name}"):]        # "" or "-steps<N>", + ".json"
+    for path in own.parent.glob(f"finetune-budget-{P.name}-width*{tail}"):
+        width = path.name[len(f"finetune-budget-{P.name}-width"):-len(tail)]
         if width.isdigit() and int(width) != P.varnet_chans:
             found[int(width)] = path
     out = {}
     for width in sorted(found):
-        report = load_budget_report(width_preset(P, width), found[width])
+        report = load_budget_report(width_preset(P, width), found[width], steps=steps)
         report["rows"] = {n: r for n, r in report["rows"].items() if n in WIDTH_NETWORKS}
         out[width] = report
     return out
 
 
-def width_study_rows(reports: dict, margins: dict | None = None) -> list[dict]:
-    """Fine-tuning-budget reports of the same networks at several U-Net widths, side by side:
-    ``reports`` maps a width to its report (:func:`load_budget_report` of
-    :func:`width_preset`), each made with the same steps, rate and ratios. One row per width,
-    network and ratio: the :func:`budget_rows` fields (gap, margin, verdict, ...), the width,
-    the unpruned network's parameters and mean test PSNR, and, against the narrowest width's row
-    of the same network and ratio (``None`` at that width), ``change``: the paired 95 %
-    interval of this width's per-image gap minus the narrowest's (above zero: the wider network
-    loses less to pruning) and ``unpruned_change``: that of the unpruned networks' PSNR.
+#: what a study varies: the settings its reports must share, and how its words name a level
+FACTORS = {
+    "width": {"shared": ("steps", "lr", "ratios"), "level": lambda v: f"width {v}",
+              "change": "widening", "noun": "the width"},
+    "steps": {"shared": ("lr", "ratios"), "level": lambda v: f"{v:,} steps",
+              "change": "the longer budget", "noun": "the budget"},
+}
+
+
+def _factor(factor: str) -> dict:
+    if factor not in FACTORS:
+        raise ValueError(f"factor must be one of {sorted(FACTORS)}, got {factor!r}")
+    return FACTORS[factor]
+
+
+def factor_rows(reports: dict, margins: dict | None = None, *,
+                factor: str = "width") -> list[dict]:
+    """Fine-tuning-budget reports of the same networks that differ in one ``factor``, side by
+    side: ``reports`` maps a level of the factor (a U-Net width, :func:`width_study_reports`;
+    or a budget in steps, the reports of one width) to its report; every other setting of the
+    :data:`FACTORS` entry must be the same. One row per level, network and ratio: the
+    :func:`budget_rows` fields (gap, margin, verdict, ...), the level under the factor's name,
+    the unpruned network's parameters and mean test PSNR, and, against the lowest level's row
+    of the same network and ratio (``None`` at that level), ``change``: the paired 95 %
+    interval of this level's per-image gap minus the lowest level's (above zero: the network
+    loses less to pruning here) and ``unpruned_change``: that of the unpruned networks' PSNR.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Raises:
-        ValueError: no report, or reports made with another fine-tuning budget or other ratios
-            (a width study compares widths at one budget).
+        ValueError: no report, an unknown factor, or reports that differ in another setting (a
+            width study compares widths at one budget, a budget study budgets at one width).
     """
+    spec = _factor(factor)
     if not reports:
-        raise ValueError("a width study needs the report of at least one width")
-    budgets = {w: (r["steps"], r["lr"], tuple(r["ratios"])) for w, r in reports.items()}
-    if len(set(budgets.values())) > 1:
-        raise ValueError("the reports of a width study must share steps, rate and ratios, got "
-                         + "; ".join(f"width {w}: {b}" for w, b in sorted(budgets.items())))
-    widths = sorted(reports)
+        raise ValueError(f"a study of {spec['noun']} needs the report of at least one level")
+    shared = {v: tuple(tuple(r[k]) if isinstance(r[k], list) else r[k]
+                       for k in spec["shared"]) for v, r in reports.items()}
+    if factor == "steps":        # one width: the same network files, where a header names them
+        def files(report):
+            made = report.get("header", {}).get("networks") or {}
+            return json.dumps({n: made.get(n) for n in report["rows"]}, sort_keys=True)
+        shared = {v: (*k, files(reports[v])) for v, k in shared.items()}
+    if len(set(shared.values())) > 1:
+        raise ValueError(f"the reports of a study of {spec['noun']} must share "
+                         f"{', '.join(spec['shared'])}"
+                         + (" and networks" if factor == "steps" else "") + ", got "
+                         + "; ".join(f"{spec['level'](v)}: {b}" for v, b in sorted(shared.items())))
+    levels = sorted(reports)
 
-    def per_image(width, name, ratio):
-        row = reports[width]["rows"][name]
+    def per_image(level, name, ratio):
+        row = reports[level]["rows"][name]
         tuned = row["ratios"][f"{ratio:g}"]["test"]
         return np.asarray(tuned, float) - np.asarray(row["test_unpruned"], float)
 
-    base = widths[0]
+    base = levels[0]
     out = []
-    for w in widths:
-        for b in budget_rows(reports[w], margins):
+    for v in levels:
+        for b in budget_rows(reports[v], margins):
             name, ratio = b["network"], b["ratio"]
-            row = reports[w]["rows"][name]
+            row = reports[v]["rows"][name]
             base_row = reports[base]["rows"].get(name)
-            compared = (w != base and base_row is not None
+            compared = (v != base and base_row is not None
                         and f"{ratio:g}" in base_row["ratios"])
-            out.append({**b, "width": w, "params": row["params"],
+            out.append({**b, factor: v, "params": row["params"],
                         "unpruned": float(np.mean(row["test_unpruned"])),
-                        "change": (paired_interval(per_image(w, name, ratio),
+                        "change": (paired_interval(per_image(v, name, ratio),
                                                    per_image(base, name, ratio))
                                    if compared else None),
                         "unpruned_change": (paired_interval(row["test_unpruned"],
@@ -183,50 +217,53 @@ def width_study_rows(reports: dict, margins: dict | None = None) -> list[dict]:
     return out
 
 
-def width_study_summary(rows: list[dict], titles: dict | None = None, *,
-                        as_list: bool = False) -> str:
-    """:func:`width_study_rows` in words, each decided by the numbers: per network and ratio
-    the gap at the narrowest and the widest width and whether widening narrows it (the paired
-    interval of the change lies above zero), widens it (below) or leaves no change resolved,
-    then how many pruned networks are within the paper's margin at each width. ``as_list``:
-    Markdown, one bullet per network and ratio, instead of one paragraph."""
+def factor_summary(rows: list[dict], titles: dict | None = None, *, factor: str = "width",
+                   as_list: bool = False) -> str:
+    """:func:`factor_rows` in words, each decided by the numbers: per network and ratio the
+    gap at the lowest and the highest level and whether the change (wider, or a longer budget)
+    narrows it (the paired interval lies above zero), widens it (below) or leaves no change
+    resolved, then how many pruned networks are within the paper's margin at each level.
+    ``as_list``: Markdown, one bullet per network and ratio, instead of one paragraph."""
+    spec = _factor(factor)
+    level, change = spec["level"], spec["change"]
     if not rows:
-        return "No width study: `spade finetune-budget --width W` makes one."
+        return (f"No study of {spec['noun']}: `spade finetune-budget` with "
+                f"`--{'width W' if factor == 'width' else 'steps N'}` makes one.")
     titles = dict(titles or {})
-    widths = sorted({r["width"] for r in rows})
-    base, top = widths[0], widths[-1]
+    levels = sorted({r[factor] for r in rows})
+    base, top = levels[0], levels[-1]
     if base == top:
-        return f"The study holds one width ({base}): nothing to compare."
-    at = {(r["width"], r["network"], r["ratio"]): r for r in rows}
+        return f"The study holds one level ({level(base)}): nothing to compare."
+    at = {(r[factor], r["network"], r["ratio"]): r for r in rows}
     parts, sides = [], []
-    for r in (r for r in rows if r["width"] == top and r["change"] is not None):
+    for r in (r for r in rows if r[factor] == top and r["change"] is not None):
         b = at[(base, r["network"], r["ratio"])]
         c = r["change"]
         side = side_of_zero(c)
         sides.append(side)
         span = f"{c.low:+.2f} to {c.high:+.2f} dB"
-        moved = (f"widening narrows the gap by {c.estimate:.2f} dB ({span})" if side > 0 else
-                 f"widening widens the gap by {-c.estimate:.2f} dB ({span})" if side < 0 else
-                 f"no change with the width resolved ({c.estimate:+.2f} dB, {span})")
+        moved = (f"{change} narrows the gap by {c.estimate:.2f} dB ({span})" if side > 0 else
+                 f"{change} widens the gap by {-c.estimate:.2f} dB ({span})" if side < 0 else
+                 f"no change with {spec['noun']} resolved ({c.estimate:+.2f} dB, {span})")
         removed = [f"{100 * b['removed']:.0f} %", f"{100 * r['removed']:.0f} %"]
         removed = (removed[0] if removed[0] == removed[1] else
-                   f"{removed[0]} at width {base}, {removed[1]} at {top}")
+                   f"{removed[0]} at {level(base)}, {removed[1]} at {level(top)}")
         parts.append(f"{titles.get(r['network'], r['network'])} at r = {r['ratio']:g} "
-                     f"({removed} removed): {b['gap'].estimate:+.2f} dB at width {base}, "
-                     f"{r['gap'].estimate:+.2f} dB at width {top}; {moved}")
+                     f"({removed} removed): {b['gap'].estimate:+.2f} dB at {level(base)}, "
+                     f"{r['gap'].estimate:+.2f} dB at {level(top)}; {moved}")
     if not parts:
-        return f"No network and ratio was run at both width {base} and width {top}."
-    checked = [r for r in rows if r["margin"] is not None and r["change"] is not None]
-    keys = {(r["network"], r["ratio"]) for r in checked}
-    within = {w: sum(at[(w, n, q)]["verdict"] == HOLDS for n, q in keys) for w in (base, top)}
+        return f"No network and ratio was run at both {level(base)} and {level(top)}."
+    keys = {(r["network"], r["ratio"]) for r in rows
+            if r["margin"] is not None and r["change"] is not None}
+    within = {v: sum(at[(v, n, q)]["verdict"] == HOLDS for n, q in keys) for v in (base, top)}
     narrowed, widened = sum(s > 0 for s in sides), sum(s < 0 for s in sides)
     n = len(sides)
-    trend = ("widening narrows every gap" if narrowed == n else
-             "no gap changes resolvably with the width" if narrowed == widened == 0 else
-             f"widening narrows {narrowed} of the {n} gaps and widens {widened}")
+    trend = (f"{change} narrows every gap" if narrowed == n else
+             f"no gap changes resolvably with {spec['noun']}" if narrowed == widened == 0 else
+             f"{change} narrows {narrowed} of the {n} gaps and widens {widened}")
     tally = (f"{trend[0].upper() + trend[1:]}. Within the paper's margin on the whole interval: "
-             f"{within[top]} of {len(keys)} pruned networks at width {top}, {within[base]} of "
-             f"{len(keys)} at width {base}.")
+             f"{within[top]} of {len(keys)} pruned networks at {level(top)}, {within[base]} of "
+             f"{len(keys)} at {level(base)}.")
     if as_list:
         return "\n".join(f"- {p}." for p in parts) + "\n\n" + tally
     return "; ".join(parts) + ". " + tally

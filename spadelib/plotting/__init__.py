@@ -29,8 +29,8 @@ from .groups import show_groups
 from .images import show_images
 from .kernels import show_kernels
 from .mri import show_coils, show_kspace
-from .regimes import budget_curves, regime_points, residual_traces, width_study_plot
+from .regimes import budget_curves, regime_points, residual_traces, factor_plot
 from .tables import metrics_table
 
 __all__ = ["show_images", "show_kspace", "show_coils", "show_kernels", "metrics_table",
-           "show_groups", "regime_points", "residual_traces", "budget_curves", "width_study_plot", "ERROR_CMAP", "KERNEL_CMAP", "PHASE_CMAP"]
+           "show_groups", "regime_points", "residual_traces", "budget_curves", "factor_plot", "ERROR_CMAP", "KERNEL_CMAP", "PHASE_CMAP"]

@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["regime_points", "residual_traces", "budget_curves", "width_study_plot"]
+__all__ = ["regime_points", "residual_traces", "budget_curves", "factor_plot"]
 
 
 def regime_points(results: Mapping[str, Mapping[str, Any]], tags: Sequence[str],
@@ -137,34 +137,37 @@ def budget_curves(rows, book_steps: int | None = None, titles: Mapping[str, str]
     return fig
 
 
-def width_study_plot(rows, titles: Mapping[str, str] | None = None):
+def factor_plot(rows, titles: Mapping[str, str] | None = None, factor: str = "width"):
     """The test PSNR gap of each pruned and fine-tuned network to its unpruned network against
-    the U-Net width it was pre-trained at, one panel per channel ratio: the mean gap with its
-    paired 95 % interval over the test images as an error bar, a line per network, and the
-    margin the ratio is checked against as a dashed line.
+    the level of one factor (the U-Net width it was pre-trained at, or the fine-tuning budget in
+    steps), one panel per channel ratio: the mean gap with its paired 95 % interval over the
+    test images as an error bar, a line per network, and the margin the ratio is checked
+    against as a dashed line.
 
     Taught in Chapter 5 (``book/05_finetuning.ipynb``).
 
     Args:
-        rows: :func:`spadelib.experiments.widths.width_study_rows`.
+        rows: :func:`spadelib.experiments.widths.factor_rows`.
         titles: readable network names.
+        factor: ``"width"`` or ``"steps"``, as ``rows`` were made.
 
     Returns:
         The figure.
     """
     titles = dict(titles or {})
     ratios = sorted({r["ratio"] for r in rows})
-    widths = sorted({r["width"] for r in rows})
+    levels = sorted({r[factor] for r in rows})
+    spread = 0.015 * (levels[-1] - levels[0] or 1)          # networks side by side
     fig, axes = plt.subplots(1, len(ratios), figsize=(4.6 * len(ratios), 3.4),
                              layout="constrained", squeeze=False, sharey=True)
     for ax, ratio in zip(axes[0], ratios):
         margin = None
         for k, name in enumerate(dict.fromkeys(r["network"] for r in rows)):
             own = sorted((r for r in rows if r["ratio"] == ratio and r["network"] == name),
-                         key=lambda r: r["width"])
+                         key=lambda r: r[factor])
             if not own:
                 continue
-            x = np.array([r["width"] for r in own], float) + 0.25 * (k - 0.5)  # side by side
+            x = np.array([r[factor] for r in own], float) + spread * (k - 0.5)
             y = np.array([r["gap"].estimate for r in own])
             err = np.array([[v - r["gap"].low for r, v in zip(own, y)],
                             [r["gap"].high - v for r, v in zip(own, y)]])
@@ -174,8 +177,10 @@ def width_study_plot(rows, titles: Mapping[str, str] | None = None):
         if margin is not None:
             ax.axhline(-margin, color="k", ls="--", lw=1, label=f"-{margin:g} dB")
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_xticks(widths)
-        ax.set(title=f"channel ratio {ratio:g}", xlabel="U-Net width (first layer's channels)")
+        ax.set_xticks(levels)
+        ax.set(title=f"channel ratio {ratio:g}",
+               xlabel=("U-Net width (first layer's channels)" if factor == "width" else
+                       "supervised fine-tuning steps"))
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("test PSNR - unpruned (dB)")
     return fig
