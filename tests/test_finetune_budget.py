@@ -64,6 +64,28 @@ def test_the_shipped_quick_report_matches_the_quick_networks():
             assert len(cell["scratch"]["test"]) == 16
 
 
+def test_the_shipped_width_and_budget_studies_match_their_networks():
+    """Chapter 5's crossed study: the VarNets at widths 8 and 18, at 1,600 and 6,400 steps, each
+    report made by the package's command from the networks of its width, on the same 16 test
+    images and ratios."""
+    for steps in (1600, 6400):
+        reports = widths.width_study_reports("quick", steps=steps)
+        assert sorted(reports) == [8, budget.PAPER_WIDTH]
+        for width, report in reports.items():
+            assert report["steps"] == steps and report["ratios"] == list(budget.BUDGET_RATIOS)
+            assert list(report["rows"]) == list(budget.WIDTH_NETWORKS)
+            command = report["header"]["command"]
+            assert command.startswith(f"spade finetune-budget --preset quick --steps {steps} ")
+            assert (f"--width {width}" in command) == (width != 8)
+            for row in report["rows"].values():
+                assert len(row["test_unpruned"]) == 16
+                assert all(len(c["test"]) == 16 for c in row["ratios"].values())
+        rows = widths.factor_rows(reports)
+        assert {r["width"] for r in rows} == {8, budget.PAPER_WIDTH}
+    wide = widths.width_study_reports("quick")[budget.PAPER_WIDTH]
+    assert all(row["pretrain_seconds"] > 0 for row in wide["rows"].values())
+
+
 def test_the_command_keeps_the_rows_of_networks_it_did_not_redo(tmp_path, monkeypatch, capsys):
     reused = []
 

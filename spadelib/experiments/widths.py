@@ -246,10 +246,10 @@ def factor_summary(rows: list[dict], titles: dict | None = None, *, factor: str 
                  f"{change} widens the gap by {-c.estimate:.2f} dB ({span})" if side < 0 else
                  f"no change with {spec['noun']} resolved ({c.estimate:+.2f} dB, {span})")
         removed = [f"{100 * b['removed']:.0f} %", f"{100 * r['removed']:.0f} %"]
-        removed = (removed[0] if removed[0] == removed[1] else
-                   f"{removed[0]} at {level(base)}, {removed[1]} at {level(top)}")
+        removed = (f"{removed[0]} removed" if removed[0] == removed[1] else
+                   f"{removed[0]} removed at {level(base)}, {removed[1]} at {level(top)}")
         parts.append(f"{titles.get(r['network'], r['network'])} at r = {r['ratio']:g} "
-                     f"({removed} removed): {b['gap'].estimate:+.2f} dB at {level(base)}, "
+                     f"({removed}): {b['gap'].estimate:+.2f} dB at {level(base)}, "
                      f"{r['gap'].estimate:+.2f} dB at {level(top)}; {moved}")
     if not parts:
         return f"No network and ratio was run at both {level(base)} and {level(top)}."
