@@ -338,7 +338,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--networks", nargs="+", choices=budget.BUDGET_NETWORKS, default=None,
                    help="default: all three, or with --width the two VarNets")
     c.add_argument("--ratios", type=float, nargs="+", default=list(budget.BUDGET_RATIOS))
-    c.add_argument("--steps", type=int, default=1600, help="optimiser steps (default 1600)")
+    c.add_argument("--steps", type=int, default=budget.DEFAULT_STEPS,
+                   help=f"optimiser steps (default {budget.DEFAULT_STEPS})")
     c.add_argument("--width", type=int, default=None,
                    help="the VarNets' U-Net width (channels of its first layer; the paper: "
                         f"{budget.PAPER_WIDTH}): pre-trains them at that width with the preset's "

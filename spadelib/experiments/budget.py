@@ -67,7 +67,7 @@ def _networks_header(networks: Sequence[str], P: Preset) -> dict:
 
 def budget_report(preset: Preset | str | None = None,
                   networks: Sequence[str] = BUDGET_NETWORKS,
-                  ratios: Sequence[float] = BUDGET_RATIOS, *, steps: int = 1600,
+                  ratios: Sequence[float] = BUDGET_RATIOS, *, steps: int = DEFAULT_STEPS,
                   lr: float = 1e-3, scratch: bool = False, reuse: dict | None = None,
                   progress: bool = True, log=None) -> dict:
     """The report's rows: per network, its unpruned validation and per-image test PSNR, and per
@@ -228,7 +228,7 @@ def load_budget_report(preset: Preset | str | None = None, path=None, *,
     return report
 
 
-def reusable_rows(preset: Preset | str | None = None, path=None, *, steps: int = 1600,
+def reusable_rows(preset: Preset | str | None = None, path=None, *, steps: int = DEFAULT_STEPS,
                   lr: float = 1e-3, ratios: Sequence[float] = BUDGET_RATIOS) -> dict:
     """The rows of the report at ``path`` (default: the shipped one) that a new run with these
     settings can keep: made with the same steps, rate and ratios, from the network file the
