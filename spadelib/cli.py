@@ -214,8 +214,9 @@ def _cmd_baselines(args) -> int:
 
 
 def _cmd_finetune_budget(args) -> int:
-    P = budget.width_preset(_preset(args), args.width)
-    if P.varnet_chans != _preset(args).varnet_chans:
+    own = _preset(args)
+    P = budget.width_preset(own, args.width)
+    if P.varnet_chans != own.varnet_chans:
         if args.networks is None:
             args.networks = list(budget.WIDTH_NETWORKS)
         others = [n for n in args.networks if n not in budget.WIDTH_NETWORKS]
