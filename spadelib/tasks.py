@@ -95,8 +95,12 @@ class Task:
         return f"×{value}" if self.setting == "sr_scale" else f"{100 * value:.1f} %"
 
     def with_setting(self, preset: Preset | str | None, value) -> Preset:
-        """``preset`` with the task's setting (:attr:`setting`) set to ``value``."""
-        return get_preset(preset).replace(**{self.setting: self.check_setting(value)})
+        """``preset`` with the task's setting (:attr:`setting`) set to ``value``, and the
+        pre-training budgets the preset gives at a sampling rate
+        (:meth:`~spadelib.presets.Preset.epochs_at_rate`)."""
+        P, value = get_preset(preset), self.check_setting(value)
+        budgets = P.epochs_at_rate(value) if self.setting == "mri_rate" else {}
+        return P.replace(**{self.setting: value}, **budgets)
 
     def random_samples(self, preset: Preset | str | None = None, n: int = 1,
                        seed: int = 0) -> SampleSet:
@@ -324,7 +328,8 @@ def training_preset(preset: Preset | str | None = None) -> Preset:
     if P.trains_as is None:
         return P
     base = get_preset(P.trains_as)
-    base = base.replace(**{t.setting: getattr(P, t.setting) for t in TASKS.values()})
+    base = base.replace(**{t.setting: getattr(P, t.setting) for t in TASKS.values()},
+                        **base.epochs_at_rate(P.mri_rate))
     fields = {f for t in TASKS.values() for f in t.fields} | set(PRETRAINING_FIELDS[1:])
     fields |= {f for name in ("deq", "varnet", "e2e-varnet", "usrnet") for f in spec(name).fields}
     fields.discard("mri_subjects")
@@ -332,8 +337,12 @@ def training_preset(preset: Preset | str | None = None) -> Preset:
     if P.mri_subjects[:2] != base.mri_subjects[:2]:
         differ.insert(0, "mri_subjects (train / val)")
     if differ:
+        rated = {name for name, _ in base.epochs_by_rate} & set(differ)
+        hint = (f" ({', '.join(sorted(rated))} depends on the sampling rate: move a preset to "
+                f"another rate with MRI.with_setting(P, {P.mri_rate:g}), not P.replace)"
+                if rated else "")
         raise ValueError(f"preset {P.name!r} trains as {base.name!r} but differs from it in "
-                         f"what pre-training reads: {', '.join(differ)}")
+                         f"what pre-training reads: {', '.join(differ)}{hint}")
     return base
 
 

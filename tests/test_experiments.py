@@ -7,6 +7,7 @@ from spadelib.checkpoints import CheckpointError
 from spadelib.experiments import GRIDS, Cell, ResultStore, cells
 from spadelib.experiments.paper import PAPER, paper_value
 from spadelib.presets import get_preset
+from spadelib import zoo
 
 
 @pytest.mark.determinism
@@ -175,6 +176,34 @@ def test_an_interrupted_grid_keeps_what_finished(tmp_path, monkeypatch):
         R.run_grid("smoke", "quick", store=store, progress=False)
     assert len(store.done()) == 2           # the two cells before the interruption
     assert len(R.pending("smoke", "quick", store)) == 2
+
+
+def test_a_row_on_another_network_is_pending_again(tmp_path, monkeypatch):
+    """Each row records the file its unpruned network came from; when that network is made
+    again with other settings (another budget), the cell is pending until it runs on the new
+    one. A row from before rows recorded it counts as current."""
+    import spadelib.experiments.runner as R
+
+    store = ResultStore(tmp_path / "results-quick.spade")
+    smoke = cells("smoke", "quick")
+    current = R.network_file(smoke[0], "quick")
+    assert current == zoo.checkpoint_path(smoke[0].network, smoke[0].preset("quick")).name
+    for i, cell in enumerate(smoke):
+        row = {"key": cell.key, "cell": cell.as_dict(), "status": "ok"}
+        if i == 0:
+            row["network_file"] = "model-varnet-quick-000000000000.pt"   # an older network
+        elif i == 1:
+            row["network_file"] = R.network_file(cell, "quick")
+        store.add(row)
+    assert R.stale(store.rows()[0], "quick") and not R.stale(store.rows()[1], "quick")
+    assert not R.stale(store.rows()[2], "quick")                        # it records none
+    assert [c.key for c in R.pending("smoke", "quick", store)] == [smoke[0].key]
+    monkeypatch.setattr(R, "run_cell", lambda cell, preset, device=None, progress=False: {
+        "key": cell.key, "cell": cell.as_dict(), "status": "ok",
+        "network_file": R.network_file(cell, preset)})
+    assert [r["key"] for r in R.run_grid("smoke", "quick", store=store, progress=False)] == \
+        [smoke[0].key]
+    assert R.pending("smoke", "quick", store) == []
 
 
 def test_status_and_table_commands(tmp_path, monkeypatch, capsys):

@@ -92,6 +92,35 @@ def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
     assert training_preset("quick") is q
 
 
+def test_a_pretraining_budget_can_depend_on_the_sampling_rate():
+    """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates): with_setting moves
+    the budget with the rate, both ways; a budget set by hand stays; paper has no such table;
+    medium at 10 % loads quick's network at 10 %, and a plain replace of the rate is refused
+    with the way to do it."""
+    from spadelib import zoo
+    from spadelib.tasks import MRI, SR, training_preset
+    q = PRESETS["quick"]
+    at = {r: MRI.with_setting(q, r) for r in (0.167, 0.125, 0.1)}
+    assert [at[r].e2e_varnet_epochs for r in at] == [25, 25, 60]
+    assert [at[r].varnet_epochs for r in at] == [40] * 3 and at[0.1].deq_epochs == q.deq_epochs
+    assert MRI.with_setting(at[0.1], 0.167) == q            # and back
+    assert SR.with_setting(at[0.1], 2).e2e_varnet_epochs == 60   # a scale moves no MRI budget
+    assert MRI.with_setting(q.replace(e2e_varnet_epochs=3), 0.1).e2e_varnet_epochs == 3
+    assert MRI.with_setting("paper", 0.1).e2e_varnet_epochs == 100
+    m10 = MRI.with_setting("medium", 0.1)
+    assert training_preset(m10) == at[0.1]
+    assert zoo.checkpoint_path("e2e-varnet", m10) == zoo.checkpoint_path("e2e-varnet", at[0.1])
+    assert zoo.checkpoint_path("e2e-varnet", m10) != zoo.checkpoint_path(
+        "e2e-varnet", q.replace(mri_rate=0.1))
+    with pytest.raises(ValueError, match=r"e2e_varnet_epochs depends on the sampling rate: "
+                                         r"move a preset to another rate with MRI.with_setting"):
+        training_preset(PRESETS["medium"].replace(mri_rate=0.1))
+    with pytest.raises(ValueError, match="no pre-training budget"):
+        q.replace(epochs_by_rate=(("finetune_lr", ((0.1, 3),)),))
+    with pytest.raises(ValueError, match="positive epochs"):
+        q.replace(epochs_by_rate=(("deq_epochs", ((0.1, 0),)),))
+
+
 def test_a_preset_that_trains_as_another_must_train_like_it():
     from spadelib.tasks import training_preset
     m = PRESETS["medium"]

@@ -43,6 +43,19 @@ def test_the_shipped_store_is_the_medium_grid_with_provenance_in_every_row():
                                                                r["psnr_per_sample"]))
 
 
+def test_every_shipped_row_rests_on_the_network_its_cell_loads_now():
+    """A network pre-trained again (another budget, another setting) leaves the rows made on
+    the old one stale: `spade run` makes them again, and none may ship."""
+    from spadelib.experiments.runner import network_file
+    stale = {}
+    for r in _rows():
+        now = network_file(Cell.from_dict(r["cell"]), "medium")
+        if r.get("network_file") != now:
+            stale.setdefault((r.get("network_file"), now), []).append(r["key"])
+    assert not stale, "rows made on another network than their cell's: " + "; ".join(
+        f"{len(keys)} on {was}, not {now} (e.g. {keys[0]})" for (was, now), keys in stale.items())
+
+
 def test_the_chapters_render_the_shipped_store_and_count_what_it_fills():
     P, store = table_source("quick")
     assert P.name == "medium" and store.path == SHIPPED

@@ -33,8 +33,8 @@ from .executors import run_with_ray
 from .grid import Cell, cells
 from .store import ResultStore
 
-__all__ = ["cell_network", "prune_cell", "run_cell", "run_grid", "retime", "versions",
-           "EXECUTORS"]
+__all__ = ["cell_network", "network_file", "prune_cell", "run_cell", "run_grid", "retime",
+           "stale", "versions", "EXECUTORS"]
 
 EXECUTORS = ("local", "ray")
 
@@ -47,6 +47,29 @@ def versions() -> dict:
     return {"spadelib": __version__, "torch": str(torch.__version__),
             "torch_pruning": str(getattr(torch_pruning, "__version__", "unknown")),
             "python": platform.python_version()}
+
+
+def network_file(cell: Cell, preset=None) -> str:
+    """The file the cell's unpruned network comes from, as its row records it
+    (``"network_file"``): the pre-trained checkpoint's name (:func:`spadelib.zoo.checkpoint_path`,
+    keyed by every setting its pre-training depends on), or the official USRNet weights' where
+    ``SPADE_USRNET_WEIGHTS`` names them.
+
+    Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
+    """
+    official = inputs.current().usrnet_weights if cell.network == "usrnet" else None
+    if official is not None:
+        return f"official:{official.name}"
+    return zoo.checkpoint_path(cell.network, cell.preset(preset)).name
+
+
+def stale(row: dict, preset=None) -> bool:
+    """Whether a stored row rests on another network than its cell's current one: the row
+    records a ``network_file`` and it is not :func:`network_file` (the network was pre-trained
+    again with other settings, e.g. another budget). :func:`pending` runs such a cell again.
+    A row from before rows recorded it counts as current."""
+    recorded = row.get("network_file")
+    return recorded is not None and recorded != network_file(Cell.from_dict(row["cell"]), preset)
 
 
 def _device_name(device: torch.device) -> str:
@@ -147,7 +170,8 @@ def run_cell(cell: Cell, preset=None, *, device=None, progress: bool = False) ->
     net, _, test, extra = cell_network(cell, P, device=device, progress=progress)
     ev = evaluate(net.to(device), test)
     return {"key": cell.key, "cell": cell.as_dict(), "status": "ok", "error": None,
-            **ev.as_dict(), **extra, "preset": P.name, "versions": versions(),
+            **ev.as_dict(), **extra, "preset": P.name, "network_file": network_file(cell, P),
+            "versions": versions(),
             "inputs": inputs.current().provenance(),
             "device": _device_name(device), "wall_s": round(time.perf_counter() - start, 1),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -178,12 +202,12 @@ def _cells_of(grid, P) -> list[Cell]:
 def pending(grid, preset=None, store: ResultStore | None = None,
             retry_failed: bool = True) -> list[Cell]:
     """The cells of ``grid`` (a name, or a list of cells) at ``preset`` that the store does not
-    hold yet."""
+    hold yet, or holds on another network than the cell's current one (:func:`stale`)."""
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
     rows = {r["key"]: r for r in store.rows()}
     return [c for c in _cells_of(grid, P) if c.key not in rows or
-            (retry_failed and rows[c.key].get("status") != "ok")]
+            (retry_failed and rows[c.key].get("status") != "ok") or stale(rows[c.key], P)]
 
 
 def run_grid(grid, preset=None, *, executor: str = "local",
