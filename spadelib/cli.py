@@ -38,7 +38,7 @@ from .distributed import pretrain_data_parallel
 from .evaluation import evaluate
 from .experiments import budget
 from .experiments.grid import GRIDS, REGIMES, cells
-from .experiments.runner import EXECUTORS, pending, retime, run_grid
+from .experiments.runner import EXECUTORS, pending, retime, run_grid, stale
 from .experiments.store import ResultStore, store_path
 from .experiments.printed import FORMATS, fill_note, paper_table
 from .experiments.tables import table_source
@@ -99,12 +99,15 @@ def _cmd_status(args) -> int:
     for name in names:
         cs = cells(name, P)
         ok = [rows[c.key] for c in cs if rows.get(c.key, {}).get("status") == "ok"]
+        old = [r for r in ok if stale(r, P)]           # made on a network since re-made
+        ok = [r for r in ok if r not in old]
         bad = [c for c in cs if rows.get(c.key, {}).get("status") == "failed"]
         left = len(cs) - len(ok) - len(bad)
         spent = sum(r.get("wall_s", 0) for r in ok)
         eta = f", about {spent / len(ok) * left / 60:.1f} min left" if ok and left else ""
+        again = f" ({len(old)} on a network made again since)" if old else ""
         print(f"{name:8s} {len(cs):4d} cells: {len(ok)} done, {len(bad)} failed, {left} pending"
-              f" ({spent / 60:.1f} min so far{eta})")
+              f"{again} ({spent / 60:.1f} min so far{eta})")
         for c in bad:
             print(f"    failed {c.key}: {rows[c.key]['error']}")
     return 0

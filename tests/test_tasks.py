@@ -54,7 +54,8 @@ def test_every_preset_field_belongs_somewhere():
     fields pre-training ignores (so no setting silently stops keying a checkpoint)."""
     placed = set().union(*EXPECTED.values(), *CHANGED_ONLY.values(), TRAIN_SLICES) | {
         "finetune_epochs", "finetune_lr", "scratch_steps", "notebook_training", "extras",
-        "runs_every_cell", "trains_as"}             # what a preset runs, whose networks
+        "runs_every_cell", "trains_as",             # what a preset runs, whose networks
+        "epochs_by_rate"}          # moves a budget with the rate: the budget itself is keyed
     assert {f.name for f in dataclasses.fields(Preset)} == placed
 
 
