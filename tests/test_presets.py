@@ -93,7 +93,8 @@ def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
 
 
 def test_a_pretraining_budget_can_depend_on_the_sampling_rate():
-    """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates): with_setting moves
+    """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates), its DEQ 20 (12):
+    with_setting moves
     the budget with the rate, both ways; a budget set by hand stays; paper has no such table;
     medium at 10 % loads quick's network at 10 %, and a plain replace of the rate is refused
     with the way to do it."""
@@ -102,7 +103,8 @@ def test_a_pretraining_budget_can_depend_on_the_sampling_rate():
     q = PRESETS["quick"]
     at = {r: MRI.with_setting(q, r) for r in (0.167, 0.125, 0.1)}
     assert [at[r].e2e_varnet_epochs for r in at] == [25, 25, 60]
-    assert [at[r].varnet_epochs for r in at] == [40] * 3 and at[0.1].deq_epochs == q.deq_epochs
+    assert [at[r].deq_epochs for r in at] == [12, 12, 20]
+    assert [at[r].varnet_epochs for r in at] == [40] * 3
     assert MRI.with_setting(at[0.1], 0.167) == q            # and back
     assert SR.with_setting(at[0.1], 2).e2e_varnet_epochs == 60   # a scale moves no MRI budget
     assert MRI.with_setting(q.replace(e2e_varnet_epochs=3), 0.1).e2e_varnet_epochs == 3
