@@ -87,7 +87,8 @@ def _cmd_run(args) -> int:
 
 def _cmd_retime(args) -> int:
     P = _preset(args)
-    n = retime(P, networks=args.networks, device=args.device, progress=sys.stderr.isatty())
+    n = retime(P, networks=args.networks, device=args.device, progress=sys.stderr.isatty(),
+               untimed_only=args.new)
     print(f"retimed {n} stored cell(s) of the {P.name} store, one after another")
     return 0
 
@@ -304,6 +305,8 @@ def parser() -> argparse.ArgumentParser:
                 "whose processes shared the CPU); nothing is trained", _cmd_retime)
     c.add_argument("--networks", nargs="+", choices=NAMES, default=None)
     c.add_argument("--device", default=None)
+    c.add_argument("--new", action="store_true",
+                   help="only the rows no retime has timed yet (those a grid run made since)")
     c = command("status", "done / failed / pending cells of one grid or all", _cmd_status)
     c.add_argument("grid", nargs="?", choices=list(GRIDS))
     c = command("table", "one of the paper's tables in its layout: for every pruning ratio our "

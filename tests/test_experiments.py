@@ -422,6 +422,11 @@ def test_retime_times_the_stored_cells_again_and_keeps_their_quality(tiny_varnet
         assert row["psnr_per_sample"] == old["psnr_per_sample"] and row["params"] == old["params"]
         assert row["time_ms_all"] != old["time_ms_all"] and row["time_ms"] > 0
         assert row["timed"]["device"].startswith("cpu") and row["timed"]["date"]
+    # a row a grid run adds later is the only one an untimed-only retime times
+    R.run_grid([Cell("varnet", 0.167, 0.2, "none")], P, store=store, progress=False)
+    assert R.retime(P, store, device="cpu", progress=False, untimed_only=True) == 1
+    assert R.retime(P, store, device="cpu", progress=False, untimed_only=True) == 0
+    assert all(r.get("timed") for r in store.rows())
 
 
 def test_a_scratch_baseline_at_the_whole_budget_is_trained_as_the_network_was_pretrained(

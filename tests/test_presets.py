@@ -94,10 +94,9 @@ def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
 
 def test_a_pretraining_budget_can_depend_on_the_sampling_rate():
     """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates), its DEQ 20 (12):
-    with_setting moves
-    the budget with the rate, both ways; a budget set by hand stays; paper has no such table;
-    medium at 10 % loads quick's network at 10 %, and a plain replace of the rate is refused
-    with the way to do it."""
+    with_setting moves the budget with the rate, both ways; a budget set by hand stays; paper
+    has no such table; medium at 10 % loads quick's network at 10 %, and a plain replace of
+    the rate is refused with the way to do it."""
     from spadelib import zoo
     from spadelib.tasks import MRI, SR, training_preset
     q = PRESETS["quick"]

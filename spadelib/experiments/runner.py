@@ -267,7 +267,7 @@ def run_grid(grid, preset=None, *, executor: str = "local",
 
 
 def retime(preset=None, store: ResultStore | None = None, *, networks=None, device=None,
-           progress: bool = True) -> int:
+           progress: bool = True, untimed_only: bool = False) -> int:
     """Time every stored cell of ``preset`` again, one after another in this process, and
     replace its ``time_ms`` and ``time_ms_all``; the row's ``timed`` says where and when.
     Returns the number of rows retimed.
@@ -276,15 +276,18 @@ def retime(preset=None, store: ResultStore | None = None, *, networks=None, devi
     it, so its times (and the tables' speed-ups) mix loaded and idle moments. Run this once on
     an idle machine after the grid: every network comes back from the caches (nothing is
     trained), and all cells are then timed under the same conditions. PSNR and SSIM are left
-    as they are.
+    as they are. ``untimed_only``: only the rows no retime has timed yet (made since the last
+    one), on the same idle machine.
 
     Taught in Chapter 6 (``book/06_cs_mri.ipynb``).
     """
     P = get_preset(preset)
     store = store if store is not None else ResultStore.for_preset(P)
     device = torch.device(device) if device is not None else default_device()
+    untimed_only = checks.flag(untimed_only, "untimed_only")
     rows = [r for r in store.rows() if r.get("status") == "ok"
-            and (not networks or r["cell"]["network"] in networks)]
+            and (not networks or r["cell"]["network"] in networks)
+            and not (untimed_only and r.get("timed"))]
     bar = tqdm(rows, desc=f"retiming ({P.name})", unit="cell", disable=not progress)
     for row in bar:
         cell = Cell.from_dict(row["cell"])
