@@ -99,14 +99,15 @@ def _cmd_status(args) -> int:
     names = [args.grid] if args.grid else [g for g in GRIDS if g != "all"]
     for name in names:
         cs = cells(name, P)
-        ok = [rows[c.key] for c in cs if rows.get(c.key, {}).get("status") == "ok"]
-        old = [r for r in ok if stale(r, P)]           # made on a network since re-made
-        ok = [r for r in ok if r not in old]
+        done = [rows[c.key] for c in cs if rows.get(c.key, {}).get("status") == "ok"]
+        is_stale = [stale(r, P) for r in done]          # made on a network since re-made
+        ok = [r for r, s in zip(done, is_stale) if not s]
+        old = sum(is_stale)
         bad = [c for c in cs if rows.get(c.key, {}).get("status") == "failed"]
         left = len(cs) - len(ok) - len(bad)
         spent = sum(r.get("wall_s", 0) for r in ok)
         eta = f", about {spent / len(ok) * left / 60:.1f} min left" if ok and left else ""
-        again = f" ({len(old)} on a network made again since)" if old else ""
+        again = f" ({old} on a network made again since)" if old else ""
         print(f"{name:8s} {len(cs):4d} cells: {len(ok)} done, {len(bad)} failed, {left} pending"
               f"{again} ({spent / 60:.1f} min so far{eta})")
         for c in bad:
