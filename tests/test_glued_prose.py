@@ -169,10 +169,10 @@ def test_chapters_5_and_6_tables_from_a_perturbed_store(tmp_path, seed):
     assert summary.startswith(f"Of the {len(shifts)} network cells")
 
 
-def _texts(path):
+def _texts(path, kinds=TEXT_TYPES):
     for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         for out in cell.get("outputs", []):
-            for kind in TEXT_TYPES:
+            for kind in kinds:
                 if kind in out.get("data", {}):
                     value = out["data"][kind]
                     yield i, "".join(value) if isinstance(value, list) else str(value)
@@ -186,6 +186,20 @@ def test_the_executed_book_contradicts_none_of_its_numbers(path):
             pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
         pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
     found = [f"cell {i}: {c}" for i, text in texts for c in contradictions(text)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
+def test_no_glued_plain_text_carries_markdown(path):
+    """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
+    backtick in it would show on the page. Code in a glued sentence goes without backticks,
+    or the cell glues a Markdown object instead."""
+    texts = list(_texts(path, ("application/papermill.record/text/plain",)))
+    if not texts:
+        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
+            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
+        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    found = [f"cell {i}: {text}" for i, text in texts if "`" in text]
     assert not found, "\n".join(found)
 
 
@@ -256,4 +270,18 @@ def test_chapter_6_rebuilt_from_a_perturbed_store(tmp_path, monkeypatch):
                    and r["cell"]["ratio"] == 0 and r["cell"]["setting"] == 0.167]  # read the
     assert all(f"| {unpruned['psnr']:.2f} |" in t for t in vs_tv)                 # moved rows
     found = [f"cell {i}: {c}" for i, text in texts for c in contradictions(text)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
+def test_no_glued_plain_text_carries_markdown(path):
+    """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
+    backtick in it would show on the page. Code in a glued sentence goes without backticks,
+    or the cell glues a Markdown object instead."""
+    texts = list(_texts(path, ("application/papermill.record/text/plain",)))
+    if not texts:
+        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
+            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
+        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    found = [f"cell {i}: {text}" for i, text in texts if "`" in text]
     assert not found, "\n".join(found)
