@@ -190,7 +190,7 @@ def test_the_executed_book_contradicts_none_of_its_numbers(path):
 
 
 @pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
-def test_no_glued_plain_text_carries_markdown(path):
+def test_the_executed_book_glues_no_markdown_as_plain_text(path):
     """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
     backtick in it would show on the page. Code in a glued sentence goes without backticks,
     or the cell glues a Markdown object instead."""
@@ -274,7 +274,7 @@ def test_chapter_6_rebuilt_from_a_perturbed_store(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
-def test_no_glued_plain_text_carries_markdown(path):
+def test_the_executed_book_glues_no_markdown_as_plain_text(path):
     """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
     backtick in it would show on the page. Code in a glued sentence goes without backticks,
     or the cell glues a Markdown object instead."""
