@@ -78,14 +78,14 @@ def test_the_paper_preset_leaves_long_runs_to_the_spade_command(tiny_varnet_pres
 def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
     from spadelib import zoo
     from spadelib.experiments import cells
-    from spadelib.tasks import training_preset
+    from spadelib.tasks import MRI, training_preset
     m, q = PRESETS["medium"], PRESETS["quick"]
     assert m.mri_split_sizes["test"] == 48 and q.mri_split_sizes["test"] == 16
     assert m.mri_split_sizes["train"] == q.mri_split_sizes["train"]
     for name in ("deq", "varnet", "e2e-varnet", "usrnet"):
         assert zoo.checkpoint_path(name, "medium") == zoo.checkpoint_path(name, "quick")
     # each sampling rate keeps its own network, the quick one at that rate
-    at = training_preset(m.replace(mri_rate=0.125))
+    at = training_preset(MRI.with_setting(m, 0.125))
     assert at.name == "quick" and at.mri_rate == 0.125
     assert zoo.checkpoint_path("varnet", at) != zoo.checkpoint_path("varnet", "quick")
     assert len(cells("all", "medium")) == len(cells("all", "paper")) > len(cells("all", "quick"))
@@ -93,16 +93,16 @@ def test_the_medium_preset_uses_the_quick_networks_and_runs_every_cell():
 
 
 def test_a_pretraining_budget_can_depend_on_the_sampling_rate():
-    """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates), its DEQ 20 (12):
-    with_setting moves the budget with the rate, both ways; a budget set by hand stays; paper
-    has no such table; medium at 10 % loads quick's network at 10 %, and a plain replace of
-    the rate is refused with the way to do it."""
+    """quick's E2E-VarNet trains 60 epochs at 10 % (25 at the other rates), its DEQ 20 at
+    12.5 % and 10 % (12 at 16.7 %): with_setting moves the budget with the rate, both ways; a
+    budget set by hand stays; paper has no such table; medium at 10 % loads quick's network at
+    10 %, and a plain replace of the rate is refused with the way to do it."""
     from spadelib import zoo
     from spadelib.tasks import MRI, SR, training_preset
     q = PRESETS["quick"]
     at = {r: MRI.with_setting(q, r) for r in (0.167, 0.125, 0.1)}
     assert [at[r].e2e_varnet_epochs for r in at] == [25, 25, 60]
-    assert [at[r].deq_epochs for r in at] == [12, 12, 20]
+    assert [at[r].deq_epochs for r in at] == [12, 20, 20]
     assert [at[r].varnet_epochs for r in at] == [40] * 3
     assert MRI.with_setting(at[0.1], 0.167) == q            # and back
     assert SR.with_setting(at[0.1], 2).e2e_varnet_epochs == 60   # a scale moves no MRI budget
