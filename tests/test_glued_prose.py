@@ -191,10 +191,11 @@ def test_the_executed_book_contradicts_none_of_its_numbers(path):
 
 @pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
 def test_the_executed_book_glues_no_markdown_as_plain_text(path):
-    """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
-    backtick in it would show on the page. Code in a glued sentence goes without backticks,
-    or the cell glues a Markdown object instead."""
-    texts = list(_texts(path, ("application/papermill.record/text/plain",)))
+    """A value glued as plain text ({glue:text} in the chapter) renders as it is, and so does
+    an HTML output (the paper's tables and their captions): a Markdown backtick in either
+    would show on the page. Code in such a sentence goes without backticks, or the cell
+    displays a Markdown object instead."""
+    texts = list(_texts(path, ("application/papermill.record/text/plain", "text/html")))
     if not texts:
         if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
             pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
@@ -275,10 +276,11 @@ def test_chapter_6_rebuilt_from_a_perturbed_store(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
 def test_the_executed_book_glues_no_markdown_as_plain_text(path):
-    """A value glued as plain text ({glue:text} in the chapter) renders as it is: a Markdown
-    backtick in it would show on the page. Code in a glued sentence goes without backticks,
-    or the cell glues a Markdown object instead."""
-    texts = list(_texts(path, ("application/papermill.record/text/plain",)))
+    """A value glued as plain text ({glue:text} in the chapter) renders as it is, and so does
+    an HTML output (the paper's tables and their captions): a Markdown backtick in either
+    would show on the page. Code in such a sentence goes without backticks, or the cell
+    displays a Markdown object instead."""
+    texts = list(_texts(path, ("application/papermill.record/text/plain", "text/html")))
     if not texts:
         if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
             pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")

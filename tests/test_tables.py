@@ -348,8 +348,8 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
            "ssim": 0.9, "time_ms": 1.0, "params": 1, "psnr_per_sample": [29.0] * 4})
     assert seeds_text("quick", s).endswith(
         "the median); Table 3: 1 cell at 1 seed. Table 3's cells here, its Random "
-        "baselines, are each a pre-training from scratch, which the grid `table3-seeds` repeats "
-        "apart from the grid `seeds`; verdicts on those at one seed rest on that seed.")
+        "baselines, are each a pre-training from scratch, which the grid \"table3-seeds\" repeats "
+        "apart from the grid \"seeds\"; verdicts on those at one seed rest on that seed.")
     for k in (1, 2):   # the grid table3-seeds at this cell: no cell of it rests on one seed
         again = dataclasses.replace(scratch, seed=k)
         s.add({"key": again.key, "cell": again.as_dict(), "status": "ok", "psnr": 29.0 + k,
@@ -357,8 +357,8 @@ def test_comparisons_pool_the_seeds_the_store_holds_image_by_image(tmp_path):
     assert seeds_text("quick", s).endswith(
         "Table 3: 1 cell at 3 seeds (a cell's mean PSNR moves by up to 2.00 dB between its seeds, "
         "by 2.00 dB at the median). Table 3's cells here, its Random baselines, are each a "
-        "pre-training from scratch, which the grid `table3-seeds` repeats apart from the grid "
-        "`seeds`.")
+        "pre-training from scratch, which the grid \"table3-seeds\" repeats apart from the grid "
+        "\"seeds\".")
     assert seeds_text("quick", s, tables=(1,)).endswith("0.50 dB at the median).")
     assert seeds_text("quick", s, tables=(4, 6)).startswith("The store holds no trained cell")
     assert seeds_text("quick", ResultStore(tmp_path / "empty.spade")).startswith(

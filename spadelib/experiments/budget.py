@@ -359,7 +359,7 @@ def scratch_summary(rows: list[dict], titles: dict | None = None) -> str:
     :func:`~.intervals.interval_comparison` writes it, and a tally of the resolved ones."""
     titles = dict(titles or {})
     if not rows:
-        return "The report holds no scratch baseline (`spade finetune-budget --scratch` adds it)."
+        return "The report holds no scratch baseline (spade finetune-budget --scratch adds it)."
     parts = [interval_comparison(
         f"the pruned {titles.get(r['network'], r['network'])} ({100 * r['removed']:.0f} % of its "
         "parameters removed, fine-tuned)", "the same architecture trained from scratch",

@@ -130,7 +130,7 @@ def seeds_text(preset: Preset | str | None = None, store: ResultStore | None = N
             "comparison: " + "; ".join(parts) + ".")
     if apart:   # Table 3's baselines: each is a whole pre-training of a pruned architecture
         text += (" Table " + " and ".join(map(str, apart)) + "'s cells here, its Random "
-                 "baselines, are each a pre-training from scratch, which the grid `table3-seeds` "
-                 "repeats apart from the grid `seeds`")
+                 "baselines, are each a pre-training from scratch, which the grid \"table3-seeds\" "
+                 "repeats apart from the grid \"seeds\"")
         text += ("; verdicts on those at one seed rest on that seed." if single else ".")
     return text

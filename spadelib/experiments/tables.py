@@ -378,8 +378,8 @@ def caption(number: int, preset: Preset | str | None = None) -> str:
         split = ("" if number in (4, 6) else
                  f" on {P.mri_split_sizes['test']} MRI test slices")
         text += (f" The {P.name} preset evaluates the {P.trains_as} preset's networks{split} "
-                 f"and runs every cell; its store ships with the repository (`spade run all "
-                 f"--preset {P.name}` makes it).")
+                 f"and runs every cell; its store ships with the repository (the command "
+                 f"spade run all --preset {P.name} makes it).")
     text += (" A cell the store holds at several seeds shows PSNR and SSIM averaged over them, "
              "image by image, as its intervals compare them.")
     if number != 3:
