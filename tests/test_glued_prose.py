@@ -169,6 +169,17 @@ def test_chapters_5_and_6_tables_from_a_perturbed_store(tmp_path, seed):
     assert summary.startswith(f"Of the {len(shifts)} network cells")
 
 
+def _executed_texts(path, kinds=TEXT_TYPES):
+    """The chapter's texts of these kinds; a chapter without outputs is skipped, or fails
+    where CI has executed the book (SPADE_EXECUTED_BOOK=1)."""
+    texts = list(_texts(path, kinds))
+    if not texts:
+        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
+            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
+        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    return texts
+
+
 def _texts(path, kinds=TEXT_TYPES):
     for i, cell in enumerate(json.loads(path.read_text())["cells"]):
         for out in cell.get("outputs", []):
@@ -180,11 +191,7 @@ def _texts(path, kinds=TEXT_TYPES):
 
 @pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
 def test_the_executed_book_contradicts_none_of_its_numbers(path):
-    texts = list(_texts(path))
-    if not texts:
-        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
-            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
-        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    texts = _executed_texts(path)
     found = [f"cell {i}: {c}" for i, text in texts for c in contradictions(text)]
     assert not found, "\n".join(found)
 
@@ -195,11 +202,7 @@ def test_the_executed_book_glues_no_markdown_as_plain_text(path):
     an HTML output (the paper's tables and their captions): a Markdown backtick in either
     would show on the page. Code in such a sentence goes without backticks, or the cell
     displays a Markdown object instead."""
-    texts = list(_texts(path, ("application/papermill.record/text/plain", "text/html")))
-    if not texts:
-        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
-            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
-        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
+    texts = _executed_texts(path, ("application/papermill.record/text/plain", "text/html"))
     found = [f"cell {i}: {text}" for i, text in texts if "`" in text]
     assert not found, "\n".join(found)
 
@@ -271,19 +274,4 @@ def test_chapter_6_rebuilt_from_a_perturbed_store(tmp_path, monkeypatch):
                    and r["cell"]["ratio"] == 0 and r["cell"]["setting"] == 0.167]  # read the
     assert all(f"| {unpruned['psnr']:.2f} |" in t for t in vs_tv)                 # moved rows
     found = [f"cell {i}: {c}" for i, text in texts for c in contradictions(text)]
-    assert not found, "\n".join(found)
-
-
-@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.name)
-def test_the_executed_book_glues_no_markdown_as_plain_text(path):
-    """A value glued as plain text ({glue:text} in the chapter) renders as it is, and so does
-    an HTML output (the paper's tables and their captions): a Markdown backtick in either
-    would show on the page. Code in such a sentence goes without backticks, or the cell
-    displays a Markdown object instead."""
-    texts = list(_texts(path, ("application/papermill.record/text/plain", "text/html")))
-    if not texts:
-        if os.environ.get("SPADE_EXECUTED_BOOK") == "1":
-            pytest.fail(f"{path.name} has no outputs: run pytest --nbmake --overwrite first")
-        pytest.skip("the chapter is not executed (CI checks it after pytest --nbmake --overwrite)")
-    found = [f"cell {i}: {text}" for i, text in texts if "`" in text]
     assert not found, "\n".join(found)
